@@ -1,0 +1,3 @@
+UPDATE leads_flow_run
+   SET status = 'failed', error = :error, finished_at = :now
+ WHERE etl_run_id = :etl_run_id AND status NOT IN ('published', 'dry_run')

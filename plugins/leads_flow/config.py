@@ -1,0 +1,81 @@
+"""Names and settings shared by every stage.
+
+Connection ids and table names are a contract with other teams: they live here once, and every
+identifier that reaches SQL text (never a value) is validated by :func:`ident`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+LEGACY_CONN_ID = "leads_legacy"
+FLOW_CONN_ID = "leads_flow"
+PII_CONN_ID = "leads_pii"
+LEGACY_POOL = "leads_legacy"
+
+LEGACY_TABLE = "leads_aggr"
+FLOW_TABLE = "leads_flow"
+REJECT_TABLE = "leads_flow_reject"
+RUN_TABLE = "leads_flow_run"
+
+TZ = ZoneInfo("Asia/Shanghai")
+"""Legacy DATETIME columns are naive wall-clock time in this zone."""
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """A setting is malformed; raised before anything touches a database."""
+
+
+def ident(name: str) -> str:
+    """Return ``name`` if it is a safe SQL identifier, else raise: identifiers cannot be bound."""
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise ConfigError(f"not a valid SQL identifier: {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tunables of a run; defaults suit production, env vars override them for operators."""
+
+    overlap_minutes: int = 60
+    chunk_rows: int = 20_000
+    max_reject_ratio: float = 0.05
+    main_business_ids: frozenset[int] | None = None  # None: any positive integer
+    min_join_time: datetime = datetime(2015, 1, 1)
+    legacy_table: str = LEGACY_TABLE
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ident(self.legacy_table)
+        if self.overlap_minutes < 0:
+            raise ConfigError("overlap_minutes must be >= 0")
+        if not 0 <= self.max_reject_ratio <= 1:
+            raise ConfigError("max_reject_ratio must lie in [0, 1]")
+        if self.chunk_rows < 1:
+            raise ConfigError("chunk_rows must be >= 1")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        """Read ``LEADS_FLOW_*`` variables; explicit overrides (DAG params) win."""
+        kw: dict[str, object] = {}
+        if v := os.environ.get("LEADS_FLOW_CHUNK_ROWS"):
+            kw["chunk_rows"] = int(v)
+        if v := os.environ.get("LEADS_FLOW_LEGACY_TABLE"):
+            kw["legacy_table"] = v
+        if v := os.environ.get("LEADS_FLOW_MAIN_BUSINESS_IDS"):
+            try:
+                kw["main_business_ids"] = frozenset(int(x) for x in json.loads(v))
+            except (ValueError, TypeError) as exc:
+                raise ConfigError("LEADS_FLOW_MAIN_BUSINESS_IDS must be a JSON list of integers") from exc
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**kw)  # type: ignore[arg-type]

@@ -1,0 +1,238 @@
+"""Database access for both dialects the project runs on: MySQL/MariaDB in production, SQLite for the demo.
+
+Every statement lives in ``include/sql/<dialect>/`` or ``include/sql/common/`` and is written with
+``:name`` (or ``?`` for executemany) placeholders; :class:`Db` turns them into the driver's style.
+Identifiers (table names) are formatted in only after :func:`leads_flow.config.ident` accepted them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Literal, TypeVar
+
+from leads_flow.config import SQL_DIR, ident
+
+log = logging.getLogger(__name__)
+
+Dialect = Literal["mysql", "sqlite"]
+T = TypeVar("T")
+
+# MySQL error numbers worth a retry: the server went away, deadlock, lock wait timeout, read-only.
+_TRANSIENT_MYSQL = {1205, 1213, 2006, 2013, 2003, 1927, 1290, 1836, 4031}
+
+
+class TransientDbError(RuntimeError):
+    """A database error that a retry can cure (lost connection, deadlock, lock wait timeout)."""
+
+
+class PermanentDbError(RuntimeError):
+    """A database error no retry will cure (missing table or column, permission, bad data)."""
+
+
+def classify(exc: BaseException) -> type[RuntimeError] | None:
+    """Map a driver exception to the project's transient/permanent split (None: not a DB error)."""
+    try:
+        import MySQLdb
+    except ImportError:  # pragma: no cover - mysqlclient is a hard dependency
+        MySQLdb = None  # type: ignore[assignment]
+    if MySQLdb is not None and isinstance(exc, MySQLdb.Error):
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code in _TRANSIENT_MYSQL or isinstance(exc, MySQLdb.OperationalError) and code is None:
+            return TransientDbError
+        return PermanentDbError
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return TransientDbError
+    if isinstance(exc, sqlite3.Error):
+        return PermanentDbError
+    return None
+
+
+def retrying(fn: Callable[[], T], *, attempts: int = 4, base_delay: float = 0.5, what: str = "db") -> T:
+    """Run ``fn``; on a transient DB error wait (exponential backoff with jitter) and run it again.
+
+    ``fn`` must be safe to repeat (it opens its own connection and transaction). Permanent errors
+    are raised at once as :class:`PermanentDbError` with the server's message.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except (TransientDbError, PermanentDbError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified just below
+            kind = classify(exc)
+            if kind is None:
+                raise
+            if kind is PermanentDbError or attempt == attempts:
+                raise kind(f"{what}: {type(exc).__name__}: {exc}") from exc
+            delay = base_delay * 2 ** (attempt - 1) * (1 + random.random() / 2)
+            log.warning("%s: transient %s (attempt %d/%d), retrying in %.1fs",
+                        what, type(exc).__name__, attempt, attempts, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def sql_text(dialect: Dialect, name: str) -> str:
+    """The raw text of a SQL file without its comment lines (for SQL handed to other tools, e.g. GX)."""
+    return _strip_comments(_sql_text(dialect, name)).strip()
+
+
+@lru_cache(maxsize=None)
+def _sql_text(dialect: Dialect, name: str) -> str:
+    for folder in (dialect, "common"):
+        path = SQL_DIR / folder / f"{name}.sql"
+        if path.exists():
+            return path.read_text(encoding="utf-8")
+    raise FileNotFoundError(f"no SQL named {name!r} for {dialect}")
+
+
+_NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+def _strip_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+
+
+def render(dialect: Dialect, name: str, **idents: str) -> list[str]:
+    """The statements of ``include/sql/.../name.sql`` in the driver's placeholder style."""
+    fmt = {k: (v if k in ("columns", "placeholders", "path") else ident(v)) for k, v in idents.items()}
+    text = _strip_comments(_sql_text(dialect, name)).format(**fmt)
+    if dialect == "mysql":
+        text = text.replace("%", "%%")
+        text = _NAMED.sub(r"%(\1)s", text).replace("?", "%s")
+    return [s.strip().rstrip(";") for s in text.split(";\n") if s.strip()]
+
+
+class Db:
+    """A DB-API connection plus its dialect; commits are explicit (``transaction``)."""
+
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    def sql(self, name: str, **idents: str) -> list[str]:
+        return render(self.dialect, name, **idents)
+
+    def run(self, name: str, params: dict[str, Any] | None = None, **idents: str) -> int:
+        """Execute every statement of a SQL file; return the last statement's rowcount."""
+        cur = self.conn.cursor()
+        try:
+            rowcount = 0
+            for stmt in self.sql(name, **idents):
+                cur.execute(stmt, self._params(params))
+                rowcount = cur.rowcount
+            return rowcount
+        finally:
+            cur.close()
+
+    def query(self, name: str, params: dict[str, Any] | None = None, **idents: str) -> list[tuple]:
+        cur = self.conn.cursor()
+        try:
+            cur.execute(self.sql(name, **idents)[0], self._params(params))
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def executemany(self, name: str, rows: Sequence[Sequence[Any]], **idents: str) -> None:
+        if not rows:
+            return
+        cur = self.conn.cursor()
+        try:
+            cur.executemany(self.sql(name, **idents)[0], [self._row(r) for r in rows])
+        finally:
+            cur.close()
+
+    def stream(self, name: str, params: dict[str, Any], batch: int, **idents: str) -> Iterator[list[tuple]]:
+        """Yield the result in lists of at most ``batch`` rows without holding the whole result."""
+        if self.dialect == "mysql":
+            import MySQLdb.cursors
+
+            cur = self.conn.cursor(MySQLdb.cursors.SSCursor)
+        else:
+            cur = self.conn.cursor()
+        try:
+            cur.execute(self.sql(name, **idents)[0], self._params(params))
+            while rows := cur.fetchmany(batch):
+                yield list(rows)
+        finally:
+            cur.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator["Db"]:
+        try:
+            yield self
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
+            pass
+
+    def _params(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        if params is None or self.dialect == "mysql":
+            return params
+        return {k: _sqlite_value(v) for k, v in params.items()}
+
+    def _row(self, row: Sequence[Any]) -> Sequence[Any]:
+        return row if self.dialect == "mysql" else [_sqlite_value(v) for v in row]
+
+
+def _sqlite_value(v: Any) -> Any:
+    # sqlite3's implicit datetime adapter is deprecated; store the same text MySQL would show.
+    if hasattr(v, "isoformat") and not isinstance(v, str):
+        return v.isoformat(sep=" ") if hasattr(v, "hour") else v.isoformat()
+    return v
+
+
+def dialect_of(conn_id: str) -> Dialect:
+    from airflow.sdk import BaseHook
+
+    conn_type = (BaseHook.get_connection(conn_id).conn_type or "").lower()
+    if conn_type in ("mysql", "mariadb"):
+        return "mysql"
+    if conn_type == "sqlite":
+        return "sqlite"
+    raise PermanentDbError(f"connection {conn_id!r}: unsupported conn_type {conn_type!r} (mysql or sqlite)")
+
+
+def connect(conn_id: str, *, local_infile: bool = False) -> Db:
+    """Open a connection through the provider's hook, so any secrets backend can hold it."""
+
+    def _open() -> Db:
+        dialect = dialect_of(conn_id)
+        if dialect == "mysql":
+            from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+            conn = MySqlHook(mysql_conn_id=conn_id, local_infile=local_infile).get_conn()
+            conn.set_character_set("utf8mb4")
+            conn.autocommit(False)
+            cur = conn.cursor()
+            cur.execute("SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = 50")
+            cur.close()
+            return Db(conn, "mysql")
+        from airflow.providers.sqlite.hooks.sqlite import SqliteHook
+
+        conn = SqliteHook(sqlite_conn_id=conn_id).get_conn()
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return Db(conn, "sqlite")
+
+    return retrying(_open, what=f"connect {conn_id}")
+
+
+@contextmanager
+def connected(conn_id: str, *, local_infile: bool = False) -> Iterator[Db]:
+    db = connect(conn_id, local_infile=local_infile)
+    try:
+        yield db
+    finally:
+        db.close()

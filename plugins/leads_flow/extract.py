@@ -1,0 +1,59 @@
+"""Read a window of legacy leads, streaming, index-driven, never altering the legacy table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from leads_flow.config import Settings
+from leads_flow.db import Db, PermanentDbError
+from leads_flow.mapping import LEGACY_COLUMNS
+from leads_flow.window import Partition
+
+_DATETIME_COLUMNS = [i for i, c in enumerate(LEGACY_COLUMNS) if c in ("join_time", "create_time", "update_time")]
+
+
+class LegacySchemaError(PermanentDbError):
+    """The legacy table lacks a column the field rules need; nothing has been written."""
+
+
+def check_legacy_schema(db: Db, settings: Settings) -> None:
+    """Fail before any write when a required column is missing; extra or widened columns are fine."""
+    present = {r[0] for r in db.query("table_columns", {"table": settings.legacy_table})}
+    if not present:
+        raise LegacySchemaError(f"legacy table {settings.legacy_table!r} not found")
+    missing = [c for c in LEGACY_COLUMNS if c not in present]
+    if missing:
+        raise LegacySchemaError(
+            f"legacy table {settings.legacy_table!r} lacks required column(s): {', '.join(missing)}")
+
+
+def _to_datetime(v: object) -> datetime | None:
+    if v is None or isinstance(v, datetime):
+        return v
+    try:
+        return datetime.fromisoformat(str(v))
+    except ValueError:  # zero dates and other garbage the legacy data may hold
+        return None
+
+
+def read_window(db: Db, settings: Settings, partition: Partition) -> Iterator[list[tuple]]:
+    """Yield chunks of legacy rows (tuples in LEGACY_COLUMNS order) whose source_updated_at is in the window.
+
+    MySQL streams through a server-side cursor, so memory does not grow with the window; the connection
+    must not be used for anything else until the iterator is exhausted.
+    """
+    params = {"start": partition.read_start, "end": partition.end}
+    chunks = db.stream("extract_window", params, settings.chunk_rows,
+                       legacy=settings.legacy_table, columns=", ".join(LEGACY_COLUMNS))
+    if db.dialect == "mysql":  # mysqlclient already returns datetime (None for zero dates)
+        yield from chunks
+        return
+    for chunk in chunks:
+        out = []
+        for row in chunk:
+            row = list(row)
+            for i in _DATETIME_COLUMNS:
+                row[i] = _to_datetime(row[i])
+            out.append(tuple(row))
+        yield out

@@ -1,0 +1,290 @@
+"""The field rules: one declarative table from legacy columns to flow columns.
+
+Each :class:`FieldRule` names the legacy columns it reads, the flow columns it fills and the cleaner
+that does it. A cleaner returns the flow values; it rejects a row by calling ``ctx.reject(reason)``
+and records a coercion (value changed but row kept) with ``ctx.coerce(what)``. A row may collect
+several reasons; all are recorded. Adding a field is one entry in :data:`FIELD_RULES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
+
+from leads_flow.config import Settings
+from leads_flow.crypto import PhoneCipher
+from leads_flow.phone import InvalidPhone, mask_phones_in_text, normalize
+
+# Reject reasons (machine-readable, stored in leads_flow_reject.reasons).
+PHONE_INVALID = "phone_invalid"
+NO_IDENTITY = "no_identity"
+FLAG_INVALID = "flag_invalid"
+JOIN_TIME_OUT_OF_RANGE = "join_time_out_of_range"
+LEADS_TYPE_UNKNOWN = "leads_type_unknown"
+MAIN_BUSINESS_UNKNOWN = "main_business_unknown"
+REJECT_REASONS = (PHONE_INVALID, NO_IDENTITY, FLAG_INVALID, JOIN_TIME_OUT_OF_RANGE,
+                  LEADS_TYPE_UNKNOWN, MAIN_BUSINESS_UNKNOWN)
+
+LEADS_TYPES = {0: "normal", 1: "internal"}
+USER_AGENT_MAX = 1024
+
+
+class RowCtx:
+    """Per-row scratch state handed to every cleaner (one instance reused across rows)."""
+
+    __slots__ = ("reasons", "coerced", "cipher", "settings", "max_join_time")
+
+    def __init__(self, cipher: PhoneCipher, settings: Settings, partition_end: datetime) -> None:
+        self.cipher = cipher
+        self.settings = settings
+        self.max_join_time = partition_end + timedelta(days=1)
+        self.reasons: list[str] = []
+        self.coerced: list[str] = []
+
+    def reject(self, reason: str) -> None:
+        self.reasons.append(reason)
+
+    def coerce(self, what: str) -> None:
+        self.coerced.append(what)
+
+
+def _trim(v: Any) -> str | None:
+    if v is None:
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def clean_phone(ctx: RowCtx, phone: Any, union_id: Any) -> tuple:
+    """Normalise and protect; no phone is fine only when the lead has a unionId."""
+    if _trim(phone) is None:
+        if _trim(union_id) is None:
+            ctx.reject(NO_IDENTITY)
+        return (None, None, None, None)
+    try:
+        e164 = normalize(str(phone))
+    except InvalidPhone:
+        ctx.reject(PHONE_INVALID)
+        return (None, None, None, None)
+    p = ctx.cipher.protect(e164)
+    return (p.cipher, p.bidx, p.bidx_kid, p.masked)
+
+
+def clean_union_id(ctx: RowCtx, v: Any) -> tuple:
+    return (_trim(v),)
+
+
+def _masked_text(ctx: RowCtx, v: Any, field: str, limit: int | None = None) -> str | None:
+    s = _trim(v)
+    if s is None:
+        return None
+    masked = mask_phones_in_text(s)
+    if masked != s:
+        ctx.coerce(f"{field}_phone_masked")
+    if limit is not None and len(masked) > limit:
+        ctx.coerce(f"{field}_truncated")
+        masked = masked[:limit]
+    return masked
+
+
+def clean_window_url(ctx: RowCtx, v: Any) -> tuple:
+    """Landing pages may carry the phone in their query string: mask it."""
+    return (_masked_text(ctx, v, "window_url", 2048),)
+
+
+def clean_user_agent(ctx: RowCtx, v: Any) -> tuple:
+    return (_masked_text(ctx, v, "user_agent", USER_AGENT_MAX),)
+
+
+def parse_ip(v: Any) -> str | None:
+    """First valid address of an X-Forwarded-For style list; IPv4-mapped IPv6 shown as IPv4."""
+    if v is None:
+        return None
+    for part in str(v).split(","):
+        part = part.strip().strip("[]")
+        if not part:
+            continue
+        try:
+            addr = ipaddress.ip_address(part)
+        except ValueError:
+            continue
+        if addr.version == 6 and addr.ipv4_mapped is not None:  # type: ignore[union-attr]
+            return str(addr.ipv4_mapped)  # type: ignore[union-attr]
+        return str(addr)
+    return None
+
+
+def clean_ip(ctx: RowCtx, v: Any) -> tuple:
+    ip = parse_ip(v)
+    if ip is None and _trim(v) is not None:
+        ctx.coerce("ip_address_unparseable")
+    elif ip is not None and ip != v:
+        ctx.coerce("ip_address_cleaned")
+    return (ip,)
+
+
+def clean_channel(ctx: RowCtx, v: Any) -> tuple:
+    return (_trim(v),)
+
+
+def _flag(ctx: RowCtx, v: Any) -> int | None:
+    if v is None:
+        return None
+    if v in (0, 1) and not isinstance(v, float):
+        return int(v)
+    ctx.reject(FLAG_INVALID)
+    return None
+
+
+def clean_flag(ctx: RowCtx, v: Any) -> tuple:
+    """0/1 → boolean, NULL stays NULL, anything else rejects the row."""
+    return (_flag(ctx, v),)
+
+
+def clean_join_time(ctx: RowCtx, join_time: Any, create_time: Any) -> tuple:
+    jt = join_time if isinstance(join_time, datetime) else None
+    if jt is None:
+        jt = create_time if isinstance(create_time, datetime) else None
+        ctx.coerce("join_time_defaulted")
+    if jt is None or jt < ctx.settings.min_join_time or jt > ctx.max_join_time:
+        ctx.reject(JOIN_TIME_OUT_OF_RANGE)
+        return (None,)
+    return (jt,)
+
+
+def clean_leads_type(ctx: RowCtx, v: Any) -> tuple:
+    name = LEADS_TYPES.get(v) if isinstance(v, int) else None
+    if name is None:
+        ctx.reject(LEADS_TYPE_UNKNOWN)
+    return (name,)
+
+
+def clean_main_business(ctx: RowCtx, v: Any) -> tuple:
+    """NULL stays NULL (unknown); a value must be in the allow-list (default: any positive int)."""
+    if v is None:
+        return (None,)
+    allowed = ctx.settings.main_business_ids
+    ok = isinstance(v, int) and (v in allowed if allowed is not None else v > 0)
+    if not ok:
+        ctx.reject(MAIN_BUSINESS_UNKNOWN)
+        return (None,)
+    return (int(v),)
+
+
+def clean_is_deleted(ctx: RowCtx, v: Any) -> tuple:
+    """Soft deletes propagate."""
+    return (1 if v else 0,)
+
+
+def clean_source_updated_at(ctx: RowCtx, update_time: Any, create_time: Any) -> tuple:
+    ts = update_time if isinstance(update_time, datetime) else create_time
+    return (ts if isinstance(ts, datetime) else None,)
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    flow: tuple[str, ...]
+    legacy: tuple[str, ...]
+    clean: Callable[..., tuple]
+
+
+FIELD_RULES: tuple[FieldRule, ...] = (
+    FieldRule(("phone_cipher", "phone_bidx", "phone_bidx_kid", "phone_masked"), ("phone", "unionId"), clean_phone),
+    FieldRule(("union_id",), ("unionId",), clean_union_id),
+    FieldRule(("window_url",), ("window_url",), clean_window_url),
+    FieldRule(("ip_address",), ("ip_address",), clean_ip),
+    FieldRule(("user_agent",), ("user_agent",), clean_user_agent),
+    FieldRule(("from_channel",), ("from_channel",), clean_channel),
+    FieldRule(("has_tool",), ("has_tool",), clean_flag),
+    FieldRule(("join_time",), ("join_time", "create_time"), clean_join_time),
+    FieldRule(("leads_type",), ("leads_type",), clean_leads_type),
+    FieldRule(("is_group",), ("is_group",), clean_flag),
+    FieldRule(("main_business_id",), ("main_business_id",), clean_main_business),
+    FieldRule(("is_deleted",), ("is_deleted",), clean_is_deleted),
+    FieldRule(("source_updated_at",), ("update_time", "create_time"), clean_source_updated_at),
+)
+
+KEY_COLUMN = "id"
+LEGACY_COLUMNS: tuple[str, ...] = (KEY_COLUMN,) + tuple(
+    dict.fromkeys(c for r in FIELD_RULES for c in r.legacy))
+"""Every legacy column the pipeline reads, in extraction order; all are required."""
+
+MAPPED_COLUMNS: tuple[str, ...] = tuple(c for r in FIELD_RULES for c in r.flow)
+ETL_COLUMNS = ("content_hash", "etl_run_id", "etl_loaded_at")
+STAGE_COLUMNS: tuple[str, ...] = ("lead_id",) + MAPPED_COLUMNS + ETL_COLUMNS
+# The fingerprint skips lead_id and the cipher (its nonce differs per call) but keeps the blind index
+# and its kid, which stand for the phone deterministically.
+_HASHED_PHONE = slice(2, 4)
+_HASHED_REST = slice(5, 1 + len(MAPPED_COLUMNS))
+
+
+def content_hash(values: Sequence[Any]) -> int:
+    """Fingerprint of a mapped row (without the random cipher), as a signed 64-bit integer."""
+    payload = repr((*values[_HASHED_PHONE], *values[_HASHED_REST])).encode()
+    return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big", signed=True)
+
+
+class Mapped(NamedTuple):
+    staged: list[tuple]
+    rejects: list[tuple[int, str, str, datetime | None]]  # lead_id, reasons, raw JSON, source_updated_at
+    coerced: int
+    reasons: Counter
+
+
+class Mapper:
+    """Applies :data:`FIELD_RULES` to legacy rows (tuples in :data:`LEGACY_COLUMNS` order)."""
+
+    def __init__(self, cipher: PhoneCipher, settings: Settings, partition_end: datetime, etl_run_id: str,
+                 loaded_at: datetime) -> None:
+        self.ctx = RowCtx(cipher, settings, partition_end)
+        pos = {c: i for i, c in enumerate(LEGACY_COLUMNS)}
+        self._plan = [(r.clean, tuple(pos[c] for c in r.legacy)) for r in FIELD_RULES]
+        self._sua = MAPPED_COLUMNS.index("source_updated_at") + 1
+        self.etl_run_id = etl_run_id
+        self.loaded_at = loaded_at
+
+    def map_rows(self, rows: Iterable[Sequence[Any]]) -> Mapped:
+        staged: list[tuple] = []
+        rejects: list[tuple[int, str, str, datetime | None]] = []
+        reasons: Counter = Counter()
+        coerced = 0
+        ctx = self.ctx
+        plan = self._plan
+        for row in rows:
+            ctx.reasons = []
+            ctx.coerced = []
+            out: list[Any] = [row[0]]
+            for clean, idx in plan:
+                out.extend(clean(ctx, *[row[i] for i in idx]))
+            if ctx.reasons:
+                codes = sorted(set(ctx.reasons))
+                reasons.update(codes)
+                rejects.append((row[0], ",".join(codes), self.raw_json(row), out[self._sua]))
+                continue
+            if ctx.coerced:
+                coerced += 1
+            out.append(content_hash(out))
+            out.append(self.etl_run_id)
+            out.append(self.loaded_at)
+            staged.append(tuple(out))
+        return Mapped(staged, rejects, coerced, reasons)
+
+    def raw_json(self, row: Sequence[Any]) -> str:
+        """Legacy values for the reject table: the phone e1-encrypted, phones inside text masked."""
+        raw: dict[str, Any] = {}
+        for col, v in zip(LEGACY_COLUMNS, row):
+            if col == "phone" and v is not None:
+                raw[col] = self.ctx.cipher.encrypt_raw(str(v))
+            elif isinstance(v, str):
+                raw[col] = mask_phones_in_text(v)
+            elif isinstance(v, (datetime, date)):
+                raw[col] = v.isoformat(sep=" ") if isinstance(v, datetime) else v.isoformat()
+            else:
+                raw[col] = v
+        return json.dumps(raw, ensure_ascii=False, default=str)

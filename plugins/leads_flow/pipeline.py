@@ -1,0 +1,122 @@
+"""The sync pipeline as the DAG's tasks run it: plan → (stage → gate → publish) per daily partition.
+
+Each function takes and returns small JSON-able metadata, never row data, so XCom carries only that.
+The benchmark and the tests call the same functions, so what is measured is what runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, Settings
+from leads_flow.crypto import PhoneCipher, load_keyring
+from leads_flow.db import connected, dialect_of, retrying
+from leads_flow.extract import check_legacy_schema
+from leads_flow.publish import publish_stage
+from leads_flow.quality import run_gate
+from leads_flow.schema import ensure_flow_schema
+from leads_flow.stage import stage_partition
+from leads_flow.window import Partition, partitions, resolve_window
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class GateFailed(RuntimeError):
+    """The data-quality gate failed: nothing was published. Not retryable: the data must change first."""
+
+
+def settings_from(params: Mapping[str, Any]) -> Settings:
+    return Settings.from_env(max_reject_ratio=params.get("max_reject_ratio"),
+                             overlap_minutes=params.get("overlap_minutes"))
+
+
+def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
+    return f"{dag_run_id}@{partition.start:%Y-%m-%dT%H:%M}"
+
+
+def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
+         legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
+    """Resolve the window, check the legacy schema and migrate the flow schema; one dict per partition."""
+    settings = settings_from(params)
+    start, end = resolve_window(params, interval_start, interval_end)
+    parts = partitions(start, end, settings.overlap_minutes)
+    log.info("window [%s, %s): %d daily partition(s), overlap %d min", start, end, len(parts),
+             settings.overlap_minutes)
+    with connected(legacy_conn_id) as legacy:
+        check_legacy_schema(legacy, settings)
+    retrying(lambda: _migrate(flow_conn_id), what="migrate flow schema")
+    return [p.to_dict() for p in parts]
+
+
+def _migrate(flow_conn_id: str) -> None:
+    with connected(flow_conn_id) as flow:
+        ensure_flow_schema(flow)
+
+
+def _recording_failure(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) -> T:
+    """Run a stage; on error put the reason (never row data) into leads_flow_run before re-raising."""
+    try:
+        return fn()
+    except GateFailed:
+        raise
+    except Exception as exc:
+        try:
+            with connected(flow_conn_id) as flow, flow.transaction():
+                flow.run("run_failed", {"etl_run_id": etl_run_id, "error": f"{type(exc).__name__}: {exc}"[:2000],
+                                        "now": datetime.now()})
+        except Exception:  # noqa: BLE001 - the original error matters more
+            log.warning("could not record the failure of %s", etl_run_id)
+        raise
+
+
+def stage(partition: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, dag_run_id: str, *,
+          legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
+          pii_conn_id: str = PII_CONN_ID) -> dict[str, Any]:
+    part = Partition.from_dict(partition)
+    run_id = etl_run_id_for(dag_run_id, part)
+    cipher = PhoneCipher(load_keyring(pii_conn_id))
+    res = _recording_failure(run_id, flow_conn_id, lambda: stage_partition(
+        part, run_id, cipher, settings_from(params), dag_id=dag_id, dag_run_id=dag_run_id,
+        legacy_conn_id=legacy_conn_id, flow_conn_id=flow_conn_id))
+    log.info("staged %s: extracted=%d staged=%d rejected=%d coerced=%d rejects=%s", run_id, res.extracted,
+             res.staged, res.rejected, res.coerced, res.rejects_by_reason)
+    return {**res.to_dict(), "partition": dict(partition)}
+
+
+def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
+    """Run the data-quality gate; record every result; raise :class:`GateFailed` when any check fails."""
+    run_id = staged["etl_run_id"]
+    part = Partition.from_dict(staged["partition"])
+    settings = settings_from(params)
+
+    def check() -> Any:
+        return run_gate(flow_conn_id, dialect_of(flow_conn_id), staged["stage_table"], run_id,
+                        extracted=staged["extracted"], rejected=staged["rejected"], partition_end=part.end,
+                        settings=settings)
+
+    result = _recording_failure(run_id, flow_conn_id, check)
+    timings = {"stage_s": staged["seconds"], "gate_s": result.seconds}
+    with connected(flow_conn_id) as flow, flow.transaction():
+        flow.run("run_gated", {
+            "etl_run_id": run_id, "status": "gated" if result.success else "gate_failed",
+            "gate_success": int(result.success), "gate_failed_checks": ",".join(result.failed) or None,
+            "gate_results": json.dumps(result.results), "timings": json.dumps(timings),
+            "finished_at": None if result.success else datetime.now()})
+    if not result.success:
+        raise GateFailed(f"data-quality gate failed for {run_id}: {', '.join(result.failed)}; nothing published")
+    return {"etl_run_id": run_id, "stage_table": staged["stage_table"], "timings": timings,
+            "extracted": staged["extracted"], "staged": staged["staged"], "rejected": staged["rejected"]}
+
+
+def publish(gated: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
+    run_id = gated["etl_run_id"]
+    dry = bool(params.get("dry_run"))
+    changed = _recording_failure(run_id, flow_conn_id, lambda: publish_stage(
+        gated["stage_table"], run_id, dict(gated["timings"]), dry_run=dry, flow_conn_id=flow_conn_id))
+    log.info("%s %s: %d row change(s)", "dry run, not published" if dry else "published", run_id, changed)
+    return {"etl_run_id": run_id, "published": changed, "dry_run": dry}

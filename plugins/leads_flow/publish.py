@@ -1,0 +1,39 @@
+"""Publish: one transaction moves a gated staging table into leads_flow, newer data winning."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+from leads_flow.config import FLOW_CONN_ID
+from leads_flow.db import Db, connected, retrying
+
+
+def publish_stage(stage_table: str, etl_run_id: str, timings: dict[str, float], *, dry_run: bool = False,
+                  flow_conn_id: str = FLOW_CONN_ID) -> int:
+    """Upsert the staged rows and mark the run published, atomically; then drop the staging table.
+
+    Readers see either none or all of the partition. Rerunning after a crash is safe: the upsert is
+    idempotent and the run row says whether the commit happened.
+    """
+    def once() -> int:
+        t0 = time.perf_counter()
+        with connected(flow_conn_id) as flow:
+            changed = 0
+            with flow.transaction():
+                if not dry_run:
+                    changed = flow.run("publish", stage=stage_table)
+                timings["publish_s"] = round(time.perf_counter() - t0, 3)
+                flow.run("run_published", {"etl_run_id": etl_run_id, "status": "dry_run" if dry_run else "published",
+                                            "published": changed, "timings": json.dumps(timings),
+                                            "now": datetime.now()})
+            drop_stage(flow, stage_table)
+            return changed
+
+    return retrying(once, what=f"publish {etl_run_id}")
+
+
+def drop_stage(flow: Db, stage_table: str) -> None:
+    flow.run("stage_drop", stage=stage_table)
+    flow.conn.commit()
