@@ -1,0 +1,387 @@
+"""Keyring, e1 phone token and blind index (spec: docs/phone-protection.md).
+
+The token and index formats are a cross-language contract with the Java
+services, pinned by tests/vectors/phone_crypto.json. Nothing in this module
+puts a phone number or key material into an exception message or a log record.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from leads_flow.phone import InvalidPhone, _mask_e164
+
+__all__ = [
+    "BIDX_INFO",
+    "ENC_INFO",
+    "Keyring",
+    "KeyringError",
+    "MalformedToken",
+    "PhoneCipher",
+    "Protected",
+    "TamperedToken",
+    "TokenError",
+    "UnknownKid",
+    "load_keyring",
+]
+
+log = logging.getLogger(__name__)
+
+ENC_INFO = b"leads-pii/v1/enc/leads.phone"
+BIDX_INFO = b"leads-pii/v1/bidx/leads.phone"
+KEY_LEN = 32
+NONCE_LEN = 12
+TAG_LEN = 16
+MAX_TOKEN_LEN = 96  # the column width; anything longer is not ours
+_KID = re.compile(r"[0-9a-z]{1,8}", re.ASCII)
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+_B64URL = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+_B64STD = re.compile(r"[A-Za-z0-9+/]+={0,2}", re.ASCII)
+_B64URL_PAD = re.compile(r"[A-Za-z0-9_-]+={0,2}", re.ASCII)
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+
+
+class KeyringError(ValueError):
+    """The keyring configuration is missing or malformed (message names the field, never the key)."""
+
+
+class TokenError(ValueError):
+    """A token cannot be decrypted (message never contains plaintext, key or token bytes)."""
+
+
+class UnknownKid(TokenError):
+    """The kid (in a token, or asked for) is not in the keyring."""
+
+
+class TamperedToken(TokenError):
+    """GCM authentication failed: modified token, wrong kid or wrong key."""
+
+
+class MalformedToken(TokenError):
+    """Not an e1 token: wrong prefix, kid shape, base64 or length."""
+
+
+def _hkdf(root: bytes, info: bytes) -> bytes:
+    """HKDF-SHA256, empty salt (= 32 zero bytes per RFC 5869), 32-byte output."""
+    return HKDF(algorithm=SHA256(), length=KEY_LEN, salt=None, info=info).derive(root)
+
+
+def _check_ring(name: str, keys: Mapping[str, bytes], active: str) -> None:
+    if not isinstance(keys, Mapping) or not keys:
+        raise KeyringError(f"{name}_keys must be a non-empty mapping of kid to key")
+    for kid, key in keys.items():
+        if not isinstance(kid, str) or not _KID.fullmatch(kid):
+            raise KeyringError(f"a kid in {name}_keys does not match [0-9a-z]{{1,8}}")
+        if not isinstance(key, bytes) or len(key) != KEY_LEN:
+            raise KeyringError(f"{name}_keys[{kid!r}] must be exactly {KEY_LEN} bytes")
+    if not isinstance(active, str) or not _KID.fullmatch(active):
+        raise KeyringError(f"active_{name}_kid must be a string matching [0-9a-z]{{1,8}}")
+    if active not in keys:
+        raise KeyringError(f"active_{name}_kid {active!r} is not a kid in {name}_keys")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Keyring:
+    """Root keys by kid for encryption and for the blind index (two independent rings)."""
+
+    enc_keys: Mapping[str, bytes]
+    active_enc_kid: str
+    bidx_keys: Mapping[str, bytes]
+    active_bidx_kid: str
+
+    def __post_init__(self) -> None:
+        _check_ring("enc", self.enc_keys, self.active_enc_kid)
+        _check_ring("bidx", self.bidx_keys, self.active_bidx_kid)
+        if set(self.enc_keys.values()) & set(self.bidx_keys.values()):
+            raise KeyringError("enc_keys and bidx_keys must not share a key; use independent keys")
+        object.__setattr__(self, "enc_keys", MappingProxyType(dict(self.enc_keys)))
+        object.__setattr__(self, "bidx_keys", MappingProxyType(dict(self.bidx_keys)))
+
+    def __repr__(self) -> str:
+        return (
+            f"Keyring(enc_kids={sorted(self.enc_keys)}, active_enc_kid={self.active_enc_kid!r}, "
+            f"bidx_kids={sorted(self.bidx_keys)}, active_bidx_kid={self.active_bidx_kid!r})"
+        )
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any] | str) -> Keyring:
+        """Parse the ``leads_pii`` connection extra (dict or JSON text); raise KeyringError."""
+        if isinstance(extra, (str, bytes)):
+            try:
+                extra = json.loads(extra)
+            except ValueError:
+                raise KeyringError("keyring extra is not valid JSON") from None
+        if not isinstance(extra, Mapping):
+            raise KeyringError("keyring extra must be a JSON object")
+        rings = {}
+        for name in ("enc", "bidx"):
+            field = f"{name}_keys"
+            if field not in extra:
+                raise KeyringError(f"keyring extra is missing {field!r}")
+            raw = extra[field]
+            if not isinstance(raw, Mapping) or not raw:
+                raise KeyringError(f"{field} must be a non-empty object of kid to base64 key")
+            keys = {}
+            for kid, text in raw.items():
+                if not isinstance(kid, str) or not _KID.fullmatch(kid):
+                    raise KeyringError(f"a kid in {field} does not match [0-9a-z]{{1,8}}")
+                keys[kid] = _decode_key(text, f"{field}[{kid!r}]")
+            active_field = f"active_{name}_kid"
+            if active_field not in extra:
+                raise KeyringError(f"keyring extra is missing {active_field!r}")
+            rings[name] = (keys, extra[active_field])
+        return cls(rings["enc"][0], rings["enc"][1], rings["bidx"][0], rings["bidx"][1])
+
+
+def _decode_key(text: object, where: str) -> bytes:
+    """Strict base64 (standard or URL-safe alphabet, padding optional) of exactly 32 bytes."""
+    if not isinstance(text, str):
+        raise KeyringError(f"{where} must be a base64 string")
+    s = text.strip()
+    if _B64STD.fullmatch(s):
+        alt = None
+    elif _B64URL_PAD.fullmatch(s):
+        alt = b"-_"
+    else:
+        raise KeyringError(f"{where} is not valid base64")
+    s = s.rstrip("=")
+    try:
+        key = base64.b64decode(s + "=" * (-len(s) % 4), altchars=alt, validate=True)
+    except (binascii.Error, ValueError):
+        raise KeyringError(f"{where} is not valid base64") from None
+    if len(key) != KEY_LEN:
+        raise KeyringError(f"{where} must decode to {KEY_LEN} bytes, got {len(key)}")
+    return key
+
+
+def _secret_forms(key: bytes) -> set[str]:
+    """Every printable spelling of a key that could end up in a log line."""
+    std = base64.b64encode(key).decode("ascii")
+    url = base64.urlsafe_b64encode(key).decode("ascii")
+    return {std, std.rstrip("="), url, url.rstrip("="), key.hex(), key.hex().upper(), repr(key)}
+
+
+def _mask_secret(value: str) -> None:
+    try:  # Airflow 3 public API (the execution_time path is a deprecated shim).
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # Airflow 2
+        from airflow.utils.log.secrets_masker import mask_secret
+    mask_secret(value)
+
+
+def _register_secrets(keyring: Keyring, extra: object) -> None:
+    forms: set[str] = set()
+    if isinstance(extra, str):
+        forms.add(extra)
+    elif isinstance(extra, Mapping):
+        for field in ("enc_keys", "bidx_keys"):
+            ring = extra.get(field)
+            if isinstance(ring, Mapping):
+                forms.update(v for v in ring.values() if isinstance(v, str))
+    for root in keyring.enc_keys.values():
+        forms |= _secret_forms(root) | _secret_forms(_hkdf(root, ENC_INFO))
+    for root in keyring.bidx_keys.values():
+        forms |= _secret_forms(root) | _secret_forms(_hkdf(root, BIDX_INFO))
+    for form in forms:
+        _mask_secret(form)
+
+
+@functools.lru_cache(maxsize=8)
+def load_keyring(conn_id: str = "leads_pii") -> Keyring:
+    """Keyring from an Airflow connection; keys are registered with the secret masker.
+
+    Cached per process (``load_keyring.cache_clear()`` to re-read after rotation).
+    """
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:  # AirflowNotFoundException and secrets-backend errors
+        raise KeyringError(
+            f"Airflow connection {conn_id!r} could not be read ({type(exc).__name__}); it must exist with "
+            "conn_type generic and the keyring JSON as extra"
+        ) from exc
+    extra: object = conn.extra if isinstance(conn.extra, str) else conn.extra_dejson
+    if not extra:
+        raise KeyringError(f"Airflow connection {conn_id!r} has an empty extra; expected the keyring JSON")
+    try:
+        keyring = Keyring.from_extra(extra)  # type: ignore[arg-type]
+    except KeyringError as exc:
+        # Mask what we can even when invalid, then fail with the connection named.
+        if isinstance(extra, str):
+            _mask_secret(extra)
+        raise KeyringError(f"connection {conn_id!r}: {exc}") from None
+    _register_secrets(keyring, extra)
+    log.info("Loaded phone keyring from connection %r: %r", conn_id, keyring)
+    return keyring
+
+
+class Protected(NamedTuple):
+    """What gets stored for one phone: no plaintext."""
+
+    cipher: str
+    bidx: int
+    bidx_kid: str
+    masked: str
+
+
+def _check_e164(e164: object) -> None:
+    if e164.__class__ is not str or not _E164.fullmatch(e164):  # type: ignore[arg-type]
+        raise InvalidPhone("expected an E.164 string from leads_flow.phone.normalize()")
+
+
+class _HmacSha256:
+    """HMAC-SHA256 with the key pads hashed once: ~3x faster than hmac.digest per call."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = key.ljust(64, b"\0")  # keys are 32 bytes < SHA-256 block size
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def digest(self, msg: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(msg)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+class PhoneCipher:
+    """e1 tokens and blind indexes for E.164 phones; keys derived once per kid."""
+
+    __slots__ = ("_aead", "_aad", "_enc_kid", "_enc_prefix", "_macs", "_bidx_kid")
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._aead = {kid: AESGCM(_hkdf(root, ENC_INFO)) for kid, root in keyring.enc_keys.items()}
+        self._aad = {kid: f"e1:{kid}:leads.phone".encode("ascii") for kid in keyring.enc_keys}
+        self._enc_kid = keyring.active_enc_kid
+        self._enc_prefix = f"e1:{self._enc_kid}:"
+        self._macs = {kid: _HmacSha256(_hkdf(root, BIDX_INFO)) for kid, root in keyring.bidx_keys.items()}
+        self._bidx_kid = keyring.active_bidx_kid
+
+    @classmethod
+    def from_connection(cls, conn_id: str = "leads_pii") -> PhoneCipher:
+        return cls(load_keyring(conn_id))
+
+    def __repr__(self) -> str:
+        return f"PhoneCipher(active_enc_kid={self._enc_kid!r}, active_bidx_kid={self._bidx_kid!r})"
+
+    @property
+    def active_enc_kid(self) -> str:
+        return self._enc_kid
+
+    @property
+    def active_bidx_kid(self) -> str:
+        return self._bidx_kid
+
+    def _seal(self, e164: str, nonce: bytes) -> str:
+        kid = self._enc_kid
+        sealed = nonce + self._aead[kid].encrypt(nonce, e164.encode("ascii"), self._aad[kid])
+        body = binascii.b2a_base64(sealed, newline=False).translate(_TO_URL).rstrip(b"=")
+        return self._enc_prefix + body.decode("ascii")
+
+    def encrypt(self, e164: str) -> str:
+        """e1 token with the active kid and a fresh random 96-bit nonce."""
+        _check_e164(e164)
+        return self._seal(e164, os.urandom(NONCE_LEN))
+
+    def _encrypt_with_nonce(self, e164: str, *, nonce_for_test_vectors_only: bytes) -> str:
+        """Deterministic token for scripts/gen_phone_vectors.py. Never use on real data:
+        a repeated nonce under one key breaks AES-GCM."""
+        _check_e164(e164)
+        if len(nonce_for_test_vectors_only) != NONCE_LEN:
+            raise ValueError(f"nonce must be {NONCE_LEN} bytes")
+        return self._seal(e164, bytes(nonce_for_test_vectors_only))
+
+    def decrypt(self, token: str) -> str:
+        """E.164 from an e1 token of any kid in the keyring; raises TokenError subclasses."""
+        if token.__class__ is not str or len(token) > MAX_TOKEN_LEN:
+            raise MalformedToken("token must be an e1 string of at most 96 characters")
+        parts = token.split(":")
+        if len(parts) != 3 or parts[0] != "e1":
+            raise MalformedToken("token is not in the e1:<kid>:<base64url> format")
+        _, kid, body = parts
+        if not _KID.fullmatch(kid):
+            raise MalformedToken("token kid does not match [0-9a-z]{1,8}")
+        aead = self._aead.get(kid)
+        if aead is None:
+            raise UnknownKid(f"token kid {kid!r} is not in the keyring")
+        if not _B64URL.fullmatch(body) or len(body) % 4 == 1:
+            raise MalformedToken("token body is not unpadded base64url")
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
+            raise MalformedToken("token body is not canonical base64url")
+        if len(raw) <= NONCE_LEN + TAG_LEN:
+            raise MalformedToken("token is too short")
+        try:
+            plain = aead.decrypt(raw[:NONCE_LEN], raw[NONCE_LEN:], self._aad[kid])
+        except InvalidTag:
+            raise TamperedToken("token failed authentication (modified, wrong kid or wrong key)") from None
+        e164 = plain.decode("ascii", "replace")
+        if not _E164.fullmatch(e164):
+            raise MalformedToken("token decrypted to something that is not E.164")
+        return e164
+
+    def encrypt_raw(self, text: str) -> str:
+        """e1 token of a raw phone string as typed (for leads_flow_reject), any UTF-8 text.
+
+        Its AAD names another purpose ("leads.phone.raw"), so a raw token can never pass for a
+        phone_cipher value: decrypt() rejects it, decrypt_raw() reads it.
+        """
+        kid = self._enc_kid
+        nonce = os.urandom(NONCE_LEN)
+        sealed = nonce + self._aead[kid].encrypt(nonce, text.encode("utf-8"), _raw_aad(kid))
+        body = binascii.b2a_base64(sealed, newline=False).translate(_TO_URL).rstrip(b"=")
+        return self._enc_prefix + body.decode("ascii")
+
+    def decrypt_raw(self, token: str) -> str:
+        """Inverse of encrypt_raw (for a person investigating a reject, with the key)."""
+        parts = token.split(":") if isinstance(token, str) else []
+        if len(parts) != 3 or parts[0] != "e1" or parts[1] not in self._aead:
+            raise MalformedToken("not an e1 token of a known kid")
+        raw = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+        try:
+            plain = self._aead[parts[1]].decrypt(raw[:NONCE_LEN], raw[NONCE_LEN:], _raw_aad(parts[1]))
+        except InvalidTag:
+            raise TamperedToken("token failed authentication") from None
+        return plain.decode("utf-8")
+
+    def bidx(self, e164: str, kid: str | None = None) -> int:
+        """Blind index: HMAC-SHA256 first 8 bytes as a signed big-endian int64."""
+        _check_e164(e164)
+        mac = self._macs.get(self._bidx_kid if kid is None else kid)
+        if mac is None:
+            raise UnknownKid(f"bidx kid {kid!r} is not in the keyring")
+        return int.from_bytes(mac.digest(e164.encode("ascii"))[:8], "big", signed=True)
+
+    def bidx_all(self, e164: str) -> dict[str, int]:
+        """Index under every known bidx kid: what a lookup must search during rotation."""
+        return {kid: self.bidx(e164, kid) for kid in self._macs}
+
+    def protect(self, e164: str) -> Protected:
+        """Everything to store for one phone: token, index (active kid) and mask."""
+        _check_e164(e164)
+        bidx = int.from_bytes(self._macs[self._bidx_kid].digest(e164.encode("ascii"))[:8], "big", signed=True)
+        return Protected(self._seal(e164, os.urandom(NONCE_LEN)), bidx, self._bidx_kid, _mask_e164(e164))
+
+
+def _raw_aad(kid: str) -> bytes:
+    return f"e1:{kid}:leads.phone.raw".encode("ascii")
