@@ -67,4 +67,4 @@ def leads_flow_sync():
     partition_unit.expand(partition=plan())
 
 
-leads_flow_sync()
+dag = leads_flow_sync()

@@ -178,8 +178,10 @@ class Db:
         except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
             pass
 
-    def _params(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
-        if params is None or self.dialect == "mysql":
+    def _params(self, params: dict[str, Any] | None) -> dict[str, Any] | tuple:
+        if params is None:
+            return () if self.dialect == "sqlite" else None  # type: ignore[return-value]
+        if self.dialect == "mysql":
             return params
         return {k: _sqlite_value(v) for k, v in params.items()}
 
@@ -205,6 +207,17 @@ def dialect_of(conn_id: str) -> Dialect:
     raise PermanentDbError(f"connection {conn_id!r}: unsupported conn_type {conn_type!r} (mysql or sqlite)")
 
 
+def sqlite_path(conn_id: str) -> str:
+    """The file of a sqlite connection: JSON connections put it in host, URIs (sqlite:////abs) in schema."""
+    from airflow.sdk import BaseHook
+
+    c = BaseHook.get_connection(conn_id)
+    path = c.host or c.schema
+    if not path:
+        raise PermanentDbError(f"connection {conn_id!r}: sqlite connection without a file path")
+    return path
+
+
 def connect(conn_id: str, *, local_infile: bool = False) -> Db:
     """Open a connection through the provider's hook, so any secrets backend can hold it."""
 
@@ -220,10 +233,7 @@ def connect(conn_id: str, *, local_infile: bool = False) -> Db:
             cur.execute("SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = 50")
             cur.close()
             return Db(conn, "mysql")
-        from airflow.providers.sqlite.hooks.sqlite import SqliteHook
-
-        conn = SqliteHook(sqlite_conn_id=conn_id).get_conn()
-        conn.execute("PRAGMA busy_timeout = 30000")
+        conn = sqlite3.connect(sqlite_path(conn_id), timeout=30)
         return Db(conn, "sqlite")
 
     return retrying(_open, what=f"connect {conn_id}")

@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, Settings
-from leads_flow.crypto import PhoneCipher, load_keyring
-from leads_flow.db import connected, dialect_of, retrying
+from airflow.sdk.exceptions import AirflowFailException
+
+from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, Settings
+from leads_flow.crypto import KeyringError, PhoneCipher, load_keyring
+from leads_flow.db import PermanentDbError, connected, dialect_of, retrying
 from leads_flow.extract import check_legacy_schema
 from leads_flow.publish import publish_stage
 from leads_flow.quality import run_gate
@@ -26,8 +28,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class GateFailed(RuntimeError):
-    """The data-quality gate failed: nothing was published. Not retryable: the data must change first."""
+class GateFailed(AirflowFailException):
+    """The data-quality gate failed: nothing was published. Not retried: the data must change first."""
+
+
+def _fail_fast(exc: BaseException) -> BaseException:
+    """Permanent errors (bad config, missing column, permission) skip Airflow's retries."""
+    if isinstance(exc, (PermanentDbError, ConfigError)):
+        return AirflowFailException(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 def settings_from(params: Mapping[str, Any]) -> Settings:
@@ -42,14 +51,21 @@ def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
 def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
          legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
     """Resolve the window, check the legacy schema and migrate the flow schema; one dict per partition."""
-    settings = settings_from(params)
-    start, end = resolve_window(params, interval_start, interval_end)
+    try:
+        settings = settings_from(params)
+        start, end = resolve_window(params, interval_start, interval_end)
+    except ConfigError as exc:
+        raise AirflowFailException(f"bad parameters: {exc}") from exc
     parts = partitions(start, end, settings.overlap_minutes)
     log.info("window [%s, %s): %d daily partition(s), overlap %d min", start, end, len(parts),
              settings.overlap_minutes)
-    with connected(legacy_conn_id) as legacy:
-        check_legacy_schema(legacy, settings)
-    retrying(lambda: _migrate(flow_conn_id), what="migrate flow schema")
+    try:
+        load_keyring(PII_CONN_ID)  # a broken keyring fails the run before anything is read or written
+        with connected(legacy_conn_id) as legacy:
+            check_legacy_schema(legacy, settings)
+        retrying(lambda: _migrate(flow_conn_id), what="migrate flow schema")
+    except (PermanentDbError, ConfigError, KeyringError) as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     return [p.to_dict() for p in parts]
 
 
@@ -71,7 +87,10 @@ def _recording_failure(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) 
                                         "now": datetime.now()})
         except Exception:  # noqa: BLE001 - the original error matters more
             log.warning("could not record the failure of %s", etl_run_id)
-        raise
+        failed = _fail_fast(exc)
+        if failed is exc:
+            raise
+        raise failed from exc
 
 
 def stage(partition: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, dag_run_id: str, *,

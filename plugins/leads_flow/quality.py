@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from leads_flow.config import Settings
-from leads_flow.db import Dialect, sql_text
+from leads_flow.db import Dialect, sqlite_path, sql_text
 from leads_flow.mapping import LEADS_TYPES
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def sqlalchemy_url(conn_id: str) -> str:
 
     c = BaseHook.get_connection(conn_id)
     if (c.conn_type or "").lower() == "sqlite":
-        return f"sqlite:///{c.host}"
+        return f"sqlite:///{sqlite_path(conn_id)}"
     return URL.create("mysql+mysqldb", username=c.login or None, password=c.password or None,
                       host=c.host or "127.0.0.1", port=c.port or 3306, database=c.schema or None,
                       query={"charset": "utf8mb4"}).render_as_string(hide_password=False)

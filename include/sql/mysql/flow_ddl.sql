@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS leads_flow (
   phone_bidx BIGINT NULL,
   phone_bidx_kid VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NULL,
   phone_masked VARCHAR(16) NULL,
-  union_id VARCHAR(64) NULL,
+  union_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
   window_url VARCHAR(2048) NULL,
   ip_address VARCHAR(45) NULL,
   user_agent VARCHAR(1024) NULL,
