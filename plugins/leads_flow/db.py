@@ -101,7 +101,7 @@ def _strip_comments(text: str) -> str:
 
 def render(dialect: Dialect, name: str, **idents: str) -> list[str]:
     """The statements of ``include/sql/.../name.sql`` in the driver's placeholder style."""
-    fmt = {k: (v if k in ("columns", "placeholders", "path") else ident(v)) for k, v in idents.items()}
+    fmt = {k: (v if k in ("columns", "placeholders", "ids") else ident(v)) for k, v in idents.items()}
     text = _strip_comments(_sql_text(dialect, name)).format(**fmt)
     if dialect == "mysql":
         text = text.replace("%", "%%")

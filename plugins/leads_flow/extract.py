@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from leads_flow.config import Settings
@@ -37,15 +37,27 @@ def _to_datetime(v: object) -> datetime | None:
         return None
 
 
-def read_window(db: Db, settings: Settings, partition: Partition) -> Iterator[list[tuple]]:
-    """Yield chunks of legacy rows (tuples in LEGACY_COLUMNS order) whose source_updated_at is in the window.
+def read_window(db: Db, settings: Settings, partition: Partition,
+                ids: Sequence[int] | None = None) -> Iterator[list[tuple]]:
+    """Yield chunks of legacy rows (tuples in LEGACY_COLUMNS order) whose source_updated_at is in the window,
+    or, with ``ids``, exactly those rows whatever their time (the reconcile DAG's repair).
 
     MySQL streams through a server-side cursor, so memory does not grow with the window; the connection
     must not be used for anything else until the iterator is exhausted.
     """
+    if ids is not None:
+        for i in range(0, len(ids), 1000):
+            part = ",".join(str(int(x)) for x in ids[i:i + 1000])
+            yield from _typed(db, db.stream("extract_ids", {}, settings.chunk_rows, legacy=settings.legacy_table,
+                                            columns=", ".join(LEGACY_COLUMNS), ids=part))
+        return
     params = {"start": partition.read_start, "end": partition.end}
-    chunks = db.stream("extract_window", params, settings.chunk_rows,
-                       legacy=settings.legacy_table, columns=", ".join(LEGACY_COLUMNS))
+    yield from _typed(db, db.stream("extract_window", params, settings.chunk_rows,
+                                    legacy=settings.legacy_table, columns=", ".join(LEGACY_COLUMNS)))
+
+
+def _typed(db: Db, chunks: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
+    """SQLite hands back DATETIME columns as text: parse them like mysqlclient would."""
     if db.dialect == "mysql":  # mysqlclient already returns datetime (None for zero dates)
         yield from chunks
         return

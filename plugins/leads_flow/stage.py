@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -61,14 +62,19 @@ def begin_run(flow: Db, etl_run_id: str, partition: Partition, dag_id: str | Non
 
 def stage_partition(partition: Partition, etl_run_id: str, cipher: PhoneCipher, settings: Settings, *,
                     dag_id: str | None = None, dag_run_id: str | None = None,
-                    legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID) -> StageResult:
-    """Extract → map → stage one partition; returns small metadata (safe for XCom)."""
+                    legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
+                    ids: Sequence[int] | None = None) -> StageResult:
+    """Extract → map → stage one partition (or, with ``ids``, those legacy rows); returns small metadata.
+
+    ``partition.end`` still bounds join_time (rule join_time_out_of_range) when ``ids`` are given.
+    """
     return retrying(lambda: _stage_once(partition, etl_run_id, cipher, settings, dag_id, dag_run_id,
-                                        legacy_conn_id, flow_conn_id), what=f"stage {etl_run_id}")
+                                        legacy_conn_id, flow_conn_id, ids), what=f"stage {etl_run_id}")
 
 
 def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, settings: Settings,
-                dag_id: str | None, dag_run_id: str | None, legacy_conn_id: str, flow_conn_id: str) -> StageResult:
+                dag_id: str | None, dag_run_id: str | None, legacy_conn_id: str, flow_conn_id: str,
+                ids: Sequence[int] | None) -> StageResult:
     t0 = time.perf_counter()
     stage = stage_table_name(etl_run_id)
     res = StageResult(etl_run_id, stage)
@@ -78,7 +84,7 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
         check_legacy_schema(legacy, settings)
         begin_run(flow, etl_run_id, partition, dag_id, dag_run_id, stage)
         progress = Progress(f"stage {partition.label}", log)
-        for chunk in read_window(legacy, settings, partition):
+        for chunk in read_window(legacy, settings, partition, ids):
             mapped = mapper.map_rows(chunk)
             with flow.transaction():
                 flow.executemany("insert_rows", mapped.staged, table=stage,
