@@ -49,6 +49,7 @@ class Settings:
 
     overlap_minutes: int = 60
     chunk_rows: int = 20_000
+    workers: int = min(2, os.cpu_count() or 1)  # processes that extract, map and load slices of a partition
     max_reject_ratio: float = 0.05
     main_business_ids: frozenset[int] | None = None  # None: any positive integer
     min_join_time: datetime = datetime(2015, 1, 1)
@@ -61,6 +62,8 @@ class Settings:
             raise ConfigError("overlap_minutes must be >= 0")
         if not 0 <= self.max_reject_ratio <= 1:
             raise ConfigError("max_reject_ratio must lie in [0, 1]")
+        if not 1 <= self.workers <= 64:
+            raise ConfigError("workers must lie in [1, 64]")
         if self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be >= 1")
 
@@ -70,6 +73,8 @@ class Settings:
         kw: dict[str, object] = {}
         if v := os.environ.get("LEADS_FLOW_CHUNK_ROWS"):
             kw["chunk_rows"] = int(v)
+        if v := os.environ.get("LEADS_FLOW_WORKERS"):
+            kw["workers"] = int(v)
         if v := os.environ.get("LEADS_FLOW_LEGACY_TABLE"):
             kw["legacy_table"] = v
         if v := os.environ.get("LEADS_FLOW_MAIN_BUSINESS_IDS"):

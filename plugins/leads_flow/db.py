@@ -196,10 +196,15 @@ def _sqlite_value(v: Any) -> Any:
     return v
 
 
-def dialect_of(conn_id: str) -> Dialect:
+def get_connection(conn_id: str) -> Any:
+    """The Airflow connection (from any secrets backend, or the task's supervisor)."""
     from airflow.sdk import BaseHook
 
-    conn_type = (BaseHook.get_connection(conn_id).conn_type or "").lower()
+    return BaseHook.get_connection(conn_id)
+
+
+def dialect_of(conn_id: str, connection: Any = None) -> Dialect:
+    conn_type = ((connection or get_connection(conn_id)).conn_type or "").lower()
     if conn_type in ("mysql", "mariadb"):
         return "mysql"
     if conn_type == "sqlite":
@@ -207,41 +212,43 @@ def dialect_of(conn_id: str) -> Dialect:
     raise PermanentDbError(f"connection {conn_id!r}: unsupported conn_type {conn_type!r} (mysql or sqlite)")
 
 
-def sqlite_path(conn_id: str) -> str:
+def sqlite_path(conn_id: str, connection: Any = None) -> str:
     """The file of a sqlite connection: JSON connections put it in host, URIs (sqlite:////abs) in schema."""
-    from airflow.sdk import BaseHook
-
-    c = BaseHook.get_connection(conn_id)
+    c = connection or get_connection(conn_id)
     path = c.host or c.schema
     if not path:
         raise PermanentDbError(f"connection {conn_id!r}: sqlite connection without a file path")
     return path
 
 
-def connect(conn_id: str, *, local_infile: bool = False) -> Db:
-    """Open a connection through the provider's hook, so any secrets backend can hold it."""
+def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None) -> Db:
+    """Open a connection through the provider's hook, so any secrets backend can hold it.
+
+    ``connection`` is an already resolved Airflow Connection: worker processes forked by a task get
+    one from their parent instead of asking the task's supervisor themselves.
+    """
 
     def _open() -> Db:
-        dialect = dialect_of(conn_id)
+        c = connection or get_connection(conn_id)
+        dialect = dialect_of(conn_id, c)
         if dialect == "mysql":
             from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-            conn = MySqlHook(mysql_conn_id=conn_id, local_infile=local_infile).get_conn()
+            conn = MySqlHook(mysql_conn_id=conn_id, connection=c, local_infile=local_infile).get_conn()
             conn.set_character_set("utf8mb4")
             conn.autocommit(False)
             cur = conn.cursor()
             cur.execute("SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = 50")
             cur.close()
             return Db(conn, "mysql")
-        conn = sqlite3.connect(sqlite_path(conn_id), timeout=30)
-        return Db(conn, "sqlite")
+        return Db(sqlite3.connect(sqlite_path(conn_id, c), timeout=30), "sqlite")
 
     return retrying(_open, what=f"connect {conn_id}")
 
 
 @contextmanager
-def connected(conn_id: str, *, local_infile: bool = False) -> Iterator[Db]:
-    db = connect(conn_id, local_infile=local_infile)
+def connected(conn_id: str, *, local_infile: bool = False, connection: Any = None) -> Iterator[Db]:
+    db = connect(conn_id, local_infile=local_infile, connection=connection)
     try:
         yield db
     finally:

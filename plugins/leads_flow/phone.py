@@ -140,6 +140,9 @@ _EMBEDDED_MOBILE = re.compile(
     f"([1\uff11]{_SEP}[3-9\uff13-\uff19](?:{_SEP}{_D}){{9}})"
     f"(?!{_D})"
 )
+# The core of _EMBEDDED_MOBILE without its look-behind and prefixes: no match here means no mobile in
+# the text, found several times faster (most landing-page URLs and user agents hold none).
+_MOBILE_CORE = re.compile(f"[1\uff11]{_SEP}[3-9\uff13-\uff19](?:{_SEP}{_D}){{9}}")
 _DIGITS_ONLY = re.compile(r"[^0-9]")
 
 
@@ -154,6 +157,6 @@ def mask_phones_in_text(text: str) -> str:
     Deliberately broader than validation: anything shaped like a mobile
     (optionally +86/0086/86/0 prefixed, separators allowed) is masked.
     """
-    if not text:
+    if not text or _MOBILE_CORE.search(text) is None:
         return text
     return _EMBEDDED_MOBILE.sub(_mask_match, text)

@@ -15,14 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from leads_flow.config import Settings
-from leads_flow.db import Dialect, sqlite_path, sql_text
+from leads_flow.db import Dialect, dialect_of, get_connection, sql_text, sqlite_path
 from leads_flow.mapping import LEADS_TYPES
 
 log = logging.getLogger(__name__)
 
 E1_PATTERN = r"^e1:[0-9a-z]{1,8}:[A-Za-z0-9_-]+$"
 # No {n} quantifiers: GX formats the query text, and braces would be taken for placeholders.
-MOBILE_PATTERN = r"(^|[^0-9])1[3-9][0-9][- ]?[0-9][0-9][0-9][0-9][- ]?[0-9][0-9][0-9][0-9]([^0-9]|$)"
+_MOBILE = r"1[3-9][0-9][- ]?[0-9][0-9][0-9][0-9][- ]?[0-9][0-9][0-9][0-9]"
+MOBILE_PATTERN = rf"(^|[^0-9]){_MOBILE}([^0-9]|$)"
+MOBILE_APART_PATTERN = rf"(^|[^0-9A-Za-z]){_MOBILE}([^0-9A-Za-z]|$)"
 _SAFE_RESULT_KEYS = ("observed_value", "element_count", "unexpected_count", "unexpected_percent",
                      "missing_count")
 
@@ -40,12 +42,11 @@ class GateResult:
 
 def sqlalchemy_url(conn_id: str) -> str:
     """A SQLAlchemy URL for an Airflow connection, so GX reads the same database as the pipeline."""
-    from airflow.sdk import BaseHook
     from sqlalchemy.engine import URL
 
-    c = BaseHook.get_connection(conn_id)
-    if (c.conn_type or "").lower() == "sqlite":
-        return f"sqlite:///{sqlite_path(conn_id)}"
+    c = get_connection(conn_id)
+    if dialect_of(conn_id, c) == "sqlite":
+        return f"sqlite:///{sqlite_path(conn_id, c)}"
     return URL.create("mysql+mysqldb", username=c.login or None, password=c.password or None,
                       host=c.host or "127.0.0.1", port=c.port or 3306, database=c.schema or None,
                       query={"charset": "utf8mb4"}).render_as_string(hide_password=False)
@@ -69,7 +70,8 @@ def _checks(dialect: Dialect, expected_staged: int, max_rejects: int, etl_run_id
         ("lead_id_unique", gxe.ExpectColumnValuesToBeUnique(column="lead_id"), "stage"),
         ("phone_cipher_e1_shape", gxe.ExpectColumnValuesToMatchRegex(column="phone_cipher", regex=E1_PATTERN), "stage"),
         ("phone_cipher_iff_bidx", rows("gate_phone_pair"), "stage"),
-        ("no_plaintext_mobile", rows("gate_no_plaintext", mobile=MOBILE_PATTERN), "stage"),
+        ("no_plaintext_mobile", rows("gate_no_plaintext", mobile=MOBILE_PATTERN,
+                                                     mobile_apart=MOBILE_APART_PATTERN), "stage"),
         ("leads_type_in_set", gxe.ExpectColumnValuesToBeInSet(column="leads_type",
                                                               value_set=sorted(LEADS_TYPES.values())), "stage"),
         ("leads_type_not_null", gxe.ExpectColumnValuesToNotBeNull(column="leads_type"), "stage"),

@@ -2,6 +2,10 @@
 
 The staging table lives in the flow database, holds only protected values (never a plaintext phone)
 and is rebuilt from scratch on every attempt, so a retry after a crash is always safe.
+
+On MySQL a partition is cut into time slices that ``settings.workers`` processes extract, map and
+bulk-load (LOAD DATA LOCAL INFILE) side by side: while one process waits on the server, another maps,
+and each streams its slice in chunks, so memory stays flat whatever the window holds.
 """
 
 from __future__ import annotations
@@ -9,21 +13,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings
 from leads_flow.crypto import PhoneCipher
-from leads_flow.db import Db, connected, retrying
+from leads_flow.db import Db, connected, get_connection, retrying
 from leads_flow.extract import check_legacy_schema, read_window
 from leads_flow.mapping import STAGE_COLUMNS, Mapper
 from leads_flow.progress import Progress
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
+
+SLICES_PER_WORKER = 4  # smaller slices balance uneven hours between the workers
+_SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
 
 def stage_table_name(etl_run_id: str) -> str:
@@ -44,6 +57,28 @@ class StageResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def add(self, other: "StageResult") -> None:
+        self.extracted += other.extracted
+        self.staged += other.staged
+        self.rejected += other.rejected
+        self.coerced += other.coerced
+        self.rejects_by_reason = dict(Counter(self.rejects_by_reason) + Counter(other.rejects_by_reason))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a slice needs; ``partition`` bounds join_time, ``read`` the rows."""
+
+    partition: Partition
+    read: Partition
+    etl_run_id: str
+    stage: str
+    settings: Settings
+    legacy_conn_id: str
+    flow_conn_id: str
+    loaded_at: datetime
+    ids: tuple[int, ...] | None = None
 
 
 def begin_run(flow: Db, etl_run_id: str, partition: Partition, dag_id: str | None, dag_run_id: str | None,
@@ -72,38 +107,121 @@ def stage_partition(partition: Partition, etl_run_id: str, cipher: PhoneCipher, 
                                         legacy_conn_id, flow_conn_id, ids), what=f"stage {etl_run_id}")
 
 
+def _slices(p: Partition, n: int) -> list[Partition]:
+    """Cut the read window [read_start, end) into ``n`` equal, disjoint time slices."""
+    start, end = p.read_start, p.end
+    step = (end - start) / n
+    bounds = [start + step * i for i in range(n)] + [end]
+    bounds = [b - timedelta(microseconds=b.microsecond) for b in bounds[:-1]] + [end]
+    return [Partition(a, b, 0) for a, b in zip(bounds, bounds[1:]) if a < b]
+
+
 def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, settings: Settings,
                 dag_id: str | None, dag_run_id: str | None, legacy_conn_id: str, flow_conn_id: str,
                 ids: Sequence[int] | None) -> StageResult:
     t0 = time.perf_counter()
     stage = stage_table_name(etl_run_id)
     res = StageResult(etl_run_id, stage)
-    reasons: Counter = Counter()
-    mapper = Mapper(cipher, settings, partition.end, etl_run_id, datetime.now())
-    with connected(legacy_conn_id) as legacy, connected(flow_conn_id) as flow:
+    with connected(legacy_conn_id) as legacy:
         check_legacy_schema(legacy, settings)
+        mysql = legacy.dialect == "mysql"
+    with connected(flow_conn_id) as flow:
         begin_run(flow, etl_run_id, partition, dag_id, dag_run_id, stage)
-        progress = Progress(f"stage {partition.label}", log)
-        for chunk in read_window(legacy, settings, partition, ids):
+        mysql = mysql and flow.dialect == "mysql"
+    base = _Job(partition, partition, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, datetime.now(),
+                tuple(ids) if ids is not None else None)
+    workers = settings.workers if mysql and ids is None else 1
+    progress = Progress(f"stage {partition.label}", log)
+    if workers == 1:
+        res.add(_run_job(base, cipher, progress))
+    else:
+        jobs = [_Job(partition, s, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, base.loaded_at)
+                for s in _slices(partition, workers * SLICES_PER_WORKER)]
+        # fork: the workers inherit the cipher and the connections (secrets never travel through a pipe).
+        # Connections are resolved here: a forked worker must not talk to the task's supervisor itself.
+        conns = {c: get_connection(c) for c in (legacy_conn_id, flow_conn_id)}
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(cipher, conns)) as pool:
+            for part in pool.map(_run_job_in_worker, jobs):
+                res.add(part)
+                progress.update(res.extracted)
+    res.rejects_by_reason = dict(sorted(res.rejects_by_reason.items()))
+    res.seconds = round(time.perf_counter() - t0, 3)
+    with connected(flow_conn_id) as flow, flow.transaction():
+        flow.run("run_staged", {
+            "etl_run_id": etl_run_id, "extracted": res.extracted, "staged": res.staged,
+            "rejected": res.rejected, "coerced": res.coerced,
+            "rejects_by_reason": json.dumps(res.rejects_by_reason),
+            "timings": json.dumps({"stage_s": res.seconds})})
+    progress.done(res.extracted)
+    return res
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(cipher: PhoneCipher, conns: dict[str, Any]) -> None:
+    _WORKER.update(cipher=cipher, conns=conns)
+
+
+def _run_job_in_worker(job: _Job) -> StageResult:
+    return _run_job(job, _WORKER["cipher"], None, _WORKER["conns"])
+
+
+def _run_job(job: _Job, cipher: PhoneCipher, progress: Progress | None,
+             conns: dict[str, Any] | None = None) -> StageResult:
+    """Extract one slice in chunks, map each chunk, load it into the staging table, record its rejects."""
+    res = StageResult(job.etl_run_id, job.stage)
+    reasons: Counter = Counter()
+    mapper = Mapper(cipher, job.settings, job.partition.end, job.etl_run_id, job.loaded_at)
+    conns = conns or {}
+    with connected(job.legacy_conn_id, connection=conns.get(job.legacy_conn_id)) as legacy, \
+            connected(job.flow_conn_id, local_infile=True, connection=conns.get(job.flow_conn_id)) as flow:
+        for chunk in read_window(legacy, job.settings, job.read, job.ids):
             mapped = mapper.map_rows(chunk)
             with flow.transaction():
-                flow.executemany("insert_rows", mapped.staged, table=stage,
-                                 columns=", ".join(STAGE_COLUMNS), placeholders=", ".join("?" * len(STAGE_COLUMNS)))
-                flow.executemany("reject_insert", [(etl_run_id, lid, why, raw, sua, mapper.loaded_at)
+                load_rows(flow, job.stage, mapped.staged)
+                flow.executemany("reject_insert", [(job.etl_run_id, lid, why, raw, sua, job.loaded_at)
                                                    for lid, why, raw, sua in mapped.rejects])
             res.extracted += len(chunk)
             res.staged += len(mapped.staged)
             res.rejected += len(mapped.rejects)
             res.coerced += mapped.coerced
             reasons.update(mapped.reasons)
-            progress.update(res.extracted)
-        res.rejects_by_reason = dict(sorted(reasons.items()))
-        res.seconds = round(time.perf_counter() - t0, 3)
-        with flow.transaction():
-            flow.run("run_staged", {
-                "etl_run_id": etl_run_id, "extracted": res.extracted, "staged": res.staged,
-                "rejected": res.rejected, "coerced": res.coerced,
-                "rejects_by_reason": json.dumps(res.rejects_by_reason),
-                "timings": json.dumps({"stage_s": res.seconds})})
-    progress.done(res.extracted)
+            if progress is not None:
+                progress.update(res.extracted)
+    res.rejects_by_reason = dict(reasons)
     return res
+
+
+def _tsv(v: Any) -> str:
+    if v is None:
+        return "\\N"
+    if v.__class__ is str:
+        return v.translate(_TSV_ESCAPES)
+    return str(v)  # int, and datetime whose str() is the 'YYYY-MM-DD HH:MM:SS[.ffffff]' MySQL reads
+
+
+def load_rows(flow: Db, table: str, rows: list[tuple]) -> None:
+    """Bulk-load mapped rows: LOAD DATA LOCAL INFILE on MySQL (tmpfs file), executemany on SQLite."""
+    if not rows:
+        return
+    columns = ", ".join(STAGE_COLUMNS)
+    if flow.dialect != "mysql":
+        flow.executemany("insert_rows", rows, table=table, columns=columns,
+                         placeholders=", ".join("?" * len(STAGE_COLUMNS)))
+        return
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv", dir=_SHM, newline="\n") as f:
+        f.write("\n".join(["\t".join(map(_tsv, r)) for r in rows]))
+        f.write("\n")
+        f.flush()
+        [sql] = flow.sql("stage_load", stage=table, columns=columns)
+        cur = flow.conn.cursor()
+        try:
+            cur.execute(sql, {"path": f.name})
+            warnings = flow.conn.warning_count()
+        finally:
+            cur.close()
+    if warnings:  # LOAD DATA turns bad values into warnings, not errors: treat any as a failure
+        raise RuntimeError(f"LOAD DATA into {table} raised {warnings} warning(s); refusing to stage altered data")

@@ -1,0 +1,196 @@
+"""`make bench`: the pipeline against Airflow's stock transfer and the server's own copy, in one run.
+
+    .venv/bin/python benchmarks/bench_pipeline.py --rows 1000000 [--stock-rows 100000]
+
+Generates ROWS legacy leads (one day of source_updated_at, the seed's dirty-data mix) in MariaDB
+(LEADS_BENCH_MYSQL_URL, default root@127.0.0.1:3306), reused when already there, then measures:
+- pipeline: plan → stage → gate → publish over the whole window, as the DAG's tasks run them, in a
+  child process so its peak RSS is its own;
+- stock: MySqlHook.get_records + the same Mapper + insert_rows, as GenericTransfer does (on
+  --stock-rows rows: it is slow, and rows/s is what is compared);
+- floor: one server-side INSERT … SELECT producing the same columns with no Python in the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+
+URL = os.environ.get("LEADS_BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306")
+LEGACY_DB, FLOW_DB = "lf_bench_legacy", "lf_bench_flow"
+DAY = "2026-11-20"
+START, END = datetime(2026, 11, 20), datetime(2026, 11, 21)
+
+
+def conn_uri(db: str) -> str:
+    return URL.rstrip("/") + f"/{db}"
+
+
+def setup_env() -> None:
+    import base64
+    import secrets
+
+    os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
+    os.environ["AIRFLOW_CONN_LEADS_LEGACY"] = conn_uri(LEGACY_DB)
+    os.environ["AIRFLOW_CONN_LEADS_FLOW"] = conn_uri(FLOW_DB)
+    if "AIRFLOW_CONN_LEADS_PII" not in os.environ:
+        k = lambda: base64.b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
+        os.environ["AIRFLOW_CONN_LEADS_PII"] = json.dumps({"conn_type": "generic", "extra": {
+            "enc_keys": {"1": k()}, "active_enc_kid": "1", "bidx_keys": {"1": k()}, "active_bidx_kid": "1"}})
+
+
+def admin():
+    import MySQLdb
+
+    u = urlparse(URL)
+    return MySQLdb.connect(host=u.hostname or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
+                           passwd=u.password or "", charset="utf8mb4", local_infile=True)
+
+
+def ensure_legacy(rows: int) -> None:
+    """Generate the legacy table once per row count (generation is not what is measured)."""
+    from leads_flow import schema, seed
+    from leads_flow.db import connected
+
+    a = admin()
+    cur = a.cursor()
+    cur.execute(f"CREATE DATABASE IF NOT EXISTS {LEGACY_DB} CHARACTER SET utf8mb4")
+    cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=%s AND table_name='leads_aggr'",
+                (LEGACY_DB,))
+    if cur.fetchone()[0]:
+        cur.execute(f"SELECT COUNT(*) FROM {LEGACY_DB}.leads_aggr")
+        if cur.fetchone()[0] == rows:
+            print(f"legacy: reusing {rows} generated rows in {LEGACY_DB}.leads_aggr", flush=True)
+            return
+        cur.execute(f"DROP TABLE {LEGACY_DB}.leads_aggr")
+    t = time.perf_counter()
+    with connected("leads_legacy") as db:
+        schema.create_legacy_table(db)
+        seed.insert_legacy(db, seed.legacy_rows(rows, START, END, seed=11, dirty=0.02), batch=10_000)
+    cur.execute(f"ANALYZE TABLE {LEGACY_DB}.leads_aggr")
+    cur.fetchall()
+    print(f"legacy: generated {rows} rows in {time.perf_counter() - t:.0f}s", flush=True)
+
+
+def fresh_flow_db() -> None:
+    cur = admin().cursor()
+    cur.execute(f"DROP DATABASE IF EXISTS {FLOW_DB}")
+    cur.execute(f"CREATE DATABASE {FLOW_DB} CHARACTER SET utf8mb4")
+
+
+def child_pipeline() -> None:
+    """Runs in its own process: the DAG's task functions over the window; prints one JSON line."""
+    from leads_flow import pipeline
+
+    params = {"start_date": DAY, "end_date": DAY}
+    t0 = time.perf_counter()
+    [part] = pipeline.plan(params, None, None)
+    t1 = time.perf_counter()
+    staged = pipeline.stage(part, params, "leads_flow_sync", "bench")
+    t2 = time.perf_counter()
+    gated = pipeline.gate(staged, params)
+    t3 = time.perf_counter()
+    pipeline.publish(gated, params)
+    t4 = time.perf_counter()
+    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    print(json.dumps({"rows": staged["extracted"], "staged": staged["staged"], "total_s": t4 - t0,
+                      "plan_s": t1 - t0, "stage_s": t2 - t1, "gate_s": t3 - t2, "publish_s": t4 - t3,
+                      "peak_rss_mb": hwm / 1024}))
+
+
+def run_pipeline() -> dict:
+    fresh_flow_db()
+    out = subprocess.run([sys.executable, __file__, "--child"], check=True, capture_output=True, text=True,
+                         env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_stock(limit: int) -> dict:
+    """GenericTransfer's path: get_records of the window, per-row transform, insert_rows."""
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    from leads_flow.crypto import PhoneCipher, load_keyring
+    from leads_flow.config import Settings
+    from leads_flow.db import connected
+    from leads_flow.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
+    from leads_flow.schema import ensure_flow_schema
+
+    fresh_flow_db()
+    with connected("leads_flow") as flow:
+        ensure_flow_schema(flow)
+    src, dst = MySqlHook(mysql_conn_id="leads_legacy"), MySqlHook(mysql_conn_id="leads_flow")
+    t0 = time.perf_counter()
+    rows = src.get_records(
+        f"SELECT {', '.join(LEGACY_COLUMNS)} FROM leads_aggr WHERE (update_time >= %s AND update_time < %s) "
+        f"OR (update_time IS NULL AND create_time >= %s AND create_time < %s) LIMIT {int(limit)}",
+        parameters=(START, END, START, END))
+    mapped = Mapper(PhoneCipher(load_keyring()), Settings(), END, "stock", datetime.now()).map_rows(rows)
+    dst.insert_rows("leads_flow", mapped.staged, target_fields=list(STAGE_COLUMNS), commit_every=1000)
+    secs = time.perf_counter() - t0
+    return {"rows": len(rows), "total_s": secs}
+
+
+def run_floor() -> dict:
+    from leads_flow.db import connected, render
+    from leads_flow.schema import ensure_flow_schema
+
+    fresh_flow_db()
+    with connected("leads_flow") as flow:
+        ensure_flow_schema(flow)
+        [sql] = render("mysql", "bench_floor", target="leads_flow", legacy_db=LEGACY_DB)
+        cur = flow.conn.cursor()
+        t0 = time.perf_counter()
+        cur.execute(sql, {"start": START, "end": END})
+        flow.conn.commit()
+        secs = time.perf_counter() - t0
+        return {"rows": cur.rowcount, "total_s": secs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--stock-rows", type=int, default=100_000)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--only", choices=["pipeline", "stock", "floor"], action="append")
+    args = ap.parse_args()
+    setup_env()
+    if args.child:
+        child_pipeline()
+        return
+    ensure_legacy(args.rows)
+    only = set(args.only or ["pipeline", "stock", "floor"])
+    res: dict[str, dict] = {}
+    for name, fn in (("floor", run_floor), ("pipeline", run_pipeline),
+                     ("stock", lambda: run_stock(min(args.stock_rows, args.rows)))):
+        if name in only:
+            res[name] = fn()
+            r = res[name]
+            print(f"{name:<9} {r['rows']:>9} rows in {r['total_s']:7.2f}s = {r['rows'] / r['total_s']:>9,.0f} rows/s",
+                  flush=True)
+    rate = {k: v["rows"] / v["total_s"] for k, v in res.items()}
+    if "pipeline" in res:
+        p = res["pipeline"]
+        print(f"pipeline phases: plan {p['plan_s']:.2f}s, stage {p['stage_s']:.2f}s, gate {p['gate_s']:.2f}s, "
+              f"publish {p['publish_s']:.2f}s")
+        print(f"gate_share={p['gate_s'] / p['total_s']:.3f}")
+        print(f"peak_rss_mb={p['peak_rss_mb']:.0f}")
+        if "stock" in rate:
+            print(f"ratio_vs_stock={rate['pipeline'] / rate['stock']:.2f}")
+        if "floor" in rate:
+            print(f"ratio_vs_floor={rate['pipeline'] / rate['floor']:.2f}")
+    print(f"machine: {os.cpu_count()} cores, rows={args.rows}, stock measured on "
+          f"{res.get('stock', {}).get('rows', 0)} rows")
+
+
+if __name__ == "__main__":
+    main()

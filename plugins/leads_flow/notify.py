@@ -1,0 +1,350 @@
+"""Failure alerts for the sync DAG: record why a task failed in leads_flow_run, then tell people.
+
+Wire it as the DAG's task failure callback (it runs in the worker once the last try has failed)::
+
+    default_args={"owner": "data-engineering", "on_failure_callback": on_failure}
+
+:func:`on_failure` does two things, each allowed to fail without hiding the other:
+
+1. **Record.** The partition's row in ``leads_flow_run`` gets status ``failed`` (a ``gate_failed`` row keeps
+   its status) and the reason in ``error``, unless the pipeline already wrote its own error there
+   (``run_failed.sql``). A partition that died before the pipeline opened its row (bad keyring, XCom,
+   a timeout before ``run_start``) gets a new ``failed`` row, so the run report shows it too.
+2. **Notify** through Airflow's notifier mechanism (:class:`~airflow.sdk.BaseNotifier`):
+
+   - :class:`LeadsFlowWebhookNotifier` posts a JSON message to the URL in the Airflow Variable
+     ``leads_flow_alert_webhook`` or, when that is unset, the env var ``LEADS_FLOW_ALERT_WEBHOOK``. With
+     neither, it logs one line saying the alert was not sent (no-op).
+   - The SMTP provider's ``SmtpNotifier`` mails the same message to the comma-separated addresses in the
+     Variable ``leads_flow_alert_email`` / env var ``LEADS_FLOW_ALERT_EMAIL``, through the connection in
+     ``LEADS_FLOW_ALERT_SMTP_CONN_ID`` (default: Airflow's ``[email] email_conn_id``, ``smtp_default``).
+
+The message has the dag id, run id, task, partition, reason and a link to the run report. **Never a phone
+number:** the reason is the task's exception with mobile-shaped numbers masked
+(:func:`leads_flow.phone.mask_phones_in_text`) and every other run of 11 or more digits masked too, and
+the whole message passes the same mask once more before it leaves the process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from airflow.sdk import BaseNotifier
+
+from leads_flow.config import FLOW_CONN_ID
+from leads_flow.phone import mask_phones_in_text
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_VARIABLE, WEBHOOK_ENV = "leads_flow_alert_webhook", "LEADS_FLOW_ALERT_WEBHOOK"
+EMAIL_VARIABLE, EMAIL_ENV = "leads_flow_alert_email", "LEADS_FLOW_ALERT_EMAIL"
+EMAIL_FROM_ENV, SMTP_CONN_ENV = "LEADS_FLOW_ALERT_EMAIL_FROM", "LEADS_FLOW_ALERT_SMTP_CONN_ID"
+REPORT_PREFIX = "/leads-flow"
+"""Where the run report plugin is mounted on the api-server (plugins/leads_flow_report.py)."""
+
+MAX_ERROR_CHARS = 2000  # leads_flow_run.error, as the pipeline's run_failed
+MAX_MESSAGE_REASON_CHARS = 500
+
+_LONG_DIGITS = re.compile(r"\d{11,}")  # \d: ASCII and full-width digits alike
+
+
+def redact(text: Any) -> str:
+    """``text`` as a string with phone numbers masked: mobiles by their mask, any other 11+ digit run too."""
+    masked = mask_phones_in_text(str(text))
+    return _LONG_DIGITS.sub(lambda m: m.group()[:3] + "*" * (len(m.group()) - 7) + m.group()[-4:], masked)
+
+
+def redact_all(value: Any) -> Any:
+    """:func:`redact` every string inside a JSON-able value (dict keys included)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact_all(k): redact_all(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_all(v) for v in value]
+    return value
+
+
+def reason_of(exc: Any, limit: int = MAX_ERROR_CHARS) -> str:
+    """A one-line reason from the callback's exception: ``Type: message``, masked, then truncated."""
+    if exc is None:
+        text = "task failed without an exception in its context (killed, timed out or marked failed)"
+    elif isinstance(exc, BaseException):
+        text = f"{type(exc).__name__}: {exc}"
+    else:
+        text = str(exc)
+    text = redact(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Failure:
+    """What failed, from the callback context; only ids and the masked reason, never row data."""
+
+    dag_id: str | None
+    run_id: str | None
+    task_id: str | None
+    map_index: int | None
+    try_number: int | None
+    etl_run_id: str | None
+    partition: dict[str, Any] | None
+    reason: str
+    report_url: str
+    log_url: str | None
+
+    @property
+    def partition_label(self) -> str | None:
+        if not self.partition:
+            return None
+        return f"{self.partition.get('start')} .. {self.partition.get('end')}"
+
+
+def base_url() -> str:
+    """The api-server's public URL (``[api] base_url``), as Airflow's own log links use it."""
+    try:
+        from airflow.sdk.configuration import conf
+
+        url = conf.get("api", "base_url", fallback=None)
+    except Exception:  # noqa: BLE001 - a link is a nicety, the alert must still go out
+        url = None
+    return (url or "http://localhost:8080").rstrip("/")
+
+
+def report_url(etl_run_id: str | None, dag_id: str | None = None, run_id: str | None = None) -> str:
+    """Link to the partition's report, else to the DAG run's partitions, else to the run list."""
+    root = base_url() + REPORT_PREFIX
+    if etl_run_id:
+        return f"{root}/runs/{quote(etl_run_id, safe='')}"
+    if dag_id and run_id:
+        return f"{root}/dag-runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
+    return root + "/"
+
+
+def _task_kwargs(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The rendered keyword arguments of the failed @task (mapped tasks: the expanded, unmapped task)."""
+    ti = context.get("ti") or context.get("task_instance")
+    for task in (getattr(ti, "task", None), context.get("task")):
+        kwargs = getattr(task, "op_kwargs", None)
+        if isinstance(kwargs, Mapping) and kwargs:
+            return dict(kwargs)
+    return {}
+
+
+def _partition_from_plan(context: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Fallback when the task's arguments were never rendered: the plan's output at this map index."""
+    ti = context.get("ti")
+    map_index = getattr(ti, "map_index", None)
+    if ti is None or map_index is None or map_index < 0:
+        return None
+    try:
+        plan = ti.xcom_pull(task_ids="plan")
+    except Exception:  # noqa: BLE001 - best effort
+        return None
+    if isinstance(plan, Sequence) and map_index < len(plan) and isinstance(plan[map_index], Mapping):
+        return dict(plan[map_index])
+    return None
+
+
+def failure_of(context: Mapping[str, Any]) -> Failure:
+    """Collect ids, partition and the masked reason from an Airflow callback context."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag = context.get("dag")
+    dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None)
+    run_id = context.get("run_id") or getattr(ti, "run_id", None)
+    task_id = getattr(ti, "task_id", None) or getattr(context.get("task"), "task_id", None)
+    map_index = getattr(ti, "map_index", None)
+    try_number = getattr(ti, "try_number", None)
+
+    kwargs = _task_kwargs(context)
+    etl_run_id = partition = None
+    for key in ("gated", "staged"):  # gate and publish get the previous task's metadata
+        if isinstance(kwargs.get(key), Mapping):
+            etl_run_id = kwargs[key].get("etl_run_id") or etl_run_id
+            partition = kwargs[key].get("partition") or partition
+    if isinstance(kwargs.get("partition"), Mapping):  # stage gets its partition
+        partition = kwargs["partition"]
+    if partition is None and etl_run_id is None and task_id != "plan":
+        partition = _partition_from_plan(context)
+    if etl_run_id is None and partition and run_id:
+        try:
+            from leads_flow.pipeline import etl_run_id_for
+            from leads_flow.window import Partition
+
+            etl_run_id = etl_run_id_for(run_id, Partition.from_dict(partition))
+        except Exception:  # noqa: BLE001 - a malformed partition leaves the run id unknown
+            partition = None
+    try:
+        log_url = getattr(ti, "log_url", None)
+    except Exception:  # noqa: BLE001
+        log_url = None
+    return Failure(dag_id=dag_id, run_id=run_id, task_id=task_id,
+                   map_index=map_index if isinstance(map_index, int) and map_index >= 0 else None,
+                   try_number=try_number if isinstance(try_number, int) else None,
+                   etl_run_id=etl_run_id, partition=dict(partition) if partition else None,
+                   reason=reason_of(context.get("exception")),
+                   report_url=report_url(etl_run_id, dag_id, run_id), log_url=log_url if isinstance(log_url, str) else None)
+
+
+def record_failure(failure: Failure, flow_conn_id: str = FLOW_CONN_ID) -> bool:
+    """Put the reason into the partition's leads_flow_run row (creating it if the task died first).
+
+    Returns False when there is no partition to record against (the plan task failed).
+    """
+    if not failure.etl_run_id:
+        return False
+    from leads_flow.db import connected
+    from leads_flow.window import Partition
+
+    params: dict[str, Any] = {"etl_run_id": failure.etl_run_id, "error": failure.reason, "now": datetime.now()}
+    with connected(flow_conn_id) as flow, flow.transaction():
+        if failure.partition:
+            part = Partition.from_dict(failure.partition)
+            flow.run("notify_run_insert", {**params, "dag_id": failure.dag_id, "dag_run_id": failure.run_id,
+                                           "partition_start": part.start, "partition_end": part.end,
+                                           "window_start": part.read_start, "window_end": part.end})
+        flow.run("notify_run_failed", params)
+    return True
+
+
+def message_of(failure: Failure) -> dict[str, Any]:
+    """The alert as JSON: a one-line ``text`` for chat webhooks plus every field, masked."""
+    where = f" [{failure.partition_label}]" if failure.partition else ""
+    short = failure.reason if len(failure.reason) <= MAX_MESSAGE_REASON_CHARS else \
+        failure.reason[: MAX_MESSAGE_REASON_CHARS - 1] + "…"
+    msg = {
+        "text": f"leads-flow: {failure.dag_id} task {failure.task_id}{where} failed: {short} — {failure.report_url}",
+        "event": "task_failed",
+        "dag_id": failure.dag_id,
+        "run_id": failure.run_id,
+        "task_id": failure.task_id,
+        "map_index": failure.map_index,
+        "try_number": failure.try_number,
+        "etl_run_id": failure.etl_run_id,
+        "partition": failure.partition,
+        "reason": short,
+        "report_url": failure.report_url,
+        "log_url": failure.log_url,
+    }
+    return redact_all(msg)
+
+
+def _setting(variable: str, env: str) -> str | None:
+    """An Airflow Variable if set, else the env var; blank means unset."""
+    value = None
+    try:
+        from airflow.sdk import Variable
+
+        value = Variable.get(variable, default=None)
+    except Exception:  # noqa: BLE001 - no Variable backend here: the env var decides
+        value = None
+    value = value or os.environ.get(env)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+class LeadsFlowWebhookNotifier(BaseNotifier):
+    """POST the failure message as JSON to a webhook (chat, incident tool, any HTTP endpoint).
+
+    ``url`` defaults to the Variable ``leads_flow_alert_webhook`` / env var ``LEADS_FLOW_ALERT_WEBHOOK``;
+    without one the notifier only logs that nothing was sent. The message comes from ``message`` or is
+    built from the callback context. No field is templated: exception text must never be run as Jinja.
+    """
+
+    template_fields = ()
+
+    def __init__(self, url: str | None = None, *, message: Mapping[str, Any] | None = None,
+                 timeout: float = 10.0, attempts: int = 2) -> None:
+        super().__init__()
+        self.url = url
+        self.message = dict(message) if message is not None else None
+        self.timeout = timeout
+        self.attempts = attempts
+
+    def notify(self, context: Mapping[str, Any]) -> None:
+        message = self.message or context.get("leads_flow_alert") or message_of(failure_of(context))
+        url = self.url or _setting(WEBHOOK_VARIABLE, WEBHOOK_ENV)
+        if not url:
+            log.info("leads-flow alert not sent: no webhook configured (Variable %s or env %s): %s",
+                     WEBHOOK_VARIABLE, WEBHOOK_ENV, message.get("text"))
+            return
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError("leads-flow alert webhook must be an http(s) URL")
+        body = redact(json.dumps(message, ensure_ascii=False, default=str)).encode("utf-8")
+        req = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json; charset=utf-8", "User-Agent": "leads-flow-alert/1"})
+        for attempt in range(1, self.attempts + 1):
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - scheme checked
+                    log.info("leads-flow alert posted to the webhook (HTTP %s)", resp.status)
+                    return
+            except OSError as exc:  # URLError, HTTPError, timeouts, resets
+                if attempt == self.attempts or (isinstance(exc, urllib.error.HTTPError) and exc.code < 500):
+                    raise RuntimeError(f"leads-flow alert webhook failed: {type(exc).__name__}: "
+                                       f"{getattr(exc, 'code', '')} {getattr(exc, 'reason', '')}") from None
+                log.warning("leads-flow alert webhook attempt %d failed (%s), retrying", attempt, type(exc).__name__)
+
+
+EMAIL_SUBJECT = "[leads-flow] {{ leads_flow_alert.dag_id }} {{ leads_flow_alert.task_id }} failed"
+EMAIL_HTML = """<p><b>{{ leads_flow_alert.dag_id | e }}</b> task <b>{{ leads_flow_alert.task_id | e }}</b> failed.</p>
+<table>
+<tr><td>DAG run</td><td>{{ leads_flow_alert.run_id | e }}</td></tr>
+<tr><td>Partition</td><td>{{ ((leads_flow_alert.partition.start ~ ' .. ' ~ leads_flow_alert.partition.end)
+  if leads_flow_alert.partition else '-') | e }}</td></tr>
+<tr><td>Partition run</td><td>{{ (leads_flow_alert.etl_run_id or '-') | e }}</td></tr>
+<tr><td>Try</td><td>{{ leads_flow_alert.try_number or '-' }}</td></tr>
+<tr><td>Reason</td><td><code>{{ leads_flow_alert.reason | e }}</code></td></tr>
+</table>
+<p><a href="{{ leads_flow_alert.report_url | e }}">Run report</a>
+{% if leads_flow_alert.log_url %} · <a href="{{ leads_flow_alert.log_url | e }}">Task log</a>{% endif %}</p>"""
+
+
+def email_notifier(to: str) -> BaseNotifier:
+    """The SMTP provider's notifier with a template that reads only the (masked) message from the context."""
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    kw: dict[str, Any] = {}
+    if conn_id := os.environ.get(SMTP_CONN_ENV):
+        kw["smtp_conn_id"] = conn_id
+    return SmtpNotifier(to=[a.strip() for a in to.split(",") if a.strip()],
+                        from_email=os.environ.get(EMAIL_FROM_ENV) or None,
+                        subject=EMAIL_SUBJECT, html_content=EMAIL_HTML, **kw)
+
+
+def notifiers() -> list[BaseNotifier]:
+    """The configured channels: the webhook notifier always (it logs when unset), SMTP when configured."""
+    out: list[BaseNotifier] = [LeadsFlowWebhookNotifier()]
+    if to := _setting(EMAIL_VARIABLE, EMAIL_ENV):
+        out.append(email_notifier(to))
+    return out
+
+
+def on_failure(context: Any, *, flow_conn_id: str = FLOW_CONN_ID) -> None:
+    """Task failure callback of leads_flow_sync: record the reason, then notify every configured channel."""
+    failure = failure_of(context)
+    try:
+        if record_failure(failure, flow_conn_id):
+            log.info("recorded the failure of %s in leads_flow_run", failure.etl_run_id)
+        else:
+            log.info("failure of %s not recorded in leads_flow_run: no partition", failure.task_id)
+    except Exception as exc:  # noqa: BLE001 - the alert matters more than the audit row
+        log.warning("could not record the failure in leads_flow_run: %s", reason_of(exc, 300))
+    message = message_of(failure)
+    context["leads_flow_alert"] = message  # the SMTP templates read it from here
+    for notifier in notifiers():
+        try:
+            if isinstance(notifier, LeadsFlowWebhookNotifier):
+                notifier.message = message
+            notifier(context)
+        except Exception as exc:  # noqa: BLE001 - one broken channel must not silence the others
+            log.warning("leads-flow alert via %s failed: %s", type(notifier).__name__, reason_of(exc, 300))
