@@ -189,6 +189,11 @@ class Db:
         return row if self.dialect == "mysql" else [_sqlite_value(v) for v in row]
 
 
+def _sqlite_regexp(pattern: str, value: Any) -> bool:
+    """``value REGEXP pattern`` for SQLite, which has the operator but no function behind it."""
+    return value is not None and re.search(pattern, str(value)) is not None
+
+
 def _sqlite_value(v: Any) -> Any:
     # sqlite3's implicit datetime adapter is deprecated; store the same text MySQL would show.
     if hasattr(v, "isoformat") and not isinstance(v, str):
@@ -241,7 +246,9 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
             cur.execute("SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = 50")
             cur.close()
             return Db(conn, "mysql")
-        return Db(sqlite3.connect(sqlite_path(conn_id, c), timeout=30), "sqlite")
+        conn = sqlite3.connect(sqlite_path(conn_id, c), timeout=30)
+        conn.create_function("REGEXP", 2, _sqlite_regexp, deterministic=True)
+        return Db(conn, "sqlite")
 
     return retrying(_open, what=f"connect {conn_id}")
 

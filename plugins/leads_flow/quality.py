@@ -11,20 +11,21 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from leads_flow.config import Settings
-from leads_flow.db import Dialect, dialect_of, get_connection, sql_text, sqlite_path
+from leads_flow.config import Settings, ident
+from leads_flow.db import Dialect, connected, dialect_of, get_connection, sql_text, sqlite_path
 from leads_flow.mapping import LEADS_TYPES
 
 log = logging.getLogger(__name__)
 
 E1_PATTERN = r"^e1:[0-9a-z]{1,8}:[A-Za-z0-9_-]+$"
-# No {n} quantifiers: GX formats the query text, and braces would be taken for placeholders.
+# No {n} quantifiers: the SQL files use {name} placeholders.
 _MOBILE = r"1[3-9][0-9][- ]?[0-9][0-9][0-9][0-9][- ]?[0-9][0-9][0-9][0-9]"
-MOBILE_PATTERN = rf"(^|[^0-9]){_MOBILE}([^0-9]|$)"
-MOBILE_APART_PATTERN = rf"(^|[^0-9A-Za-z]){_MOBILE}([^0-9A-Za-z]|$)"
+# Look-arounds rather than (^|[^0-9]) alternations: they let PCRE skip to each '1' (4x faster scans).
+MOBILE_PATTERN = rf"(?<![0-9]){_MOBILE}(?![0-9])"
+MOBILE_APART_PATTERN = rf"(?<![0-9A-Za-z]){_MOBILE}(?![0-9A-Za-z])"
 _SAFE_RESULT_KEYS = ("observed_value", "element_count", "unexpected_count", "unexpected_percent",
                      "missing_count")
 
@@ -52,37 +53,55 @@ def sqlalchemy_url(conn_id: str) -> str:
                       query={"charset": "utf8mb4"}).render_as_string(hide_password=False)
 
 
-def _checks(dialect: Dialect, expected_staged: int, max_rejects: int, etl_run_id: str,
-            min_join: datetime, max_join: datetime) -> list[tuple[str, Any, str]]:
-    """(name, expectation, asset) triples; ``asset`` is "stage" or "rejects"."""
+AUDIT_CHECKS = ("lead_id_not_unique_or_null", "phone_cipher_not_e1", "phone_cipher_without_bidx", "plaintext_mobile",
+                "flag_not_0_1_null", "join_time_out_of_range", "ip_address_invalid")
+"""Columns of gate_audit.sql: each counts the staged rows that break one rule, and must be 0."""
+
+
+def audit_table_name(stage_table: str) -> str:
+    return ident(stage_table + "_audit")
+
+
+def build_audit(conn_id: str, stage_table: str, min_join: datetime, max_join: datetime) -> str:
+    """Count every row-level violation in one scan of the staged rows, into a one-row audit table."""
+    audit = audit_table_name(stage_table)
+    fmt = "%Y-%m-%d %H:%M:%S"
+    with connected(conn_id) as db:
+        text = sql_text(db.dialect, "gate_audit")
+        for k, v in {"e1": E1_PATTERN, "mobile": MOBILE_PATTERN, "mobile_apart": MOBILE_APART_PATTERN,
+                     "min_join": min_join.strftime(fmt), "max_join": max_join.strftime(fmt),
+                     "stage": ident(stage_table), "audit": audit}.items():
+            text = text.replace("{" + k + "}", v)
+        db.run("stage_drop", stage=audit)
+        cur = db.conn.cursor()
+        cur.execute(text.replace("%", "%%") if db.dialect == "mysql" else text)
+        cur.close()
+        db.conn.commit()
+    return audit
+
+
+def drop_audit(conn_id: str, stage_table: str) -> None:
+    with connected(conn_id) as db:
+        db.run("stage_drop", stage=audit_table_name(stage_table))
+        db.conn.commit()
+
+
+def _checks(expected_staged: int, max_rejects: int) -> list[tuple[str, Any, str]]:
+    """(name, expectation, asset) triples; ``asset`` is "stage", "audit" or "rejects"."""
     import great_expectations.expectations as gxe
 
-    def rows(name: str, **fmt: str) -> Any:
-        text = sql_text(dialect, name)
-        for k, v in fmt.items():
-            text = text.replace("{" + k + "}", v)
-        return gxe.UnexpectedRowsExpectation(unexpected_rows_query=text, description=name)
-
-    fmt_dt = "%Y-%m-%d %H:%M:%S"
-    return [
+    checks: list[tuple[str, Any, str]] = [
         ("extracted_equals_staged_plus_rejected", gxe.ExpectTableRowCountToEqual(value=expected_staged), "stage"),
-        ("lead_id_not_null", gxe.ExpectColumnValuesToNotBeNull(column="lead_id"), "stage"),
-        ("lead_id_unique", gxe.ExpectColumnValuesToBeUnique(column="lead_id"), "stage"),
-        ("phone_cipher_e1_shape", gxe.ExpectColumnValuesToMatchRegex(column="phone_cipher", regex=E1_PATTERN), "stage"),
-        ("phone_cipher_iff_bidx", rows("gate_phone_pair"), "stage"),
-        ("no_plaintext_mobile", rows("gate_no_plaintext", mobile=MOBILE_PATTERN,
-                                                     mobile_apart=MOBILE_APART_PATTERN), "stage"),
         ("leads_type_in_set", gxe.ExpectColumnValuesToBeInSet(column="leads_type",
                                                               value_set=sorted(LEADS_TYPES.values())), "stage"),
         ("leads_type_not_null", gxe.ExpectColumnValuesToNotBeNull(column="leads_type"), "stage"),
-        ("has_tool_flag", gxe.ExpectColumnValuesToBeInSet(column="has_tool", value_set=[0, 1]), "stage"),
-        ("is_group_flag", gxe.ExpectColumnValuesToBeInSet(column="is_group", value_set=[0, 1]), "stage"),
-        ("join_time_in_range", rows("gate_join_time", min=min_join.strftime(fmt_dt),
-                                    max=max_join.strftime(fmt_dt)), "stage"),
-        ("ip_address_valid_or_null", rows("gate_ip"), "stage"),
-        ("reject_ratio_within_limit", gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=max_rejects),
-         "rejects"),
     ]
+    # One aggregate scan answers all row-level checks: GX bundles these column maxima into one query.
+    checks += [(name, gxe.ExpectColumnMaxToBeBetween(column=name, min_value=0, max_value=0), "audit")
+               for name in AUDIT_CHECKS]
+    checks.append(("reject_ratio_within_limit",
+                   gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=max_rejects), "rejects"))
+    return checks
 
 
 def run_gate(conn_id: str, dialect: Dialect, stage_table: str, etl_run_id: str, *, extracted: int,
@@ -91,27 +110,24 @@ def run_gate(conn_id: str, dialect: Dialect, stage_table: str, etl_run_id: str, 
     t0 = time.perf_counter()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from datetime import timedelta
 
     for name in ("great_expectations", "great_expectations.core", "great_expectations.expectations"):
         logging.getLogger(name).setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     ds = ctx.data_sources.add_sql(name="flow", connection_string=sqlalchemy_url(conn_id))
+    audit = build_audit(conn_id, stage_table, settings.min_join_time, partition_end + timedelta(days=1))
     assets = {
         "stage": ds.add_table_asset(name="stage", table_name=stage_table),
+        "audit": ds.add_table_asset(name="audit", table_name=audit),
         "rejects": ds.add_query_asset(name="rejects", query=sql_text(dialect, "gate_rejects").replace(
             "{etl_run_id}", etl_run_id.replace("'", "''"))),
     }
     max_rejects = math.floor(settings.max_reject_ratio * extracted + 1e-9)
-    checks = _checks(dialect, extracted - rejected, max_rejects, etl_run_id, settings.min_join_time,
-                     partition_end + timedelta(days=1))
-    names: dict[str, list[str]] = {"stage": [], "rejects": []}
     suites = {k: gx.ExpectationSuite(name=f"leads_flow_gate_{k}") for k in assets}
-    for name, exp, asset in checks:
+    for name, exp, asset in _checks(extracted - rejected, max_rejects):
         exp.meta = {"check": name}
         suites[asset].add_expectation(exp)
-        names[asset].append(name)
     results: list[dict[str, Any]] = []
     for key, asset in assets.items():
         batch = asset.add_batch_definition_whole_table("all").get_batch()
@@ -129,6 +145,7 @@ def run_gate(conn_id: str, dialect: Dialect, stage_table: str, etl_run_id: str, 
             })
             if err:
                 log.error("expectation %s raised: %s", cfg.type, err)
+    drop_audit(conn_id, stage_table)
     failed = [r["check"] for r in results if not r["success"]]
     out = GateResult(not failed, failed, results, round(time.perf_counter() - t0, 3))
     for r in results:

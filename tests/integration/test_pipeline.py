@@ -112,3 +112,28 @@ def test_new_and_widened_legacy_columns_do_not_break_runs(mysql_dbs):
                           "MODIFY from_channel VARCHAR(255) NULL")
     sync("2026-11-20", max_reject_ratio=0.5)
     assert mysql_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow")[0][0] == 4
+
+
+@pytest.mark.parametrize("tamper, check", [
+    ("UPDATE {t} SET user_agent = 'Mozilla tel:" + P1 + "' WHERE lead_id = 1", "plaintext_mobile"),
+    ("UPDATE {t} SET union_id = 'o-" + P2 + "-x' WHERE lead_id = 2", "plaintext_mobile"),
+    ("INSERT INTO {t} SELECT * FROM {t} WHERE lead_id = 1", "lead_id_not_unique_or_null"),
+    ("UPDATE {t} SET phone_bidx = NULL WHERE lead_id = 1", "phone_cipher_without_bidx"),
+    ("UPDATE {t} SET has_tool = 7 WHERE lead_id = 1", "flag_not_0_1_null"),
+    ("UPDATE {t} SET ip_address = 'not-an-ip' WHERE lead_id = 1", "ip_address_invalid"),
+    ("UPDATE {t} SET phone_cipher = 'e2:x' WHERE lead_id = 1", "phone_cipher_not_e1"),
+])
+def test_gate_catches_what_the_mapping_should_never_stage(any_dbs, tamper, check):
+    insert(any_dbs, crafted())
+    params = {"start_date": "2026-11-20", "end_date": "2026-11-20", "max_reject_ratio": 0.5}
+    [part] = pipeline.plan(params, None, None)
+    staged = pipeline.stage(part, params, "leads_flow_sync", "manual__tamper")
+    db = any_dbs.flow()
+    db.conn.cursor().execute(tamper.format(t=staged["stage_table"]))
+    db.conn.commit()
+    db.close()
+    with pytest.raises(AirflowFailException, match=check):
+        pipeline.gate(staged, params)
+    assert any_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow")[0][0] == 0
+    [(failed,)] = any_dbs.flow_rows("SELECT gate_failed_checks FROM leads_flow_run")
+    assert check in failed.split(",")
