@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from leads_flow.report import LazyApp, plugin_app
+from leads_flow.report import REPORT_PREFIX, REPORT_UI_ROUTE, LazyApp, plugin_app
 
-URL_PREFIX = "/leads-flow"
+URL_PREFIX = REPORT_PREFIX  # alert links (leads_flow.notify.report_url) rely on both names
 
 
 class LeadsFlowReportPlugin(AirflowPlugin):
@@ -27,7 +27,7 @@ class LeadsFlowReportPlugin(AirflowPlugin):
         {
             "name": "Leads flow runs",
             "href": f"{URL_PREFIX}/",
-            "url_route": "leads-flow-runs",
+            "url_route": REPORT_UI_ROUTE,
             "destination": "nav",
             "category": "browse",
         },

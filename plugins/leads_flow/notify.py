@@ -51,6 +51,9 @@ EMAIL_VARIABLE, EMAIL_ENV = "leads_flow_alert_email", "LEADS_FLOW_ALERT_EMAIL"
 EMAIL_FROM_ENV, SMTP_CONN_ENV = "LEADS_FLOW_ALERT_EMAIL_FROM", "LEADS_FLOW_ALERT_SMTP_CONN_ID"
 REPORT_PREFIX = "/leads-flow"
 """Where the run report plugin is mounted on the api-server (plugins/leads_flow_report.py)."""
+REPORT_UI_ROUTE = "leads-flow-runs"
+"""The report's page inside the Airflow UI: ``/plugin/<route>`` frames the report, ``/plugin/<route>/<path>``
+opens ``<path>`` of it (after the UI's own login, if needed)."""
 
 MAX_ERROR_CHARS = 2000  # leads_flow_run.error, as the pipeline's run_failed
 MAX_MESSAGE_REASON_CHARS = 500
@@ -121,8 +124,11 @@ def base_url() -> str:
 
 
 def report_url(etl_run_id: str | None, dag_id: str | None = None, run_id: str | None = None) -> str:
-    """Link to the partition's report, else to the DAG run's partitions, else to the run list."""
-    root = base_url() + REPORT_PREFIX
+    """Link to the partition's report, else to the DAG run's partitions, else to the run list.
+
+    The link opens the report inside the Airflow UI, which asks for a login first when needed.
+    """
+    root = f"{base_url()}/plugin/{REPORT_UI_ROUTE}{REPORT_PREFIX}"
     if etl_run_id:
         return f"{root}/runs/{quote(etl_run_id, safe='')}"
     if dag_id and run_id:

@@ -15,8 +15,7 @@ shown or returned passes :func:`leads_flow.notify.redact` (phones masked) althou
 none. The pages use no JavaScript and load nothing from elsewhere; a Content-Security-Policy says so.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the route annotations inside create_app().
 import json
 import logging
 import threading
@@ -30,7 +29,7 @@ import jinja2
 from markupsafe import Markup
 
 from leads_flow.config import FLOW_CONN_ID
-from leads_flow.notify import REPORT_PREFIX, redact, redact_all
+from leads_flow.notify import REPORT_PREFIX, REPORT_UI_ROUTE, redact, redact_all  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +291,7 @@ a{color:var(--link);text-decoration:none}a:hover{text-decoration:underline}
 h1{font-size:20px;margin:4px 0 12px}h2{font-size:16px;margin:22px 0 8px}
 table{border-collapse:collapse;width:100%}th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.03em}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px;word-break:break-all}
+td.nowrap{white-space:nowrap}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px;word-break:break-all}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .b-ok{background:var(--okbg);color:var(--ok)}.b-bad{background:var(--badbg);color:var(--bad)}
 .b-run{background:var(--runbg);color:var(--run)}.b-info{background:var(--infobg);color:var(--info)}
@@ -305,6 +304,7 @@ dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0
 .muted{color:var(--muted)}.empty{color:var(--muted);padding:20px 0}
 form.filters{display:flex;gap:10px;align-items:center;margin:0 0 12px}
 form.filters select,form.filters input,form.filters button{font:inherit;padding:3px 6px}
+table.narrow{width:auto;min-width:420px}#expectations tr.fail td{background:var(--badbg)}
 svg text{fill:var(--fg);font-size:12px}svg rect.bar{fill:var(--bar)}
 svg rect.stage_s{fill:var(--s1)}svg rect.gate_s{fill:var(--s2)}svg rect.publish_s{fill:var(--s3)}
 .legend span{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 4px 0 12px;vertical-align:-1px}
@@ -343,7 +343,7 @@ Source: table leads_flow_run (one row per partition run).</footer></body></html>
 <th>Gate</th><th>Started</th><th class="num">Duration</th></tr></thead><tbody>
 {% for r in runs %}{% set s = status_of(r.status) %}
 <tr data-run-id="{{ r.etl_run_id }}">
-<td><a class="run-link" href="{{ urls.run(r.etl_run_id) }}">{{ r.partition_label }}</a></td>
+<td class="nowrap"><a class="run-link" href="{{ urls.run(r.etl_run_id) }}">{{ r.partition_label }}</a></td>
 <td><span class="badge b-{{ s.colour }}" title="{{ s.meaning }}">{{ s.label }}</span></td>
 <td class="mono">{{ r.dag_run_id }}</td>
 <td class="num">{{ r.extracted | num }}</td><td class="num">{{ r.staged | num }}</td>
@@ -393,7 +393,7 @@ inserted or changed in leads_flow (newer source_updated_at wins; an unchanged ro
 <rect class="bar" x="{{ chart.label_w }}" y="3" width="{{ b.w }}" height="16" rx="3"></rect>
 <text x="{{ chart.label_w + b.w + 6 }}" y="15">{{ b.count | num }}</text></g>
 {% endfor %}</svg>
-<table id="rejects"><thead><tr><th>Reason</th><th class="num">Rows</th><th class="num">Share of rejects</th></tr></thead><tbody>
+<table id="rejects" class="narrow"><thead><tr><th>Reason</th><th class="num">Rows</th><th class="num">Share of rejects</th></tr></thead><tbody>
 {% for b in chart.bars %}<tr><td class="mono">{{ b.reason }}</td><td class="num">{{ b.count | num }}</td><td class="num">{{ b.share | pct }}</td></tr>{% endfor %}
 </tbody></table>
 <p class="muted">A row can carry several reasons, so the rows above may add up to more than the rejected count.</p>
@@ -417,7 +417,7 @@ inserted or changed in leads_flow (newer source_updated_at wins; an unchanged ro
 {% for seg in tchart.segments %}<rect class="{{ seg.key }}" x="{{ seg.x }}" y="2" width="{{ seg.w }}" height="18"><title>{{ seg.label }}: {{ seg.s | secs }}</title></rect>{% endfor %}
 </svg>
 <p class="legend">{% for seg in tchart.segments %}<span class="{{ seg.key }}"></span>{{ seg.label }}{% endfor %}</p>
-<table id="timings" style="max-width:480px"><tbody>
+<table id="timings" class="narrow"><tbody>
 {% for seg in tchart.segments %}<tr><td>{{ seg.label }}</td><td class="num">{{ seg.s | secs }}</td></tr>{% endfor %}
 <tr><th>Total</th><th class="num">{{ tchart.total | secs }}</th></tr></tbody></table>
 {% else %}<p class="empty">No timings recorded.</p>{% endif %}

@@ -1,0 +1,207 @@
+"""The run report on real pipeline runs (MariaDB and SQLite): list, detail, JSON, escaping, 404, auth."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from datetime import datetime
+from urllib.parse import quote
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from tests.conftest import ROOT
+from tests.helpers import insert, legacy_row, sync
+
+PREFIX = "/leads-flow"
+P1, P2 = "13912345678", "15887654321"  # generated, not real subscribers
+DAY = datetime(2026, 11, 20, 10)
+XSS_RUN = 'manual__<script>alert("x")</script>'
+LONG_DIGITS = re.compile(r"\d{11,}")
+
+
+def rows_for(day: datetime) -> list[tuple]:
+    return [
+        legacy_row(phone=P1, update_time=day),                                   # ok
+        legacy_row(phone=f"+86 {P2}", unionId="oU2", update_time=day),           # ok
+        legacy_row(phone="12345", update_time=day),                               # phone_invalid
+        legacy_row(phone=None, unionId=None, has_tool=3, update_time=day),       # flag_invalid,no_identity
+    ]
+
+
+@pytest.fixture
+def client():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from leads_flow.report import create_app
+
+    parent = FastAPI()  # mounted like the api-server mounts plugin apps
+    parent.mount(PREFIX, create_app())
+    with TestClient(parent) as c:
+        yield c
+
+
+def run_row(dbs, etl_run_id: str) -> dict:
+    cols = ("extracted", "staged", "rejected", "coerced", "published", "status", "gate_results", "rejects_by_reason")
+    [row] = dbs.flow_rows(f"SELECT {', '.join(cols)} FROM leads_flow_run WHERE etl_run_id = %s"
+                          if dbs.dialect == "mysql" else
+                          f"SELECT {', '.join(cols)} FROM leads_flow_run WHERE etl_run_id = ?", (etl_run_id,))
+    return dict(zip(cols, row))
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_list_detail_and_api_show_real_runs(any_dbs, client):
+    insert(any_dbs, rows_for(DAY) + rows_for(datetime(2026, 11, 21, 10)))
+    [ok] = sync("2026-11-20", run_id="manual__good", max_reject_ratio=0.5)
+    with pytest.raises(AirflowFailException, match="reject_ratio_within_limit"):
+        sync("2026-11-21", run_id="manual__strict", max_reject_ratio=0.1)
+    bad_id = "manual__strict@2026-11-21T00:00"
+    good = run_row(any_dbs, ok["etl_run_id"])
+    assert good["status"] == "published" and (good["extracted"], good["rejected"]) == (4, 2)
+
+    # the list: both partitions, newest first, a badge each, a link each
+    page = client.get(f"{PREFIX}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    html = page.text
+    assert html.index(bad_id) < html.index(ok["etl_run_id"])
+    assert f'href="{PREFIX}/runs/{quote(ok["etl_run_id"], safe="")}"' in html
+    assert f'href="{PREFIX}/runs/{quote(bad_id, safe="")}"' in html
+    assert 'class="badge b-ok"' in html and ">published<" in html
+    assert 'class="badge b-bad"' in html and ">gate failed<" in html
+    assert "reject_ratio_within_limit" in html
+    assert not LONG_DIGITS.search(html)
+
+    # a status filter
+    only_failed = client.get(f"{PREFIX}/", params={"status": "gate_failed"}).text
+    assert bad_id in only_failed and ok["etl_run_id"] not in only_failed
+
+    # the detail of the published partition: window, counts, reasons, every expectation, timings
+    detail = client.get(f"{PREFIX}/runs/{quote(ok['etl_run_id'], safe='')}")
+    assert detail.status_code == 200
+    html, text = detail.text, text_of(detail.text)
+    assert "Partition 2026-11-20" in text and "[2026-11-20 00:00:00, 2026-11-21 00:00:00)" in text
+    assert "[2026-11-19 23:00:00, 2026-11-21 00:00:00)" in text  # window: the partition plus 60 min overlap
+    for key, value in (("extracted", 4), ("staged", 2), ("rejected", 2), ("published", 2)):
+        assert re.search(rf'id="count-{key}">.*?<div class="v">{value}</div>', html, re.S), key
+    assert "50.00 %" in text  # reject ratio
+    reasons = json.loads(good["rejects_by_reason"])
+    assert reasons == {"flag_invalid": 1, "no_identity": 1, "phone_invalid": 1}
+    assert '<svg id="rejects-chart"' in html and html.count('<rect class="bar"') == len(reasons)
+    for reason in reasons:
+        assert f">{reason}</text>" in html and f'<td class="mono">{reason}</td>' in html
+    results = json.loads(good["gate_results"])
+    assert len(results) >= 10 and "reject_ratio_within_limit" in [r["check"] for r in results]
+    table = html[html.index('id="expectations"'):]
+    for r in results:
+        assert f'<td class="mono">{r["check"]}</td><td class="mono">{r["expectation"]}</td>' in table, r["check"]
+    assert table.count('<span class="pf pass">PASS</span>') == len(results) and "FAIL" not in table[:table.index("</table>")]
+    assert "Extract and stage" in text and "Data-quality gate" in text and "Publish" in text
+    assert "Rejected leads" in text and "phone_invalid" in html
+    assert not LONG_DIGITS.search(html)
+
+    # the gate-failed partition: FAIL for its failed check, PASS for the rest
+    bad = client.get(f"{PREFIX}/runs/{quote(bad_id, safe='')}").text
+    row = bad[bad.index('<td class="mono">reject_ratio_within_limit</td>'):]
+    assert row[:row.index("</tr>")].count('<span class="pf fail">FAIL</span>') == 1
+    assert '<span class="pf fail" id="gate">FAIL</span>' in bad and "nothing published" in bad
+
+    # JSON
+    api = client.get(f"{PREFIX}/api/runs").json()
+    assert [r["etl_run_id"] for r in api["runs"]] == [bad_id, ok["etl_run_id"]]
+    first = api["runs"][1]
+    assert first["status"] == "published" and first["extracted"] == 4 and first["gate_success"] is True
+    assert first["partition_start"] == "2026-11-20T00:00:00" and first["report_url"].startswith(f"{PREFIX}/runs/")
+    one = client.get(f"{PREFIX}/api/runs/{quote(ok['etl_run_id'], safe='')}").json()
+    assert one["rejects_by_reason"] == reasons and [r["check"] for r in one["gate_results"]] == [r["check"] for r in results]
+    assert set(one["timings"]) == {"stage_s", "gate_s", "publish_s"}
+    assert sorted(r["lead_id"] for r in one["rejected_sample"]) == [3, 4]
+    assert client.get(f"{PREFIX}/api/runs", params={"status": "published"}).json()["runs"][0]["etl_run_id"] == ok["etl_run_id"]
+
+    # the DAG run page (the "Leads flow report" tab on a DAG run)
+    tab = client.get(f"{PREFIX}/dag-runs/leads_flow_sync/manual__good").text
+    assert ok["etl_run_id"] in tab and bad_id not in tab
+
+
+def test_markup_in_a_run_id_is_escaped(any_dbs, client):
+    insert(any_dbs, rows_for(DAY))
+    [res] = sync("2026-11-20", run_id=XSS_RUN, max_reject_ratio=0.5)
+    etl_run_id = res["etl_run_id"]
+    assert "<script>" in etl_run_id
+
+    listing = client.get(f"{PREFIX}/").text
+    assert "<script" not in listing and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in listing
+    assert f'href="{PREFIX}/runs/{quote(etl_run_id, safe="")}"' in listing
+
+    detail = client.get(f"{PREFIX}/runs/{quote(etl_run_id, safe='')}")
+    assert detail.status_code == 200 and "<script" not in detail.text
+    assert "&lt;script&gt;" in detail.text
+
+    api = client.get(f"{PREFIX}/api/runs").json()
+    assert api["runs"][0]["etl_run_id"] == etl_run_id  # JSON carries the value itself, as JSON
+    assert client.get(f"{PREFIX}/api/runs").headers["content-type"] == "application/json"
+
+
+def test_unknown_run_is_404(sqlite_dbs, client):
+    insert(sqlite_dbs, rows_for(DAY))
+    sync("2026-11-20", max_reject_ratio=0.5)
+    page = client.get(f"{PREFIX}/runs/{quote('nope<b>x</b>', safe='')}")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "<b>" not in page.text and "nope&lt;b&gt;x&lt;/b&gt;" in page.text
+    api = client.get(f"{PREFIX}/api/runs/nope")
+    assert api.status_code == 404 and api.json() == {"detail": "no such partition run"}
+    assert client.get(f"{PREFIX}/no/such/page").status_code == 404
+    assert client.get(f"{PREFIX}/api/runs", params={"limit": 0}).status_code == 422
+    assert client.get(f"{PREFIX}/", params={"status": "x' OR 1=1"}).status_code == 422
+
+
+def test_before_the_first_run_the_list_is_empty(sqlite_dbs, client):
+    page = client.get(f"{PREFIX}/")
+    assert page.status_code == 200 and 'id="no-runs"' in page.text
+    assert client.get(f"{PREFIX}/api/runs").json()["runs"] == []
+    assert client.get(f"{PREFIX}/runs/x").status_code == 404
+
+
+def test_unreachable_database_is_503(monkeypatch, client):
+    monkeypatch.setenv("AIRFLOW_CONN_LEADS_FLOW", "mysql://nobody:x@127.0.0.1:1/none")
+    monkeypatch.setattr("leads_flow.db.time.sleep", lambda s: None)
+    page = client.get(f"{PREFIX}/")
+    assert page.status_code == 503 and "Flow database unavailable" in page.text
+    assert client.get(f"{PREFIX}/api/runs").status_code == 503
+
+
+def load_plugin_module():
+    spec = importlib.util.spec_from_file_location("leads_flow_report_plugin", ROOT / "plugins" / "leads_flow_report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def test_plugin_declares_app_and_views_and_requires_an_airflow_login():
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+    from airflow.plugins_manager import is_valid_plugin
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    mod = load_plugin_module()
+    plugin = mod.LeadsFlowReportPlugin
+    assert is_valid_plugin(plugin)
+    [app] = plugin.fastapi_apps
+    assert app["url_prefix"] == PREFIX and app["name"] == "Leads flow runs"
+    views = [ExternalViewResponse.model_validate(v) for v in plugin.external_views]
+    assert [(v.destination, v.href) for v in views] == [
+        ("nav", f"{PREFIX}/"), ("dag_run", f"{PREFIX}/dag-runs/{{DAG_ID}}/{{RUN_ID}}")]
+    assert views[0].category == "browse"
+
+    parent = FastAPI()
+    parent.mount(PREFIX, app["app"])
+    with TestClient(parent) as c:
+        page = c.get(f"{PREFIX}/")
+        assert page.status_code == 401 and "Sign in to Airflow" in page.text
+        assert c.get(f"{PREFIX}/api/runs").status_code == 401
+        assert c.get(f"{PREFIX}/runs/x").status_code == 401

@@ -1,0 +1,256 @@
+"""Failure alerts: the webhook notifier on a local HTTP server, the SMTP message, the audit row; no phones."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import pytest
+from airflow.sdk import DAG
+
+from leads_flow import notify
+from leads_flow.notify import LeadsFlowWebhookNotifier, on_failure, reason_of, redact
+
+PHONE = "13812345678"  # generated, not a real subscriber
+PART = {"start": "2026-11-20T00:00:00", "end": "2026-11-21T00:00:00", "overlap_minutes": 60}
+ETL_RUN_ID = "manual__t1@2026-11-20T00:00"
+DIGIT_RUN = re.compile(r"\d{11,}")  # any 11+ digit run, full-width digits included
+
+
+class Hook:
+    """A webhook receiver on 127.0.0.1: records each POST; answers with the next queued status (200 when empty)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.statuses: list[int] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.requests.append({"path": self.path, "headers": dict(self.headers), "body": body.decode("utf-8")})
+                self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/leads"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def payloads(self) -> list[dict]:
+        return [json.loads(r["body"]) for r in self.requests]
+
+
+@pytest.fixture
+def hook():
+    h = Hook()
+    h.thread.start()
+    try:
+        yield h
+    finally:
+        h.server.shutdown()
+        h.server.server_close()
+        h.thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def no_configured_channels(monkeypatch):
+    for name in (notify.WEBHOOK_ENV, notify.EMAIL_ENV, "AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK",
+                 "AIRFLOW_VAR_LEADS_FLOW_ALERT_EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.test")
+
+
+class Captured(logging.Handler):
+    """Log records of leads_flow.notify (pytest's logging plugin is off in CI: -p no:logging)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def __enter__(self) -> "Captured":
+        self.logger = logging.getLogger("leads_flow.notify")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level)
+
+
+def context(exc: BaseException | None, *, task_id: str = "partition.stage", op_kwargs: dict | None = None,
+            run_id: str = "manual__t1", map_index: int = 0) -> dict:
+    task = SimpleNamespace(task_id=task_id, op_kwargs={"partition": PART} if op_kwargs is None else op_kwargs)
+    ti = SimpleNamespace(dag_id="leads_flow_sync", run_id=run_id, task_id=task_id, map_index=map_index, try_number=4,
+                         task=task, log_url=f"https://airflow.example.test/dags/leads_flow_sync/runs/{run_id}/tasks/{task_id}")
+    return {"ti": ti, "task_instance": ti, "task": task, "run_id": run_id, "dag": DAG("leads_flow_sync", schedule=None),
+            "exception": exc}
+
+
+def leaky_error() -> Exception:
+    full_width = PHONE.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    return RuntimeError(f"Duplicate entry '{PHONE}' for key 'uk_phone'; +86 138-1234-5678; {full_width}; "
+                        f"order 99912345678901234; tel=0086{PHONE}")
+
+
+def test_redact_masks_mobiles_and_any_long_digit_run():
+    text = redact(str(leaky_error()))
+    assert not DIGIT_RUN.search(text) and PHONE not in text
+    assert "138****5678" in text and "999**********1234" in text
+    assert redact("lead 1234567890 at 2026-11-20") == "lead 1234567890 at 2026-11-20"  # 10 digits, dates stay
+
+
+def test_reason_is_type_and_message_masked_and_truncated():
+    assert reason_of(ValueError("x")) == "ValueError: x"
+    assert reason_of(None).startswith("task failed without an exception")
+    long = reason_of(RuntimeError(PHONE + " " + "y" * 5000))
+    assert len(long) == notify.MAX_ERROR_CHARS and long.endswith("…") and PHONE not in long
+
+
+def test_webhook_notifier_posts_json_without_any_11_digit_run(hook):
+    LeadsFlowWebhookNotifier(hook.url)(context(leaky_error()))
+    [req] = hook.requests
+    assert req["path"] == "/hooks/leads" and req["headers"]["Content-Type"].startswith("application/json")
+    assert not DIGIT_RUN.search(req["body"]) and PHONE not in req["body"]
+    [msg] = hook.payloads()
+    assert msg["event"] == "task_failed" and msg["dag_id"] == "leads_flow_sync" and msg["run_id"] == "manual__t1"
+    assert msg["task_id"] == "partition.stage" and msg["map_index"] == 0 and msg["try_number"] == 4
+    assert msg["partition"] == PART and msg["etl_run_id"] == ETL_RUN_ID
+    assert msg["reason"].startswith("RuntimeError: Duplicate entry '138****5678'")
+    assert msg["report_url"] == ("https://airflow.example.test/plugin/leads-flow-runs/leads-flow/runs/"
+                                 + quote(ETL_RUN_ID, safe=""))  # the report inside the Airflow UI
+    assert "partition.stage" in msg["text"] and msg["report_url"] in msg["text"]
+
+
+def test_webhook_retries_a_server_error_once_then_gives_up(hook):
+    hook.statuses = [503, 200]
+    LeadsFlowWebhookNotifier(hook.url)(context(ValueError("x")))
+    assert len(hook.requests) == 2
+    hook.statuses = [400]
+    with pytest.raises(RuntimeError, match="webhook failed: HTTPError: 400"):
+        LeadsFlowWebhookNotifier(hook.url)(context(ValueError("x")))
+    assert len(hook.requests) == 3  # a client error is not retried
+
+
+def test_webhook_unset_is_a_logged_no_op():
+    with Captured() as logs:
+        LeadsFlowWebhookNotifier()(context(leaky_error()))
+    [line] = [m for m in logs.lines if "not sent" in m]
+    assert notify.WEBHOOK_ENV in line and not DIGIT_RUN.search(line)
+
+
+def test_webhook_must_be_http():
+    with pytest.raises(ValueError, match="http"):
+        LeadsFlowWebhookNotifier("file:///etc/passwd")(context(ValueError("x")))
+
+
+def test_partition_of_gate_and_publish_and_from_the_plan():
+    gate = notify.failure_of(context(ValueError("x"), task_id="partition.gate",
+                                     op_kwargs={"staged": {"etl_run_id": ETL_RUN_ID, "partition": PART}}))
+    assert (gate.etl_run_id, gate.partition) == (ETL_RUN_ID, PART)
+    publish = notify.failure_of(context(ValueError("x"), task_id="partition.publish",
+                                        op_kwargs={"gated": {"etl_run_id": ETL_RUN_ID}}))
+    assert (publish.etl_run_id, publish.partition) == (ETL_RUN_ID, None)
+    ctx = context(ValueError("x"), op_kwargs={}, map_index=1)
+    ctx["ti"].xcom_pull = lambda task_ids: [{**PART, "start": "2026-11-19T00:00:00"}, PART]
+    assert notify.failure_of(ctx).etl_run_id == ETL_RUN_ID
+    plan = notify.failure_of(context(ValueError("x"), task_id="plan", op_kwargs={}, map_index=-1))
+    assert plan.etl_run_id is None and plan.report_url == (
+        "https://airflow.example.test/plugin/leads-flow-runs/leads-flow/dag-runs/leads_flow_sync/manual__t1")
+
+
+def flow_run(dbs, etl_run_id: str) -> tuple:
+    mark = "%s" if dbs.dialect == "mysql" else "?"
+    [row] = dbs.flow_rows("SELECT status, error, finished_at IS NOT NULL, partition_start FROM leads_flow_run "
+                          f"WHERE etl_run_id = {mark}", (etl_run_id,))
+    return row[0], row[1], int(row[2]), str(row[3])
+
+
+@pytest.fixture
+def flow(any_dbs):
+    """The flow schema on SQLite and on MariaDB (the callback's SQL runs on both)."""
+    from leads_flow.db import connected
+    from leads_flow.schema import ensure_flow_schema
+
+    with connected("leads_flow") as db:
+        ensure_flow_schema(db)
+    return any_dbs
+
+
+def start_row(etl_run_id: str, **update) -> None:
+    from leads_flow.db import connected
+
+    with connected("leads_flow") as db, db.transaction():
+        db.run("run_start", {"etl_run_id": etl_run_id, "dag_id": "leads_flow_sync", "dag_run_id": "manual__t1",
+                             "partition_start": datetime(2026, 11, 20), "partition_end": datetime(2026, 11, 21),
+                             "window_start": datetime(2026, 11, 19, 23), "window_end": datetime(2026, 11, 21),
+                             "now": datetime.now()})
+        mark = "%s" if db.dialect == "mysql" else "?"
+        cur = db.conn.cursor()
+        for k, v in update.items():
+            cur.execute(f"UPDATE leads_flow_run SET {k} = {mark} WHERE etl_run_id = {mark}", (v, etl_run_id))
+        cur.close()
+
+
+def test_on_failure_records_a_task_that_died_before_its_row_and_posts(flow, hook, monkeypatch):
+    monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
+    on_failure(context(leaky_error()))
+    status, error, finished, start = flow_run(flow, ETL_RUN_ID)
+    assert (status, finished, start[:10]) == ("failed", 1, "2026-11-20")
+    assert error.startswith("RuntimeError: Duplicate entry '138****5678'") and not DIGIT_RUN.search(error)
+    [msg] = hook.payloads()
+    assert msg["etl_run_id"] == ETL_RUN_ID and not DIGIT_RUN.search(hook.requests[0]["body"])
+
+
+def test_on_failure_keeps_what_the_pipeline_recorded(flow, hook, monkeypatch):
+    monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
+    start_row("r@gate", status="gate_failed", gate_success=0)
+    start_row("r@own", status="failed", error="PermanentDbError: the pipeline's own words")
+    start_row("r@done", status="published")
+    start_row("r@mid", status="staged")
+    for rid in ("r@gate", "r@own", "r@done", "r@mid"):
+        on_failure(context(RuntimeError(f"boom {rid}"), task_id="partition.publish", op_kwargs={"gated": {"etl_run_id": rid}}))
+    assert flow_run(flow, "r@gate")[:2] == ("gate_failed", "RuntimeError: boom r@gate")
+    assert flow_run(flow, "r@own")[:2] == ("failed", "PermanentDbError: the pipeline's own words")
+    assert flow_run(flow, "r@done")[:2] == ("published", None)
+    assert flow_run(flow, "r@mid")[:2] == ("failed", "RuntimeError: boom r@mid")
+    assert len(hook.requests) == 4
+
+
+def test_on_failure_still_alerts_when_the_flow_database_is_down(hook, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_LEADS_FLOW", "mysql://nobody:x@127.0.0.1:1/none")
+    monkeypatch.setattr("leads_flow.db.time.sleep", lambda s: None)
+    monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
+    with Captured() as logs:
+        on_failure(context(leaky_error()))
+    assert any("could not record" in m for m in logs.lines)
+    assert len(hook.requests) == 1
+
+
+def test_email_goes_through_the_smtp_notifier_with_the_masked_message(monkeypatch, hook):
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    sent = []
+    monkeypatch.setattr(SmtpNotifier, "notify", lambda self, ctx: sent.append((self.to, self.subject, self.html_content)))
+    monkeypatch.setenv(notify.EMAIL_ENV, "oncall@example.test, data@example.test")
+    monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
+    on_failure(context(leaky_error(), run_id="manual__<b>x</b>", op_kwargs={}), flow_conn_id="leads_missing")
+    [(to, subject, html)] = sent
+    assert to == ["oncall@example.test", "data@example.test"]
+    assert subject == "[leads-flow] leads_flow_sync partition.stage failed"
+    assert "Duplicate entry &#39;138****5678&#39;" in html and "manual__&lt;b&gt;x&lt;/b&gt;" in html
+    assert not DIGIT_RUN.search(html) and "/leads-flow/dag-runs/leads_flow_sync/" in html
+    assert len(hook.requests) == 1  # and the webhook too
