@@ -4,8 +4,8 @@
 
 Generates ROWS legacy leads (one day of source_updated_at, the seed's dirty-data mix) in MariaDB
 (LEADS_BENCH_MYSQL_URL, default root@127.0.0.1:3306), reused when already there, then measures:
-- pipeline: plan → stage → gate → publish over the whole window, as the DAG's tasks run them, in a
-  child process so its peak RSS is its own;
+- pipeline: plan → stage → gate → publish over the whole window, each task in its own process as
+  Airflow runs them (the time excludes interpreter start-up, the peak RSS is the largest task's);
 - stock: MySqlHook.get_records + the same Mapper + insert_rows, as GenericTransfer does (on
   --stock-rows rows: it is slow, and rows/s is what is compared);
 - floor: one server-side INSERT … SELECT producing the same columns with no Python in the path.
@@ -88,31 +88,51 @@ def fresh_flow_db() -> None:
     cur.execute(f"CREATE DATABASE {FLOW_DB} CHARACTER SET utf8mb4")
 
 
-def child_pipeline() -> None:
-    """Runs in its own process: the DAG's task functions over the window; prints one JSON line."""
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def child_task(task: str, meta: str) -> None:
+    """One DAG task in its own process, as Airflow runs it; prints the task's output and its peak RSS.
+
+    The stage task's forked workers are children of this process: their peaks are read too.
+    """
+    import resource
+
     from leads_flow import pipeline
 
     params = {"start_date": DAY, "end_date": DAY}
     t0 = time.perf_counter()
-    [part] = pipeline.plan(params, None, None)
-    t1 = time.perf_counter()
-    staged = pipeline.stage(part, params, "leads_flow_sync", "bench")
-    t2 = time.perf_counter()
-    gated = pipeline.gate(staged, params)
-    t3 = time.perf_counter()
-    pipeline.publish(gated, params)
-    t4 = time.perf_counter()
-    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
-    print(json.dumps({"rows": staged["extracted"], "staged": staged["staged"], "total_s": t4 - t0,
-                      "plan_s": t1 - t0, "stage_s": t2 - t1, "gate_s": t3 - t2, "publish_s": t4 - t3,
-                      "peak_rss_mb": hwm / 1024}))
+    if task == "plan":
+        [out] = pipeline.plan(params, None, None)
+    elif task == "stage":
+        out = pipeline.stage(json.loads(meta), params, "leads_flow_sync", "bench")
+    elif task == "gate":
+        out = pipeline.gate(json.loads(meta), params)
+    else:
+        out = pipeline.publish(json.loads(meta), params)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"out": out, "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb(),
+                      "workers_peak_rss_mb": children}))
 
 
 def run_pipeline() -> dict:
+    """plan → stage → gate → publish, each task in its own process like Airflow's task runner."""
     fresh_flow_db()
-    out = subprocess.run([sys.executable, __file__, "--child"], check=True, capture_output=True, text=True,
-                         env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    meta, res = "", {"peak_rss_mb": 0.0, "workers_peak_rss_mb": 0.0, "total_s": 0.0}
+    for task in ("plan", "stage", "gate", "publish"):
+        proc = subprocess.run([sys.executable, __file__, "--child", task, meta], check=True, capture_output=True,
+                              text=True, env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        meta = json.dumps(r["out"])
+        res[f"{task}_s"] = r["seconds"]
+        res["total_s"] += r["seconds"]
+        res["peak_rss_mb"] = max(res["peak_rss_mb"], r["peak_rss_mb"])
+        res["workers_peak_rss_mb"] = max(res["workers_peak_rss_mb"], r["workers_peak_rss_mb"])
+        if task == "stage":
+            res["rows"] = r["out"]["extracted"]
+    return res
 
 
 def run_stock(limit: int) -> dict:
@@ -160,12 +180,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--stock-rows", type=int, default=100_000)
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=2, metavar=("TASK", "META"), help=argparse.SUPPRESS)
     ap.add_argument("--only", choices=["pipeline", "stock", "floor"], action="append")
     args = ap.parse_args()
     setup_env()
     if args.child:
-        child_pipeline()
+        child_task(*args.child)
         return
     ensure_legacy(args.rows)
     only = set(args.only or ["pipeline", "stock", "floor"])
@@ -183,7 +203,8 @@ def main() -> None:
         print(f"pipeline phases: plan {p['plan_s']:.2f}s, stage {p['stage_s']:.2f}s, gate {p['gate_s']:.2f}s, "
               f"publish {p['publish_s']:.2f}s")
         print(f"gate_share={p['gate_s'] / p['total_s']:.3f}")
-        print(f"peak_rss_mb={p['peak_rss_mb']:.0f}")
+        print(f"peak_rss_mb={p['peak_rss_mb']:.0f}  (largest task process; stage workers: "
+              f"{p['workers_peak_rss_mb']:.0f} MB each at most)")
         if "stock" in rate:
             print(f"ratio_vs_stock={rate['pipeline'] / rate['stock']:.2f}")
         if "floor" in rate:

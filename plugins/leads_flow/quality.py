@@ -115,7 +115,9 @@ def run_gate(conn_id: str, dialect: Dialect, stage_table: str, etl_run_id: str, 
         logging.getLogger(name).setLevel(logging.WARNING)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    ds = ctx.data_sources.add_sql(name="flow", connection_string=sqlalchemy_url(conn_id))
+    url = sqlalchemy_url(conn_id)
+    ds = (ctx.data_sources.add_sqlite(name="flow", connection_string=url) if dialect == "sqlite"
+          else ctx.data_sources.add_sql(name="flow", connection_string=url))
     audit = build_audit(conn_id, stage_table, settings.min_join_time, partition_end + timedelta(days=1))
     assets = {
         "stage": ds.add_table_asset(name="stage", table_name=stage_table),

@@ -11,7 +11,7 @@ SELECT
   lead_id, phone_cipher, phone_bidx, phone_bidx_kid, phone_masked, union_id, window_url, ip_address,
   user_agent, from_channel, has_tool, join_time, leads_type, is_group, main_business_id, is_deleted,
   source_updated_at, content_hash, etl_run_id, etl_loaded_at
-FROM {stage} ORDER BY lead_id
+FROM {stage}
 ON DUPLICATE KEY UPDATE
   phone_cipher = IF(VALUES(source_updated_at) > leads_flow.source_updated_at OR (VALUES(source_updated_at) = leads_flow.source_updated_at AND NOT (VALUES(content_hash) <=> leads_flow.content_hash)),
     VALUES(phone_cipher), leads_flow.phone_cipher),
