@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 URL = os.environ.get("LEADS_BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306")
-LEGACY_DB, FLOW_DB = "lf_bench_legacy", "lf_bench_flow"
+LEGACY_DB = os.environ.get("LEADS_BENCH_LEGACY_DB", "lf_bench_legacy")
+FLOW_DB = os.environ.get("LEADS_BENCH_FLOW_DB", "lf_bench_flow")
 DAY = "2026-11-20"
 START, END = datetime(2026, 11, 20), datetime(2026, 11, 21)
 
