@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
 
 from leads_flow import pipeline
 from leads_flow.config import LEGACY_POOL
+from leads_flow.notify import on_failure
 
-DOC = (__import__("pathlib").Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
+DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
 DB_TASK = {"retries": 3, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True,
            "max_retry_delay": timedelta(minutes=10)}
 
@@ -27,7 +29,7 @@ def _run_ids() -> tuple[str, str]:
     catchup=False,
     max_active_runs=4,
     tags=["leads", "pii", "sync"],
-    default_args={"owner": "data-engineering"},
+    default_args={"owner": "data-engineering", "on_failure_callback": on_failure},
     doc_md=DOC,
     params={
         "start_date": Param(None, type=["null", "string"], format="date", section="Window",
