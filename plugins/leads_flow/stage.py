@@ -125,13 +125,16 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
     with connected(legacy_conn_id) as legacy:
         check_legacy_schema(legacy, settings)
         mysql = legacy.dialect == "mysql"
+        total = len(ids) if ids is not None else legacy.query(
+            "count_window", {"start": partition.read_start, "end": partition.end},
+            legacy=settings.legacy_table)[0][0]
     with connected(flow_conn_id) as flow:
         begin_run(flow, etl_run_id, partition, dag_id, dag_run_id, stage)
         mysql = mysql and flow.dialect == "mysql"
     base = _Job(partition, partition, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, datetime.now(),
                 tuple(ids) if ids is not None else None)
     workers = settings.workers if mysql and ids is None else 1
-    progress = Progress(f"stage {partition.label}", log)
+    progress = Progress(f"stage {partition.label}", log, total=int(total))
     if workers == 1:
         res.add(_run_job(base, cipher, progress))
     else:
