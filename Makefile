@@ -36,7 +36,7 @@ bench-phone: venv
 bench-incremental: venv
 	$(BIN)/python benchmarks/bench_incremental.py
 
-## The Airflow UI on http://localhost:8080 (airflow standalone, SQLite metadata under .demo/).
+## The Airflow UI on http://127.0.0.1:8080 (airflow standalone, SQLite metadata under .demo/).
 ui: venv
 	$(BIN)/python scripts/demo.py --setup-only
 	bash scripts/ui.sh

@@ -137,3 +137,10 @@ def test_gate_catches_what_the_mapping_should_never_stage(any_dbs, tamper, check
     assert any_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow")[0][0] == 0
     [(failed,)] = any_dbs.flow_rows("SELECT gate_failed_checks FROM leads_flow_run")
     assert check in failed.split(",")
+
+
+def test_a_day_without_changes_publishes_nothing_and_passes(any_dbs):
+    insert(any_dbs, crafted())
+    [res] = sync("2026-11-25")
+    assert res["published"] == 0
+    assert any_dbs.flow_rows("SELECT status, extracted, gate_success FROM leads_flow_run") == [("published", 0, 1)]
