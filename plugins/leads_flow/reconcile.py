@@ -10,9 +10,12 @@ sync partition but without the overlap: every legacy row is judged in exactly on
 **Compare** (:func:`reconcile_window`) merge-joins two id-sorted streams, so memory does not grow with the
 window and the two tables may live on different servers:
 
-- legacy rows of the window by ``id``, each mapped by the sync's own :class:`~leads_flow.mapping.Mapper`
-  (same rules, same ``content_hash``), read in chunks through a server-side cursor;
-- ``leads_flow`` rows whose ``source_updated_at`` lies in the window, by ``lead_id`` (the hash columns only).
+- legacy rows of the window by ``id``, read in chunks through a server-side cursor, each mapped by the
+  sync's own :class:`~leads_flow.mapping.Mapper` (same rules) and fingerprinted by
+  :func:`~leads_flow.mapping.content_hash`;
+- ``leads_flow`` rows whose ``source_updated_at`` lies in the window, by ``lead_id``, fingerprinted by the
+  same function from their stored columns (so a column edited under an unchanged stored ``content_hash``
+  still shows). The phone enters both fingerprints as its blind index and kid.
 
 Rows of one side without a partner in the other stream are looked up by primary key in batches. Each
 legacy row gets one verdict (a *drift class* or a match):
@@ -22,8 +25,8 @@ legacy row gets one verdict (a *drift class* or a match):
 ``missing_in_flow``  no flow row at all
 ``stale_in_flow``    the flow row is older (legacy ``source_updated_at`` is newer: not yet synced)
 ``flow_ahead``       the flow row is newer than legacy (a write reached flow but not legacy): investigate
-``phone_drift``      same timestamp, different fingerprint, and the blind index differs (or a sampled
-                     token does not decrypt to the legacy phone)
+``phone_drift``      same timestamp, different fingerprint, and the blind index differs (or one of the
+                     ``decrypt_sample`` tokens does not decrypt to the normalised legacy phone)
 ``field_drift``      same timestamp, different fingerprint, same blind index
 ================== =========================================================================================
 
@@ -35,10 +38,13 @@ lies in another window is not judged here (``flow_moved``): that window judges i
 non-matching lead; ``detail`` holds field names, reason codes and time differences, never a value) and
 ``leads_flow_reconcile_run`` (one row per window, one per run). Nothing here logs or stores a phone.
 
-**Repair** (:func:`repair_window`) re-syncs the window's ``next_action = 'repair'`` leads through the sync
-pipeline itself: :func:`~leads_flow.stage.stage_partition` with ``ids`` → :func:`leads_flow.pipeline.gate` →
-:func:`leads_flow.pipeline.publish` (same mapping, same gate, same newer-wins upsert), then checks each
-repaired lead again and records the outcome on its drift row.
+**Repair** (:func:`repair_window`) re-syncs the window's ``next_action`` ``repair`` and ``rewrite`` leads
+through the sync pipeline itself: :func:`~leads_flow.stage.stage_partition` with ``ids`` →
+:func:`leads_flow.pipeline.gate` → :func:`leads_flow.pipeline.publish` (same mapping, same gate, same
+newer-wins upsert), then checks each repaired lead again and records the outcome on its drift row.
+``rewrite`` leads (content changed under a stored fingerprint equal to the legacy one, or a token that
+is not the legacy phone) first have their stored ``content_hash`` cleared: the upsert rewrites a
+same-timestamp row only when the fingerprints differ. ``flow_ahead`` is never overwritten (newer wins).
 """
 
 from __future__ import annotations
@@ -55,13 +61,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, Settings
-from leads_flow.crypto import KeyringError, PhoneCipher, TokenError, UnknownKid, load_keyring
+from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, TZ, ConfigError, Settings
+from leads_flow.crypto import KeyringError, PhoneCipher, Protected, TokenError, UnknownKid, load_keyring
 from leads_flow.db import Db, PermanentDbError, connected, retrying
 from leads_flow.extract import check_legacy_schema, read_window
 from leads_flow.mapping import JOIN_TIME_OUT_OF_RANGE, LEGACY_COLUMNS, MAPPED_COLUMNS, STAGE_COLUMNS, Mapper, \
     content_hash
-from leads_flow.phone import InvalidPhone, normalize
+from leads_flow.phone import InvalidPhone, mask, normalize
 from leads_flow.progress import Progress
 from leads_flow.schema import ensure_flow_schema
 from leads_flow.window import Partition, partitions, resolve_window
@@ -82,18 +88,17 @@ FLOW_AHEAD = "flow_ahead"
 REJECTED_BY_RULE = "rejected_by_rule"
 DRIFT_CLASSES = (MISSING_IN_FLOW, MISSING_IN_LEGACY, FIELD_DRIFT, PHONE_DRIFT, STALE_IN_FLOW, FLOW_AHEAD,
                  REJECTED_BY_RULE)
-REPAIRABLE = (MISSING_IN_FLOW, FIELD_DRIFT, PHONE_DRIFT, STALE_IN_FLOW)
-"""Classes the repair re-syncs: the newer-wins upsert fixes each of them."""
 BLOCKING = (MISSING_IN_FLOW, FIELD_DRIFT, PHONE_DRIFT, STALE_IN_FLOW, FLOW_AHEAD)
 """Classes that must have no open row for the range to be cutover-ready."""
 
 # What the reconcile did or wants done (leads_flow_drift.next_action).
 ACTION_REPAIR = "repair"              # re-sync through the pipeline (repair=True does it)
+ACTION_REWRITE = "rewrite"            # same, after clearing the stored fingerprint the upsert would trust
 ACTION_MARKED_DELETED = "marked_deleted"  # hard delete: leads_flow.is_deleted set by this compare
 ACTION_INVESTIGATE = "investigate"    # flow_ahead: the upsert will not overwrite a newer row; a person looks
 ACTION_WAIT = "wait"                  # a hard delete younger than HARD_DELETE_GRACE: judged by a later run
 ACTION_NONE = "none"                  # expected (rejects) or already handled (already marked deleted)
-OPEN_ACTIONS = (ACTION_REPAIR, ACTION_INVESTIGATE, ACTION_WAIT)
+OPEN_ACTIONS = (ACTION_REPAIR, ACTION_REWRITE, ACTION_INVESTIGATE, ACTION_WAIT)
 
 CHUNK_ROWS = 5_000
 """Legacy rows mapped at a time; with LOOKUP_BATCH it bounds the compare's memory."""
@@ -109,11 +114,15 @@ _HASH = STAGE_COLUMNS.index("content_hash")
 _BIDX = STAGE_COLUMNS.index("phone_bidx")
 _KID = STAGE_COLUMNS.index("phone_bidx_kid")
 _SUA = STAGE_COLUMNS.index("source_updated_at")
+_DELETED = STAGE_COLUMNS.index("is_deleted")
+_TOKEN = STAGE_COLUMNS.index("phone_cipher")
 _PHONE_COLUMNS = ("phone_cipher", "phone_bidx", "phone_bidx_kid", "phone_masked")
 # Field names compared one by one to explain a drifting fingerprint (the phone is compared by its index).
 _DIFF_FIELDS = tuple((i, c) for i, c in enumerate(STAGE_COLUMNS)
                      if c in MAPPED_COLUMNS and c not in _PHONE_COLUMNS)
-_FLOW_KEY_COLUMNS = "lead_id, phone_bidx, phone_bidx_kid, source_updated_at, content_hash, is_deleted, phone_cipher"
+_FLOW_COLUMNS = STAGE_COLUMNS[:_HASH + 1]  # lead_id .. content_hash: the mapped row and its stored fingerprint
+_FLOW_COLUMNS_SQL = ", ".join(_FLOW_COLUMNS)
+_FLOW_DATETIMES = tuple(i for i, c in enumerate(_FLOW_COLUMNS) if c in ("join_time", "source_updated_at"))
 _LEGACY_DATETIMES = tuple(LEGACY_COLUMNS.index(c) for c in ("join_time", "create_time", "update_time"))
 _PHONE = LEGACY_COLUMNS.index("phone")
 
@@ -135,16 +144,38 @@ def ensure_reconcile_schema(db: Db) -> None:
 # --- rows on both sides ------------------------------------------------------------------------------
 
 
-class FlowKey(NamedTuple):
-    """What the compare reads of a leads_flow row: no plaintext, no text columns."""
+class FlowRow(NamedTuple):
+    """A leads_flow row as the compare reads it: the mapped columns typed like the Mapper's output, and the
+    fingerprint recomputed from them by :func:`~leads_flow.mapping.content_hash`, the same function the
+    legacy side goes through (the stored ``content_hash`` is not trusted to describe the stored columns)."""
 
     lead_id: int
-    bidx: int | None
-    kid: str | None
-    sua: datetime
-    chash: int | None
-    is_deleted: int
-    token: str | None
+    row: tuple
+    fingerprint: int
+
+    @property
+    def bidx(self) -> int | None:
+        return self.row[_BIDX]
+
+    @property
+    def kid(self) -> str | None:
+        return self.row[_KID]
+
+    @property
+    def sua(self) -> datetime:
+        return self.row[_SUA]
+
+    @property
+    def stored_hash(self) -> int | None:
+        return self.row[_HASH]
+
+    @property
+    def is_deleted(self) -> int:
+        return int(self.row[_DELETED] or 0)
+
+    @property
+    def token(self) -> str | None:
+        return self.row[_TOKEN]
 
 
 class LegacyItem(NamedTuple):
@@ -184,8 +215,12 @@ def _legacy_typed(db: Db, rows: list[tuple]) -> list[tuple]:
     return out
 
 
-def _flow_key(row: Sequence[Any]) -> FlowKey:
-    return FlowKey(int(row[0]), row[1], row[2], _dt(row[3]), row[4], int(row[5] or 0), row[6])
+def _flow_row(row: Sequence[Any]) -> FlowRow:
+    r = list(row)
+    for i in _FLOW_DATETIMES:  # SQLite keeps DATETIME as text
+        r[i] = _dt(r[i])
+    r[0] = int(r[0])
+    return FlowRow(r[0], tuple(r), content_hash(r))
 
 
 class _ReconcileMapper(Mapper):
@@ -193,6 +228,21 @@ class _ReconcileMapper(Mapper):
 
     def raw_json(self, row: Sequence[Any]) -> str:
         return ""
+
+
+class _IndexOnlyCipher:
+    """What the field rules need from the cipher to fingerprint a row: the blind index, its kid and the mask,
+    computed by the real cipher. The token is not part of the fingerprint (its nonce is random per call),
+    so the compare does not encrypt (a third of the mapping cost)."""
+
+    __slots__ = ("_cipher",)
+
+    def __init__(self, cipher: PhoneCipher) -> None:
+        self._cipher = cipher
+
+    def protect(self, e164: str) -> Protected:
+        c = self._cipher
+        return Protected(None, c.bidx(e164), c.active_bidx_kid, mask(e164))  # type: ignore[arg-type]
 
 
 class RowMapper:
@@ -205,8 +255,9 @@ class RowMapper:
 
     def __init__(self, cipher: PhoneCipher, settings: Settings, partition: Partition, etl_run_id: str) -> None:
         now = datetime.now()
-        self.main = _ReconcileMapper(cipher, settings, partition.end, etl_run_id, now)
-        self.tail = _ReconcileMapper(cipher, settings, partition.end + timedelta(days=1), etl_run_id, now)
+        index_only: Any = _IndexOnlyCipher(cipher)
+        self.main = _ReconcileMapper(index_only, settings, partition.end, etl_run_id, now)
+        self.tail = _ReconcileMapper(index_only, settings, partition.end + timedelta(days=1), etl_run_id, now)
         self.tail_from = partition.end - timedelta(minutes=settings.overlap_minutes)
         self.has_tail = settings.overlap_minutes > 0
 
@@ -238,10 +289,10 @@ class RowMapper:
 class Verdict(NamedTuple):
     drift_class: str | None  # None: the rows match
     detail: dict[str, Any]
-    phone_differs: bool = False
+    action: str = ACTION_NONE
 
 
-def classify(item: LegacyItem, flow: FlowKey | None, cipher: PhoneCipher) -> Verdict:
+def classify(item: LegacyItem, flow: FlowRow | None, cipher: PhoneCipher) -> Verdict:
     """The verdict on one legacy row against its flow row (None: no flow row at all)."""
     if item.staged is None:
         if flow is None:
@@ -252,24 +303,31 @@ def classify(item: LegacyItem, flow: FlowKey | None, cipher: PhoneCipher) -> Ver
             state = "older" if flow.sua < item.sua else "newer" if flow.sua > item.sua else "same"
         return Verdict(REJECTED_BY_RULE, {"reasons": item.reasons.split(","), "flow_row": state})
     if flow is None:
-        return Verdict(MISSING_IN_FLOW, {"legacy_is_deleted": item.is_deleted})
+        return Verdict(MISSING_IN_FLOW, {"legacy_is_deleted": item.is_deleted}, ACTION_REPAIR)
     phone_differs = _phone_differs(item, flow, cipher)
-    if item.sua > flow.sua:
-        return Verdict(STALE_IN_FLOW, {"behind_s": int((item.sua - flow.sua).total_seconds())}, phone_differs)
-    if item.sua < flow.sua:
-        return Verdict(FLOW_AHEAD, {"ahead_s": int((flow.sua - item.sua).total_seconds())}, phone_differs)
-    if item.staged[_HASH] == flow.chash:
-        return Verdict(None, {})
     staged = item.staged
-    if not phone_differs and staged[_KID] != flow.kid:
-        # Same phone indexed under an older bidx kid (key rotation): compare the rest under the stored kid.
-        rekeyed = staged[:_BIDX] + (flow.bidx, flow.kid) + staged[_KID + 1:]
-        if content_hash(rekeyed) == flow.chash:
-            return Verdict(None, {})
-    return Verdict(PHONE_DRIFT if phone_differs else FIELD_DRIFT, {}, phone_differs)
+    if phone_differs or staged[_KID] == flow.kid:
+        legacy_hash = staged[_HASH]
+    else:  # same phone indexed under another bidx kid (key rotation): fingerprint it under the stored kid
+        staged = staged[:_BIDX] + (flow.bidx, flow.kid) + staged[_KID + 1:]
+        legacy_hash = content_hash(staged)
+    if item.sua == flow.sua and legacy_hash == flow.fingerprint:
+        return Verdict(None, {})
+    fields = differing_fields(staged, flow.row, phone_differs)
+    if item.sua > flow.sua:
+        return Verdict(STALE_IN_FLOW, {"behind_s": int((item.sua - flow.sua).total_seconds()), "fields": fields},
+                       ACTION_REPAIR)
+    if item.sua < flow.sua:
+        return Verdict(FLOW_AHEAD, {"ahead_s": int((flow.sua - item.sua).total_seconds()), "fields": fields},
+                       ACTION_INVESTIGATE)
+    # Same timestamp, other content. The upsert rewrites a same-timestamp row only when the stored
+    # fingerprint differs: when the stored one equals the legacy one (a column changed under it), the repair
+    # must clear it first ("rewrite").
+    action = ACTION_REWRITE if flow.stored_hash == item.staged[_HASH] else ACTION_REPAIR
+    return Verdict(PHONE_DRIFT if phone_differs else FIELD_DRIFT, {"fields": fields}, action)
 
 
-def _phone_differs(item: LegacyItem, flow: FlowKey, cipher: PhoneCipher) -> bool:
+def _phone_differs(item: LegacyItem, flow: FlowRow, cipher: PhoneCipher) -> bool:
     """Does the legacy phone (normalised, blind-indexed) differ from the stored one? Compared under the
     kid the flow row was indexed with, so a bidx key rotation is not taken for drift."""
     staged = item.staged
@@ -293,7 +351,8 @@ def _norm(v: Any) -> Any:
 
 
 def differing_fields(staged: tuple, flow_row: Sequence[Any], phone_differs: bool) -> list[str]:
-    """Names (never values) of the mapped fields where the legacy row and the flow row disagree."""
+    """Names (never values) of the mapped fields where the legacy row and the flow row disagree; the phone
+    is compared by its blind index and reported as ``phone``."""
     names = ["phone"] if phone_differs else []
     names += [c for i, c in _DIFF_FIELDS if _norm(staged[i]) != _norm(flow_row[i])]
     return names
@@ -377,7 +436,7 @@ class RepairResult:
 # --- compare -----------------------------------------------------------------------------------------
 
 
-def _merge(left: Iterator[LegacyItem], right: Iterator[FlowKey]) -> Iterator[tuple[LegacyItem | None, FlowKey | None]]:
+def _merge(left: Iterator[LegacyItem], right: Iterator[FlowRow]) -> Iterator[tuple[LegacyItem | None, FlowRow | None]]:
     """Full outer merge-join of two streams sorted by lead id."""
     lv, rv = next(left, None), next(right, None)
     while lv is not None or rv is not None:
@@ -399,10 +458,11 @@ class _Compare:
                  legacy: Db, flow: Db, res: WindowResult, decrypt_sample: int, now: datetime) -> None:
         self.cipher, self.settings, self.partition, self.run_id = cipher, settings, partition, run_id
         self.legacy, self.flow, self.res, self.now = legacy, flow, res, now
+        # Legacy times are naive Asia/Shanghai: the hard-delete grace is measured on that clock.
+        self.grace_from = datetime.now(TZ).replace(tzinfo=None) - HARD_DELETE_GRACE
         self.want_flow: list[LegacyItem] = []      # legacy rows without a partner in the flow stream
-        self.want_legacy: list[FlowKey] = []       # flow rows without a partner in the legacy stream
+        self.want_legacy: list[FlowRow] = []       # flow rows without a partner in the legacy stream
         self.drift: list[tuple] = []               # drift rows to insert
-        self.explain: dict[int, tuple[tuple, bool]] = {}  # lead_id -> (staged, phone_differs) to name fields
         self.sample_k = max(0, min(int(decrypt_sample), MAX_DECRYPT_SAMPLE))
         self.sample: list[tuple[int, str, Any]] = []
         self.seen_for_sample = 0
@@ -418,15 +478,15 @@ class _Compare:
             progress.update(self.res.legacy_rows)
         progress.done(self.res.legacy_rows)
 
-    def flow_keys(self, db: Db) -> Iterator[FlowKey]:
+    def flow_rows(self, db: Db) -> Iterator[FlowRow]:
         for chunk in db.stream("reconcile_flow_window", {"start": self.partition.start, "end": self.partition.end},
-                               CHUNK_ROWS, columns=_FLOW_KEY_COLUMNS):
+                               CHUNK_ROWS, columns=_FLOW_COLUMNS_SQL):
             self.res.flow_rows += len(chunk)
             for row in chunk:
-                yield _flow_key(row)
+                yield _flow_row(row)
 
     # verdicts
-    def pair(self, item: LegacyItem | None, flow: FlowKey | None) -> None:
+    def pair(self, item: LegacyItem | None, flow: FlowRow | None) -> None:
         if item is None:
             self.want_legacy.append(flow)
             if len(self.want_legacy) >= LOOKUP_BATCH:
@@ -438,7 +498,7 @@ class _Compare:
         else:
             self.judge(item, flow)
 
-    def judge(self, item: LegacyItem, flow: FlowKey | None) -> None:
+    def judge(self, item: LegacyItem, flow: FlowRow | None) -> None:
         v = classify(item, flow, self.cipher)
         if v.drift_class is None:
             self.res.matched += 1
@@ -446,12 +506,9 @@ class _Compare:
                 self._offer_sample(item.lead_id, flow.token, item.phone)
             return
         setattr(self.res, v.drift_class, getattr(self.res, v.drift_class) + 1)
-        action = {REJECTED_BY_RULE: ACTION_NONE, FLOW_AHEAD: ACTION_INVESTIGATE}.get(v.drift_class, ACTION_REPAIR)
-        if action == ACTION_REPAIR:
+        if v.action in (ACTION_REPAIR, ACTION_REWRITE):
             self.res.repairable += 1
-        if flow is not None and item.staged is not None:
-            self.explain[item.lead_id] = (item.staged, v.phone_differs)
-        self.add(item.lead_id, v.drift_class, action, v.detail, item.sua, flow.sua if flow else None)
+        self.add(item.lead_id, v.drift_class, v.action, v.detail, item.sua, flow.sua if flow else None)
 
     def _offer_sample(self, lead_id: int, token: str, phone: Any) -> None:
         """Reservoir sampling: every matched row with a phone has the same chance to be decrypted."""
@@ -474,8 +531,8 @@ class _Compare:
         items, self.want_flow = self.want_flow, []
         if not items:
             return
-        found = {int(r[0]): _flow_key(r) for r in self.flow.query(
-            "reconcile_flow_ids", {}, columns=_FLOW_KEY_COLUMNS, ids=_ids_sql(i.lead_id for i in items))}
+        found = {f.lead_id: f for f in map(_flow_row, self.flow.query(
+            "reconcile_flow_ids", {}, columns=_FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)))}
         for item in items:
             self.judge(item, found.get(item.lead_id))
 
@@ -492,7 +549,7 @@ class _Compare:
             self.res.missing_in_legacy += 1
             if f.is_deleted:
                 action, detail = ACTION_NONE, {"flow_is_deleted": 1}
-            elif f.sua >= self.now - HARD_DELETE_GRACE:
+            elif f.sua >= self.grace_from:
                 action, detail = ACTION_WAIT, {"flow_is_deleted": 0, "grace_s": int(HARD_DELETE_GRACE.total_seconds())}
             else:
                 action, detail = ACTION_MARKED_DELETED, {"flow_is_deleted": 0}
@@ -503,13 +560,6 @@ class _Compare:
         rows, self.drift = self.drift, []
         if not rows:
             return
-        explain = {lid: self.explain.pop(lid) for lid, *_ in rows if lid in self.explain}
-        if explain:
-            details = {r[0]: r[3] for r in rows}
-            for r in self.flow.query("reconcile_flow_ids", {}, columns=", ".join(STAGE_COLUMNS),
-                                     ids=_ids_sql(explain)):
-                staged, phone_differs = explain[int(r[0])]
-                details[int(r[0])]["fields"] = differing_fields(staged, r, phone_differs)
         p = self.partition
         with self.flow.transaction():
             self.flow.executemany("reconcile_drift_insert", [
@@ -532,7 +582,8 @@ class _Compare:
             self.res.matched -= 1
             self.res.phone_drift += 1
             self.res.repairable += 1
-            self.add(lead_id, PHONE_DRIFT, ACTION_REPAIR, {"check": "decrypt_sample", "result": why}, None, None)
+            # The fingerprint matched, so the upsert alone would keep this token: rewrite.
+            self.add(lead_id, PHONE_DRIFT, ACTION_REWRITE, {"check": "decrypt_sample", "result": why}, None, None)
         self.sample = []
 
     def finish(self) -> None:
@@ -590,9 +641,8 @@ def _reconcile_once(partition: Partition, run_id: str, cipher: PhoneCipher, sett
                        flow=flow, res=res, decrypt_sample=decrypt_sample, now=now)
         mapper = RowMapper(cipher, settings, partition, f"reconcile:{run_id}")
         legacy_items = cmp.legacy_items(legacy_stream, mapper)
-        flow_keys = cmp.flow_keys(flow_stream)
-        for item, flow_key in _merge(legacy_items, flow_keys):
-            cmp.pair(item, flow_key)
+        for item, flow_row in _merge(legacy_items, cmp.flow_rows(flow_stream)):
+            cmp.pair(item, flow_row)
         cmp.finish()
         res.seconds = round(time.perf_counter() - t0, 3)
         with flow.transaction():
@@ -635,9 +685,11 @@ def repair_window(partition: Partition, run_id: str, cipher: PhoneCipher, settin
     t0 = time.perf_counter()
     run_id = short_id(run_id)
     out = RepairResult(run_id, partition.start.isoformat())
-    with connected(flow_conn_id) as flow:
-        ids = [int(r[0]) for r in flow.query("reconcile_repair_ids", {"run_id": run_id,
-                                                                      "window_start": partition.start})]
+    with connected(flow_conn_id) as flow, flow.transaction():
+        key = {"run_id": run_id, "window_start": partition.start}
+        ids = [int(r[0]) for r in flow.query("reconcile_repair_ids", key)]
+        if ids:
+            flow.run("reconcile_invalidate_fingerprint", key)
     still: Counter = Counter()
     gate_params = {"max_reject_ratio": 1.0, "overlap_minutes": settings.overlap_minutes}
     for n, start in enumerate(range(0, len(ids), batch)):
@@ -709,8 +761,8 @@ def _verify_chunk(rows: list[tuple], mapper: RowMapper, flow: Db, cipher: PhoneC
     if not rows:
         return
     items = mapper.map(sorted(rows, key=lambda r: r[0]))
-    found = {int(r[0]): _flow_key(r) for r in flow.query(
-        "reconcile_flow_ids", {}, columns=_FLOW_KEY_COLUMNS, ids=_ids_sql(i.lead_id for i in items))}
+    found = {f.lead_id: f for f in map(_flow_row, flow.query(
+        "reconcile_flow_ids", {}, columns=_FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)))}
     for item in items:
         v = classify(item, found.get(item.lead_id), cipher)
         out[item.lead_id] = "fixed" if v.drift_class is None else v.drift_class

@@ -1,0 +1,75 @@
+"""leads_flow_reconcile: compare leads_aggr with leads_flow day by day, report drift, optionally repair it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
+
+from leads_flow import reconcile
+from leads_flow.config import LEGACY_POOL
+
+DOC = (__import__("pathlib").Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
+DB_TASK = {"retries": 3, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True,
+           "max_retry_delay": timedelta(minutes=10)}
+
+
+def _run_ids() -> tuple[str, str]:
+    ctx = get_current_context()
+    return ctx["dag"].dag_id, ctx["run_id"]
+
+
+@dag(
+    dag_id=reconcile.DAG_ID,
+    schedule=CronDataIntervalTimetable("30 1 * * *", timezone="Asia/Shanghai"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["leads", "pii", "reconcile", "cutover"],
+    default_args={"owner": "data-engineering"},
+    doc_md=DOC,
+    params={
+        "start_date": Param(None, type=["null", "string"], format="date", section="Window",
+                            description="First day (inclusive, Asia/Shanghai) to compare. Empty: the run's data "
+                                        "interval snapped to whole days (yesterday), or yesterday for a manual run."),
+        "end_date": Param(None, type=["null", "string"], format="date", section="Window",
+                          description="Last day (inclusive). Empty: same as start_date."),
+        "repair": Param(False, type="boolean", section="Repair",
+                        description="Re-sync missing, stale and drifting leads through the sync pipeline (same "
+                                    "mapping, gate and newer-wins upsert). Off: report only."),
+        "decrypt_sample": Param(20, type="integer", minimum=0, maximum=reconcile.MAX_DECRYPT_SAMPLE,
+                                section="Checks",
+                                description="Matching rows per day whose phone token is decrypted and compared "
+                                            "with the normalised legacy phone (in memory only). 0: none."),
+        "min_match_rate": Param(0.0, type="number", minimum=0, maximum=1, section="Checks",
+                                description="Fail the run when the match rate over the range (after repair, if "
+                                            "any) is below this. 0: report only."),
+    },
+)
+def leads_flow_reconcile():
+    @task(task_display_name="Plan windows", **DB_TASK)
+    def plan(data_interval_start=None, data_interval_end=None, params=None) -> list[dict]:
+        return reconcile.plan(params, data_interval_start, data_interval_end)
+
+    @task_group(group_id="window")
+    def window_unit(window: dict):
+        @task(task_display_name="Compare legacy and flow", pool=LEGACY_POOL, **DB_TASK)
+        def compare(window: dict, params=None) -> dict:
+            return reconcile.compare(window, params, *_run_ids())
+
+        @task(task_display_name="Repair drift", pool=LEGACY_POOL, **DB_TASK)
+        def repair(compared: dict, params=None) -> dict:
+            return reconcile.repair(compared, params, *_run_ids())
+
+        repair(compare(window))
+
+    @task(task_display_name="Summary and cutover readiness", trigger_rule="none_failed", **DB_TASK)
+    def summary(windows: list[dict], params=None) -> dict:
+        return reconcile.summary(params, *_run_ids())
+
+    windows = plan()
+    window_unit.expand(window=windows) >> summary(windows)
+
+
+dag = leads_flow_reconcile()
