@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import flow_table, insert, legacy_row
 
-DAG_IDS = {"leads_flow_sync"}
+DAG_IDS = {"leads_flow_sync", "leads_flow_reconcile"}
 
 
 @pytest.fixture(scope="session")
