@@ -37,10 +37,11 @@ def _to_datetime(v: object) -> datetime | None:
         return None
 
 
-def read_window(db: Db, settings: Settings, partition: Partition,
-                ids: Sequence[int] | None = None) -> Iterator[list[tuple]]:
+def read_window(db: Db, settings: Settings, partition: Partition, ids: Sequence[int] | None = None,
+                id_range: tuple[int, int] | None = None) -> Iterator[list[tuple]]:
     """Yield chunks of legacy rows (tuples in LEGACY_COLUMNS order) whose source_updated_at is in the window,
-    or, with ``ids``, exactly those rows whatever their time (the reconcile DAG's repair).
+    or, with ``ids``, exactly those rows whatever their time (the reconcile DAG's repair); ``id_range``
+    [from, to) reads the window's rows of that primary-key slice by a sequential scan instead.
 
     MySQL streams through a server-side cursor, so memory does not grow with the window; the connection
     must not be used for anything else until the iterator is exhausted.
@@ -52,6 +53,11 @@ def read_window(db: Db, settings: Settings, partition: Partition,
                                             columns=", ".join(LEGACY_COLUMNS), ids=part))
         return
     params = {"start": partition.read_start, "end": partition.end}
+    if id_range is not None:  # a primary-key slice, scanned in order (history-sized windows, MySQL)
+        params.update(id_from=id_range[0], id_to=id_range[1])
+        yield from db.stream("extract_scan", params, settings.chunk_rows, legacy=settings.legacy_table,
+                             columns=", ".join(LEGACY_COLUMNS))
+        return
     yield from _typed(db, db.stream("extract_window", params, settings.chunk_rows,
                                     legacy=settings.legacy_table, columns=", ".join(LEGACY_COLUMNS)))
 

@@ -35,6 +35,7 @@ from leads_flow.window import Partition
 log = logging.getLogger(__name__)
 
 SLICES_PER_WORKER = 4  # smaller slices balance uneven hours between the workers
+SCAN_SHARE = 0.15  # above this share of the table in the window, scan primary-key slices instead of index ranges
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
@@ -79,6 +80,7 @@ class _Job:
     flow_conn_id: str
     loaded_at: datetime
     ids: tuple[int, ...] | None = None
+    id_range: tuple[int, int] | None = None
 
 
 def begin_run(flow: Db, etl_run_id: str, partition: Partition, dag_id: str | None, dag_run_id: str | None,
@@ -128,6 +130,7 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
         total = len(ids) if ids is not None else legacy.query(
             "count_window", {"start": partition.read_start, "end": partition.end},
             legacy=settings.legacy_table)[0][0]
+        lo, hi = legacy.query("id_bounds", legacy=settings.legacy_table)[0]
     with connected(flow_conn_id) as flow:
         begin_run(flow, etl_run_id, partition, dag_id, dag_run_id, stage)
         mysql = mysql and flow.dialect == "mysql"
@@ -138,8 +141,14 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
     if workers == 1:
         res.add(_run_job(base, cipher, progress))
     else:
-        jobs = [_Job(partition, s, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, base.loaded_at)
-                for s in _slices(partition, workers * SLICES_PER_WORKER)]
+        n = workers * SLICES_PER_WORKER
+        if lo is not None and total > SCAN_SHARE * (hi - lo + 1):  # history import: sequential PK slices
+            step = -(-(hi - lo + 1) // n)
+            jobs = [_Job(partition, partition, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id,
+                         base.loaded_at, id_range=(a, a + step)) for a in range(lo, hi + 1, step)]
+        else:  # daily increment: time slices read through the index ranges
+            jobs = [_Job(partition, s, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, base.loaded_at)
+                    for s in _slices(partition, n)]
         # fork: the workers inherit the cipher and the connections (secrets never travel through a pipe).
         # Connections are resolved here: a forked worker must not talk to the task's supervisor itself.
         conns = {c: get_connection(c) for c in (legacy_conn_id, flow_conn_id)}
@@ -181,7 +190,7 @@ def _run_job(job: _Job, cipher: PhoneCipher, progress: Progress | None,
     conns = conns or {}
     with connected(job.legacy_conn_id, connection=conns.get(job.legacy_conn_id)) as legacy, \
             connected(job.flow_conn_id, local_infile=True, connection=conns.get(job.flow_conn_id)) as flow:
-        for chunk in read_window(legacy, job.settings, job.read, job.ids):
+        for chunk in read_window(legacy, job.settings, job.read, job.ids, job.id_range):
             mapped = mapper.map_rows(chunk)
             with flow.transaction():
                 load_rows(flow, job.stage, mapped.staged)

@@ -144,3 +144,15 @@ def test_a_day_without_changes_publishes_nothing_and_passes(any_dbs):
     [res] = sync("2026-11-25")
     assert res["published"] == 0
     assert any_dbs.flow_rows("SELECT status, extracted, gate_success FROM leads_flow_run") == [("published", 0, 1)]
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])  # primary-key scan slices, or index-range time slices
+def test_both_extraction_strategies_stage_the_same_rows(mysql_dbs, monkeypatch, share):
+    from leads_flow import stage
+
+    monkeypatch.setattr(stage, "SCAN_SHARE", share)
+    insert(mysql_dbs, crafted() + [legacy_row(phone=f"1391234{i:04d}", update_time=datetime(2026, 11, 20, i % 24))
+                                   for i in range(200)])
+    sync("2026-11-20", max_reject_ratio=0.5)
+    assert mysql_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow")[0][0] == 204
+    assert mysql_dbs.flow_rows("SELECT extracted, staged FROM leads_flow_run") == [(206, 204)]
