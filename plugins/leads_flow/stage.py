@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import tempfile
 import time
 from collections import Counter
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 SLICES_PER_WORKER = 4  # smaller slices balance uneven hours between the workers
 SCAN_SHARE = 0.15  # above this share of the table in the window, scan primary-key slices instead of index ranges
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
-_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+_TSV_SPECIAL = re.compile("[\\\\\t\n\r\0]")
+_TSV_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"}
 
 
 def stage_table_name(etl_run_id: str) -> str:
@@ -210,8 +212,8 @@ def _run_job(job: _Job, cipher: PhoneCipher, progress: Progress | None,
 def _tsv(v: Any) -> str:
     if v is None:
         return "\\N"
-    if v.__class__ is str:
-        return v.translate(_TSV_ESCAPES)
+    if v.__class__ is str:  # most values need no escape: look before building a new string
+        return _TSV_SPECIAL.sub(lambda m: _TSV_ESCAPES[m.group()], v) if _TSV_SPECIAL.search(v) else v
     return str(v)  # int, and datetime whose str() is the 'YYYY-MM-DD HH:MM:SS[.ffffff]' MySQL reads
 
 
