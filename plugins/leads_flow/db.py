@@ -8,6 +8,7 @@ Identifiers (table names) are formatted in only after :func:`leads_flow.config.i
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import sqlite3
@@ -17,15 +18,34 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
-from leads_flow.config import SQL_DIR, ident
+from leads_flow.config import SQL_DIR, ConfigError, ident
 
 log = logging.getLogger(__name__)
 
 Dialect = Literal["mysql", "sqlite"]
 T = TypeVar("T")
 
-# MySQL error numbers worth a retry: the server went away, deadlock, lock wait timeout, read-only.
-_TRANSIENT_MYSQL = {1205, 1213, 2006, 2013, 2003, 1927, 1290, 1836, 4031}
+# MySQL error numbers worth a retry: the server went away or is shutting down, the connection was
+# killed or broke, too many connections, deadlock, lock wait timeout (row or metadata lock), read-only.
+_TRANSIENT_MYSQL = {1205, 1213, 2002, 2003, 2006, 2013, 2055, 1927, 4031, 1290, 1836,
+                    1040, 1203, 1226, 1053, 1158, 1159, 1160, 1161}
+LOCK_WAIT_TIMEOUT_ENV = "LEADS_FLOW_LOCK_WAIT_TIMEOUT"
+
+
+def lock_wait_timeout() -> int:
+    """Seconds a statement waits for a row lock or a metadata lock (LOCK TABLES, ALTER) before 1205.
+
+    Both limits are set: MariaDB's default metadata-lock wait is a day, so a publish stuck behind a
+    table lock would hang the task instead of failing transiently and being retried.
+    """
+    raw = os.environ.get(LOCK_WAIT_TIMEOUT_ENV, "50")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{LOCK_WAIT_TIMEOUT_ENV} must be an integer number of seconds") from None
+    if not 1 <= value <= 3600:
+        raise ConfigError(f"{LOCK_WAIT_TIMEOUT_ENV} must lie in [1, 3600]")
+    return value
 
 
 class TransientDbError(RuntimeError):
@@ -234,6 +254,7 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
     """
 
     def _open() -> Db:
+        wait = lock_wait_timeout()
         c = connection or get_connection(conn_id)
         dialect = dialect_of(conn_id, c)
         if dialect == "mysql":
@@ -243,7 +264,8 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
             conn.set_character_set("utf8mb4")
             conn.autocommit(False)
             cur = conn.cursor()
-            cur.execute("SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = 50")
+            cur.execute("SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = %s, "
+                        "SESSION lock_wait_timeout = %s", (wait, wait))
             cur.close()
             return Db(conn, "mysql")
         conn = sqlite3.connect(sqlite_path(conn_id, c), timeout=30)

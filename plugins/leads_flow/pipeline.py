@@ -6,14 +6,17 @@ The benchmark and the tests call the same functions, so what is measured is what
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from leads_flow.cleanup import drop_stale_stages, retention_hours
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, Settings
 from leads_flow.crypto import KeyringError, PhoneCipher, load_keyring
 from leads_flow.db import PermanentDbError, connected, dialect_of, retrying
@@ -44,8 +47,28 @@ def settings_from(params: Mapping[str, Any]) -> Settings:
                              overlap_minutes=params.get("overlap_minutes"))
 
 
+RUN_ID_MAX = 250  # the etl_run_id columns
+# Run ids reach one SQL text as a quoted literal (the gate's reject query for Great Expectations, which
+# binds no parameters): quotes, backslashes and control characters are refused before anything is
+# written. Airflow's default allowed_run_id_pattern never produces them.
+_UNSAFE_RUN_ID = re.compile(r"['\"\\`\x00-\x1f\x7f]")
+
+
 def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
-    return f"{dag_run_id}@{partition.start:%Y-%m-%dT%H:%M}"
+    """``<dag run id>@<partition start>``; a run id too long for the columns keeps its head and a hash."""
+    suffix = f"@{partition.start:%Y-%m-%dT%H:%M}"
+    if len(dag_run_id) + len(suffix) > RUN_ID_MAX:
+        digest = hashlib.sha1(dag_run_id.encode()).hexdigest()[:16]
+        dag_run_id = dag_run_id[:RUN_ID_MAX - len(suffix) - 17] + "~" + digest
+    return dag_run_id + suffix
+
+
+def check_run_id(run_id: str) -> str:
+    """Fail fast (no Airflow retries) on a run id that is not safe to carry into SQL text."""
+    if not isinstance(run_id, str) or not run_id or _UNSAFE_RUN_ID.search(run_id):
+        raise AirflowFailException(f"refusing run id {run_id!r}: quotes, backslashes and control characters "
+                                   "are not allowed (see [scheduler] allowed_run_id_pattern)")
+    return run_id
 
 
 def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
@@ -64,6 +87,8 @@ def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
         with connected(legacy_conn_id) as legacy:
             check_legacy_schema(legacy, settings)
         retrying(lambda: _migrate(flow_conn_id), what="migrate flow schema")
+        hours = retention_hours()
+        retrying(lambda: _drop_stale_stages(flow_conn_id, hours), what="drop stale staging tables")
     except (PermanentDbError, ConfigError, KeyringError) as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     return [p.to_dict() for p in parts]
@@ -72,6 +97,12 @@ def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
 def _migrate(flow_conn_id: str) -> None:
     with connected(flow_conn_id) as flow:
         ensure_flow_schema(flow)
+
+
+def _drop_stale_stages(flow_conn_id: str, hours: int) -> None:
+    """Staging tables of failed runs are kept for inspection for ``hours``, then dropped here."""
+    with connected(flow_conn_id) as flow:
+        drop_stale_stages(flow, hours)
 
 
 def _recording_failure(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) -> T:
@@ -97,7 +128,7 @@ def stage(partition: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, 
           legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
           pii_conn_id: str = PII_CONN_ID) -> dict[str, Any]:
     part = Partition.from_dict(partition)
-    run_id = etl_run_id_for(dag_run_id, part)
+    run_id = etl_run_id_for(check_run_id(dag_run_id), part)
     cipher = PhoneCipher(load_keyring(pii_conn_id))
     res = _recording_failure(run_id, flow_conn_id, lambda: stage_partition(
         part, run_id, cipher, settings_from(params), dag_id=dag_id, dag_run_id=dag_run_id,
@@ -109,7 +140,7 @@ def stage(partition: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, 
 
 def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
     """Run the data-quality gate; record every result; raise :class:`GateFailed` when any check fails."""
-    run_id = staged["etl_run_id"]
+    run_id = check_run_id(staged["etl_run_id"])
     part = Partition.from_dict(staged["partition"])
     settings = settings_from(params)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import datetime
 
 from leads_flow.config import FLOW_CONN_ID
 from leads_flow.db import Db, connected, retrying
+
+log = logging.getLogger(__name__)
 
 
 def publish_stage(stage_table: str, etl_run_id: str, timings: dict[str, float], *, dry_run: bool = False,
@@ -15,11 +18,16 @@ def publish_stage(stage_table: str, etl_run_id: str, timings: dict[str, float], 
     """Upsert the staged rows and mark the run published, atomically; then drop the staging table.
 
     Readers see either none or all of the partition. Rerunning after a crash is safe: the upsert is
-    idempotent and the run row says whether the commit happened.
+    idempotent and the run row says whether the commit happened. A retry after the commit (the
+    connection or the task died before reporting success) finds the staging table gone and the run
+    marked published, and succeeds without doing anything.
     """
     def once() -> int:
         t0 = time.perf_counter()
         with connected(flow_conn_id) as flow:
+            if _already_published(flow, stage_table, etl_run_id):
+                log.info("%s was already published and its staging table dropped: nothing left to do", etl_run_id)
+                return 0
             changed = 0
             with flow.transaction():
                 if not dry_run:
@@ -32,6 +40,17 @@ def publish_stage(stage_table: str, etl_run_id: str, timings: dict[str, float], 
             return changed
 
     return retrying(once, what=f"publish {etl_run_id}")
+
+
+def _already_published(flow: Db, stage_table: str, etl_run_id: str) -> bool:
+    """True when an earlier attempt committed this publish (its staging table is gone, its run row says so)."""
+    try:
+        if flow.query("table_columns", {"table": stage_table}):
+            return False
+        row = flow.query("run_get", {"etl_run_id": etl_run_id})
+        return bool(row) and row[0][-1] in ("published", "dry_run")
+    finally:
+        flow.conn.rollback()  # end the reads' transaction: the publish starts afresh
 
 
 def drop_stage(flow: Db, stage_table: str) -> None:

@@ -1,0 +1,92 @@
+"""Retention of the staging tables that failed runs leave behind.
+
+A published partition drops its staging table at once. A run that fails (gate, crash, kill) leaves
+``leads_flow_stage_<hash>`` (and the gate's ``…_audit``) in the flow database so that it can be
+inspected or retried; it holds protected values only (e1 tokens, blind indexes, masks). Every run's
+plan step drops those older than the retention window (LEADS_FLOW_STAGE_RETENTION_HOURS, default 72).
+
+Age: on MySQL the table's CREATE_TIME (information_schema, in the session's time zone like NOW());
+the staging table is rebuilt on every attempt, so its age is that of its latest attempt. On SQLite,
+which keeps no creation time, the ``started_at`` of the leads_flow_run row of the run that owns the
+table; a table no run row owns is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from datetime import datetime, timedelta
+
+from leads_flow.config import ConfigError, ident
+from leads_flow.db import Db
+from leads_flow.stage import stage_table_name
+
+log = logging.getLogger(__name__)
+
+RETENTION_ENV = "LEADS_FLOW_STAGE_RETENTION_HOURS"
+DEFAULT_RETENTION_HOURS = 72
+STAGE_TABLE = re.compile(r"^leads_flow_stage_[0-9a-f]{16}(?:_audit)?$")
+_LIKE = r"leads\_flow\_stage\_%"
+
+
+def retention_hours() -> int:
+    """The retention window from the environment; at least an hour, so runs in flight are never touched."""
+    raw = os.environ.get(RETENTION_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_RETENTION_HOURS
+    try:
+        hours = int(raw)
+    except ValueError:
+        raise ConfigError(f"{RETENTION_ENV} must be a whole number of hours") from None
+    if not 1 <= hours <= 24 * 366:
+        raise ConfigError(f"{RETENTION_ENV} must lie in [1, {24 * 366}] hours")
+    return hours
+
+
+def stale_stages(db: Db, older_than_hours: int = DEFAULT_RETENTION_HOURS) -> list[str]:
+    """Names of the staging and audit tables older than the window (oldest attempt first)."""
+    if older_than_hours < 1:
+        raise ConfigError("older_than_hours must be >= 1")
+    cur = db.conn.cursor()
+    try:
+        if db.dialect == "mysql":
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES"
+                        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE %s"
+                        " AND CREATE_TIME IS NOT NULL AND CREATE_TIME < NOW() - INTERVAL %s HOUR"
+                        " ORDER BY CREATE_TIME", (_LIKE, int(older_than_hours)))
+            names = [r[0] for r in cur.fetchall()]
+        else:
+            cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'",
+                        (_LIKE,))
+            tables = [r[0] for r in cur.fetchall()]
+            cur.execute("SELECT etl_run_id, started_at FROM leads_flow_run")
+            started = {stage_table_name(run_id): _as_datetime(at) for run_id, at in cur.fetchall()}
+            cutoff = datetime.now() - timedelta(hours=older_than_hours)
+            aged = [(started.get(t.removesuffix("_audit")), t) for t in tables]
+            names = [t for at, t in sorted((a, t) for a, t in aged if a is not None) if at < cutoff]
+    finally:
+        cur.close()
+    db.conn.rollback()
+    return [n for n in names if STAGE_TABLE.match(n)]
+
+
+def drop_stale_stages(db: Db, older_than_hours: int = DEFAULT_RETENTION_HOURS) -> list[str]:
+    """Drop the staging (and audit) tables older than ``older_than_hours``; return their names."""
+    dropped = []
+    for name in stale_stages(db, older_than_hours):
+        db.run("stage_drop", stage=ident(name))
+        db.conn.commit()
+        dropped.append(name)
+    if dropped:
+        log.info("dropped %d staging table(s) older than %d h left by failed runs", len(dropped), older_than_hours)
+    return dropped
+
+
+def _as_datetime(v: object) -> datetime | None:
+    if isinstance(v, datetime):
+        return v
+    try:
+        return datetime.fromisoformat(str(v))
+    except ValueError:
+        return None
