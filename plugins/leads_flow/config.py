@@ -38,7 +38,7 @@ class ConfigError(ValueError):
 
 def ident(name: str) -> str:
     """Return ``name`` if it is a safe SQL identifier, else raise: identifiers cannot be bound."""
-    if not isinstance(name, str) or not _IDENT.match(name):
+    if not isinstance(name, str) or not _IDENT.fullmatch(name):
         raise ConfigError(f"not a valid SQL identifier: {name!r}")
     return name
 

@@ -121,6 +121,8 @@ def parse_ip(v: Any) -> str | None:
             addr = ipaddress.ip_address(part)
         except ValueError:
             continue
+        if addr.version == 6 and addr.scope_id:  # a zone ('fe80::1%eth0') is local to the client
+            continue
         if addr.version == 6 and addr.ipv4_mapped is not None:  # type: ignore[union-attr]
             return str(addr.ipv4_mapped)  # type: ignore[union-attr]
         return str(addr)
@@ -137,7 +139,7 @@ def clean_ip(ctx: RowCtx, v: Any) -> tuple:
 
 
 def clean_channel(ctx: RowCtx, v: Any) -> tuple:
-    return (_trim(v),)
+    return (_masked_text(ctx, v, "from_channel", 64),)
 
 
 def _flag(ctx: RowCtx, v: Any) -> int | None:

@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from leads_flow.cleanup import drop_stale_stages, retention_hours
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, Settings
 from leads_flow.crypto import KeyringError, PhoneCipher, load_keyring
+from leads_flow.notify import reason_of
 from leads_flow.db import PermanentDbError, connected, dialect_of, retrying
 from leads_flow.extract import check_legacy_schema
 from leads_flow.publish import publish_stage
@@ -114,7 +115,7 @@ def _recording_failure(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) 
     except Exception as exc:
         try:
             with connected(flow_conn_id) as flow, flow.transaction():
-                flow.run("run_failed", {"etl_run_id": etl_run_id, "error": f"{type(exc).__name__}: {exc}"[:2000],
+                flow.run("run_failed", {"etl_run_id": etl_run_id, "error": reason_of(exc, 2000),
                                         "now": datetime.now()})
         except Exception:  # noqa: BLE001 - the original error matters more
             log.warning("could not record the failure of %s", etl_run_id)

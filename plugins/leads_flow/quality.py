@@ -123,7 +123,7 @@ def run_gate(conn_id: str, dialect: Dialect, stage_table: str, etl_run_id: str, 
         "stage": ds.add_table_asset(name="stage", table_name=stage_table),
         "audit": ds.add_table_asset(name="audit", table_name=audit),
         "rejects": ds.add_query_asset(name="rejects", query=sql_text(dialect, "gate_rejects").replace(
-            "{etl_run_id}", etl_run_id.replace("'", "''"))),
+            "{etl_run_id}", _sql_string(dialect, etl_run_id))),
     }
     max_rejects = math.floor(settings.max_reject_ratio * extracted + 1e-9)
     suites = {k: gx.ExpectationSuite(name=f"leads_flow_gate_{k}") for k in assets}
@@ -154,6 +154,13 @@ def run_gate(conn_id: str, dialect: Dialect, stage_table: str, etl_run_id: str, 
         log.info("gate %-40s %s %s", r["check"], "PASS" if r["success"] else "FAIL",
                  {k: v for k, v in r.items() if k in _SAFE_RESULT_KEYS})
     return out
+
+
+def _sql_string(dialect: Dialect, value: str) -> str:
+    """Body of a quoted SQL literal (GX binds no parameters): quotes doubled, and backslashes on MySQL."""
+    if dialect == "mysql":
+        value = value.replace("\\", "\\\\")
+    return value.replace("'", "''")
 
 
 def _exception_message(info: Any) -> str | None:

@@ -44,12 +44,7 @@ MAX_EXAMPLES = 25
 
 # Open defects (modules owned by others); each has a strict-xfail regression test below.
 KNOWN_DEFECTS = {
-    "zero_update_time": "extract_window.sql skips rows whose update_time is a zero date",
-    "phone_in_from_channel": "mapping.clean_channel does not mask phones: the gate fails the whole partition",
     "phone_in_union_id": "mapping.clean_union_id keeps a phone standing apart in a unionId: the gate fails",
-    "phone_after_fullwidth_digit": "phone.mask_phones_in_text misses a mobile next to a full-width digit, which "
-                                   "the gate's plaintext check (ASCII digits only) still sees: the gate fails",
-    "scoped_ipv6": "mapping.parse_ip keeps an IPv6 zone ('fe80::1%eth0'): the gate's INET6_ATON rejects it",
 }
 
 PREFIXES = ("130", "133", "135", "138", "139", "147", "150", "158", "166", "177", "180", "186", "189", "199")
@@ -310,7 +305,6 @@ def _xfail(defect: str):
     return pytest.mark.xfail(strict=True, reason=f"DEFECT {defect}: {KNOWN_DEFECTS.get(defect, 'fixed')}")
 
 
-@_xfail("zero_update_time")
 def test_zero_update_time_falls_back_to_create_time(mysql_dbs, cipher):
     """mapping: source_updated_at = update_time, or create_time when that is NULL; mysqlclient reads a
     zero date as None, so the row belongs to create_time's window, but extract_window.sql only takes
@@ -318,7 +312,6 @@ def test_zero_update_time_falls_back_to_create_time(mysql_dbs, cipher):
     run_and_check(mysql_dbs, cipher, [_row(update_time=ZERO, create_time=DAY + timedelta(hours=5))], "manual__zero_u")
 
 
-@_xfail("phone_in_from_channel")
 def test_a_phone_in_from_channel_does_not_fail_the_partition(mysql_dbs, cipher):
     run_and_check(mysql_dbs, cipher, [_row(), _row(from_channel="wx " + mobile(3))], "manual__phone_channel")
 
@@ -328,12 +321,10 @@ def test_a_phone_in_a_union_id_does_not_fail_the_partition(mysql_dbs, cipher):
     run_and_check(mysql_dbs, cipher, [_row(), _row(unionId="o-" + mobile(4) + "-x")], "manual__phone_union")
 
 
-@_xfail("phone_after_fullwidth_digit")
 def test_a_phone_right_after_a_full_width_digit_is_masked(mysql_dbs, cipher):
     run_and_check(mysql_dbs, cipher, [_row(), _row(window_url="https://x.cn/?id=１" + mobile(5))],
                   "manual__phone_fw")
 
 
-@_xfail("scoped_ipv6")
 def test_an_ipv6_address_with_a_zone_does_not_fail_the_partition(mysql_dbs, cipher):
     run_and_check(mysql_dbs, cipher, [_row(), _row(ip_address="fe80::1%eth0")], "manual__scoped_ip")

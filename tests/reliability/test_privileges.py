@@ -94,9 +94,6 @@ def test_a_bad_table_name_in_configuration_fails_before_any_sql(mysql_dbs, monke
         render("mysql", "extract_window", legacy=bad, columns="id")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DEFECT config.py: ident() uses re.match with '$', which also matches before a trailing newline, so "
-    "'leads_aggr\\n' passes; fix: _IDENT.fullmatch(name) (or end the pattern with \\Z)"))
 def test_a_trailing_newline_is_not_a_valid_identifier():
     with pytest.raises(ConfigError):
         ident("leads_aggr\n")
@@ -121,12 +118,6 @@ def test_values_with_sql_metacharacters_are_bound_not_spliced(mysql_dbs):
     assert mysql_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow_run") == [(1,)]  # nothing written for them
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DEFECT quality.py: run_gate splices etl_run_id into the GX reject query with only quotes doubled; on "
-    "MySQL a backslash escapes the quote, so \"x\\' AND 1=0 -- \" empties the reject count and a run over its "
-    "max_reject_ratio passes the gate. pipeline.check_run_id now refuses such run ids before any write; the "
-    "fix in quality.py: escape backslashes too on MySQL (etl_run_id.replace('\\\\', '\\\\\\\\')) before doubling "
-    "quotes, or better count the rejects with a bound query and validate that number"))
 def test_the_gate_reject_query_binds_the_run_id(mysql_dbs):
     from leads_flow.quality import run_gate
     from leads_flow.window import Partition
