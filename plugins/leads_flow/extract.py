@@ -28,7 +28,8 @@ def check_legacy_schema(db: Db, settings: Settings) -> None:
             f"legacy table {settings.legacy_table!r} lacks required column(s): {', '.join(missing)}")
 
 
-def _to_datetime(v: object) -> datetime | None:
+def to_datetime(v: object) -> datetime | None:
+    """A DATETIME as SQLite hands it back (text) parsed like mysqlclient would; None for zero dates."""
     if v is None or isinstance(v, datetime):
         return v
     try:
@@ -83,6 +84,6 @@ def _typed(db: Db, chunks: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
         for row in chunk:
             row = list(row)
             for i in _DATETIME_COLUMNS:
-                row[i] = _to_datetime(row[i])
+                row[i] = to_datetime(row[i])
             out.append(tuple(row))
         yield out

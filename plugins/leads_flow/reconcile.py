@@ -64,7 +64,7 @@ from typing import Any, NamedTuple
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, TZ, ConfigError, Settings
 from leads_flow.crypto import KeyringError, PhoneCipher, Protected, TokenError, UnknownKid, load_keyring
 from leads_flow.db import Db, PermanentDbError, connected, retrying
-from leads_flow.extract import check_legacy_schema, read_window
+from leads_flow.extract import check_legacy_schema, read_window, to_datetime
 from leads_flow.mapping import JOIN_TIME_OUT_OF_RANGE, LEGACY_COLUMNS, MAPPED_COLUMNS, STAGE_COLUMNS, Mapper, \
     content_hash
 from leads_flow.phone import InvalidPhone, mask, normalize
@@ -193,13 +193,7 @@ class LegacyItem(NamedTuple):
     phone: Any
 
 
-def _dt(v: Any) -> datetime | None:
-    if v is None or isinstance(v, datetime):
-        return v
-    try:
-        return datetime.fromisoformat(str(v))
-    except ValueError:  # zero dates and other garbage the legacy data may hold
-        return None
+_dt = to_datetime
 
 
 def _legacy_typed(db: Db, rows: list[tuple]) -> list[tuple]:
