@@ -29,8 +29,9 @@ FLAG_INVALID = "flag_invalid"
 JOIN_TIME_OUT_OF_RANGE = "join_time_out_of_range"
 LEADS_TYPE_UNKNOWN = "leads_type_unknown"
 MAIN_BUSINESS_UNKNOWN = "main_business_unknown"
+UNION_ID_INVALID = "union_id_invalid"  # a unionId holding a phone number in plain text
 REJECT_REASONS = (PHONE_INVALID, NO_IDENTITY, FLAG_INVALID, JOIN_TIME_OUT_OF_RANGE,
-                  LEADS_TYPE_UNKNOWN, MAIN_BUSINESS_UNKNOWN)
+                  LEADS_TYPE_UNKNOWN, MAIN_BUSINESS_UNKNOWN, UNION_ID_INVALID)
 
 LEADS_TYPES = {0: "normal", 1: "internal"}
 USER_AGENT_MAX = 1024
@@ -77,8 +78,16 @@ def clean_phone(ctx: RowCtx, phone: Any, union_id: Any) -> tuple:
     return (p.cipher, p.bidx, p.bidx_kid, p.masked)
 
 
+_MOBILE_IN_ID = re.compile(r"(?<![0-9A-Za-z])1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?![0-9A-Za-z])")
+
+
 def clean_union_id(ctx: RowCtx, v: Any) -> tuple:
-    return (_trim(v),)
+    """An identifier cannot be masked without breaking lookups: one carrying a phone rejects the row."""
+    s = _trim(v)
+    if s is not None and _MOBILE_IN_ID.search(s):
+        ctx.reject(UNION_ID_INVALID)
+        return (None,)
+    return (s,)
 
 
 def _masked_text(ctx: RowCtx, v: Any, field: str, limit: int | None = None) -> str | None:

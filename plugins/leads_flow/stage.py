@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 import tempfile
 import time
 from collections import Counter
@@ -156,7 +157,7 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
         conns = {c: get_connection(c) for c in (legacy_conn_id, flow_conn_id)}
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(cipher, conns)) as pool:
+                                 initargs=(cipher, conns, os.getpid())) as pool:
             for part in pool.map(_run_job_in_worker, jobs):
                 res.add(part)
                 progress.update(res.extracted)
@@ -175,8 +176,17 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(cipher: PhoneCipher, conns: dict[str, Any]) -> None:
-    _WORKER.update(cipher=cipher, conns=conns)
+def _init_worker(cipher: PhoneCipher, conns: dict[str, Any], parent: int) -> None:
+    """Die with the task process: a worker outliving a SIGKILLed task would race the retry's rebuild."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the getppid() check below still stops it between chunks
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+    _WORKER.update(cipher=cipher, conns=conns, parent=parent)
 
 
 def _run_job_in_worker(job: _Job) -> StageResult:
@@ -193,6 +203,8 @@ def _run_job(job: _Job, cipher: PhoneCipher, progress: Progress | None,
     with connected(job.legacy_conn_id, connection=conns.get(job.legacy_conn_id)) as legacy, \
             connected(job.flow_conn_id, local_infile=True, connection=conns.get(job.flow_conn_id)) as flow:
         for chunk in read_window(legacy, job.settings, job.read, job.ids, job.id_range):
+            if "parent" in _WORKER and os.getppid() != _WORKER["parent"]:
+                os._exit(1)  # orphaned: the task that forked us is gone
             mapped = mapper.map_rows(chunk)
             with flow.transaction():
                 load_rows(flow, job.stage, mapped.staged)

@@ -44,7 +44,6 @@ MAX_EXAMPLES = 25
 
 # Open defects (modules owned by others); each has a strict-xfail regression test below.
 KNOWN_DEFECTS = {
-    "phone_in_union_id": "mapping.clean_union_id keeps a phone standing apart in a unionId: the gate fails",
 }
 
 PREFIXES = ("130", "133", "135", "138", "139", "147", "150", "158", "166", "177", "180", "186", "189", "199")
@@ -316,7 +315,6 @@ def test_a_phone_in_from_channel_does_not_fail_the_partition(mysql_dbs, cipher):
     run_and_check(mysql_dbs, cipher, [_row(), _row(from_channel="wx " + mobile(3))], "manual__phone_channel")
 
 
-@_xfail("phone_in_union_id")
 def test_a_phone_in_a_union_id_does_not_fail_the_partition(mysql_dbs, cipher):
     run_and_check(mysql_dbs, cipher, [_row(), _row(unionId="o-" + mobile(4) + "-x")], "manual__phone_union")
 

@@ -170,12 +170,6 @@ def test_sigkill_of_the_stage_task_mid_extraction_then_the_rerun_equals_a_clean_
     S.FIGURES.fault("SIGKILL of the stage task (process group) mid-extraction")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DEFECT stage.py: the ProcessPoolExecutor workers outlive a task process killed alone (OOM killer, "
-    "kill -9 <pid>): they finish their slice into the staging table and its rejects, racing the retry "
-    "(IntegrityError 1062 on leads_flow_reject, or duplicated staged rows), then hang forever. Fix: in "
-    "_init_worker set prctl(PR_SET_PDEATHSIG, SIGKILL) and exit when os.getppid() is no longer the parent "
-    "that forked the pool (checked before each chunk is loaded)."))
 def test_sigkill_of_the_stage_task_process_alone_takes_its_workers_with_it(mysql_dbs, big_data, monkeypatch):
     big_data.copy_into(mysql_dbs)
     monkeypatch.setenv("LEADS_FLOW_CHUNK_ROWS", "4000")
