@@ -1,9 +1,13 @@
 -- The gate's row-level checks over the staged rows, counted in ONE scan into a one-row audit table (a column
--- per check; 0, not NULL, on an empty day) that GX then validates: every count must be 0.
+-- per check; 0, not NULL, on an empty day) that GX then validates: every count must be 0 (staged_rows must
+-- equal the rows extracted minus those rejected).
 -- A scan per check would cost the gate 5-10x more.
 -- Free text is searched for a mobile number between non-digits; opaque identifiers (unionId, tokens)
 -- only for one standing apart from letters too, since random ids may hold 11 digits in a row.
 CREATE TABLE {audit} AS SELECT
+  COUNT(*) AS staged_rows,
+  COALESCE(SUM(leads_type NOT IN ({leads_types})), 0) AS leads_type_not_in_set,
+  COALESCE(SUM(leads_type IS NULL), 0) AS leads_type_null,
   COALESCE(COUNT(*) - COUNT(DISTINCT lead_id) + SUM(lead_id IS NULL), 0) AS lead_id_not_unique_or_null,
   COALESCE(SUM(phone_cipher IS NOT NULL AND NOT phone_cipher REGEXP '{e1}'), 0) AS phone_cipher_not_e1,
   COALESCE(SUM((phone_cipher IS NULL) <> (phone_bidx IS NULL) OR (phone_cipher IS NULL) <> (phone_bidx_kid IS NULL)

@@ -1,6 +1,9 @@
 -- SQLite twin of mysql/gate_audit.sql (GX registers REGEXP; SQLite has no INET6_ATON, so the IP check
 -- only refuses characters no IPv4/IPv6 text form has).
 CREATE TABLE {audit} AS SELECT
+  COUNT(*) AS staged_rows,
+  COALESCE(SUM(leads_type NOT IN ({leads_types})), 0) AS leads_type_not_in_set,
+  COALESCE(SUM(leads_type IS NULL), 0) AS leads_type_null,
   COALESCE(COUNT(*) - COUNT(DISTINCT lead_id) + SUM(lead_id IS NULL), 0) AS lead_id_not_unique_or_null,
   COALESCE(SUM(phone_cipher IS NOT NULL AND NOT phone_cipher REGEXP '{e1}'), 0) AS phone_cipher_not_e1,
   COALESCE(SUM((phone_cipher IS NULL) <> (phone_bidx IS NULL) OR (phone_cipher IS NULL) <> (phone_bidx_kid IS NULL)
