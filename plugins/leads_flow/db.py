@@ -74,6 +74,13 @@ def classify(exc: BaseException) -> type[RuntimeError] | None:
     return None
 
 
+def is_duplicate_key(exc: BaseException) -> bool:
+    """A unique key refused a row (MySQL 1062, or SQLite's UNIQUE/PRIMARY KEY constraint)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    return type(exc).__name__ == "IntegrityError" and bool(exc.args) and exc.args[0] == 1062
+
+
 def retrying(fn: Callable[[], T], *, attempts: int = 4, base_delay: float = 0.5, what: str = "db") -> T:
     """Run ``fn``; on a transient DB error wait (exponential backoff with jitter) and run it again.
 

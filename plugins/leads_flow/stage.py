@@ -28,7 +28,7 @@ from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings
 from leads_flow.crypto import PhoneCipher
-from leads_flow.db import Db, connected, get_connection, retrying
+from leads_flow.db import Db, TransientDbError, connected, get_connection, is_duplicate_key, retrying
 from leads_flow.extract import check_legacy_schema, read_window
 from leads_flow.mapping import STAGE_COLUMNS, Mapper
 from leads_flow.progress import Progress
@@ -206,10 +206,15 @@ def _run_job(job: _Job, cipher: PhoneCipher, progress: Progress | None,
             if "parent" in _WORKER and os.getppid() != _WORKER["parent"]:
                 os._exit(1)  # orphaned: the task that forked us is gone
             mapped = mapper.map_rows(chunk)
-            with flow.transaction():
-                load_rows(flow, job.stage, mapped.staged)
-                flow.executemany("reject_insert", [(job.etl_run_id, lid, why, raw, sua, job.loaded_at)
-                                                   for lid, why, raw, sua in mapped.rejects])
+            try:
+                with flow.transaction():
+                    load_rows(flow, job.stage, mapped.staged)
+                    flow.executemany("reject_insert", [(job.etl_run_id, lid, why, raw, sua, job.loaded_at)
+                                                       for lid, why, raw, sua in mapped.rejects])
+            except Exception as exc:
+                if is_duplicate_key(exc):  # an update moved a lead between two slices while they were read
+                    raise _read_twice(job.stage) from exc
+                raise
             res.extracted += len(chunk)
             res.staged += len(mapped.staged)
             res.rejected += len(mapped.rejects)
@@ -244,10 +249,22 @@ def load_rows(flow: Db, table: str, rows: list[tuple]) -> None:
         f.flush()
         [sql] = flow.sql("stage_load", stage=table, columns=columns)
         cur = flow.conn.cursor()
+        codes: set[int] = set()
         try:
             cur.execute(sql, {"path": f.name})
             warnings = flow.conn.warning_count()
+            if warnings:  # only the codes: a warning's text may quote the value
+                cur.execute("SHOW WARNINGS LIMIT 20")
+                codes = {int(r[1]) for r in cur.fetchall()}
         finally:
             cur.close()
+    if warnings and codes == {1062}:  # LOCAL loads skip duplicate keys with a warning instead of failing
+        raise _read_twice(table)
     if warnings:  # LOAD DATA turns bad values into warnings, not errors: treat any as a failure
-        raise RuntimeError(f"LOAD DATA into {table} raised {warnings} warning(s); refusing to stage altered data")
+        raise RuntimeError(f"LOAD DATA into {table} raised {warnings} warning(s) (codes {sorted(codes)}); "
+                           "refusing to stage altered data")
+
+
+def _read_twice(table: str) -> TransientDbError:
+    return TransientDbError(f"stage {table}: a lead was read twice while the legacy table changed; "
+                            "the stage must read the window again")

@@ -2,9 +2,9 @@
 -- Newer wins: a row changes only when the staged source_updated_at is newer, or equal with other
 -- content. The condition reads only content_hash and source_updated_at, which are assigned last,
 -- because MySQL applies the assignments left to right. Target columns are qualified: the SELECT
--- has the same names. ORDER BY lead_id: inserts walk the primary key in order (far fewer page
--- splits and random reads than the staging order) and concurrent publishes lock rows in one order.
-SET SESSION sort_buffer_size = 67108864;
+-- has the same names. ORDER BY lead_id (the staging table's primary key: no sort): inserts walk
+-- the primary key in order (far fewer page splits and random reads) and concurrent publishes lock
+-- rows in one order.
 INSERT INTO leads_flow (
   lead_id, phone_cipher, phone_bidx, phone_bidx_kid, phone_masked, union_id, window_url, ip_address,
   user_agent, from_channel, has_tool, join_time, leads_type, is_group, main_business_id, is_deleted,
