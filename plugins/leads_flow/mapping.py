@@ -8,6 +8,7 @@ several reasons; all are recorded. Adding a field is one entry in :data:`FIELD_R
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -120,22 +121,29 @@ def parse_ip(v: Any) -> str | None:
     """First valid address of an X-Forwarded-For style list; IPv4-mapped IPv6 shown as IPv4."""
     if v is None:
         return None
-    if v.__class__ is str and _PLAIN_IPV4.fullmatch(v):  # the common case, 4x cheaper than ipaddress
-        return v
-    for part in str(v).split(","):
+    s = v if v.__class__ is str else str(v)
+    if _PLAIN_IPV4.fullmatch(s):  # the common case, 4x cheaper than ipaddress
+        return s
+    for part in s.split(","):
         part = part.strip().strip("[]")
-        if not part:
-            continue
-        try:
-            addr = ipaddress.ip_address(part)
-        except ValueError:
-            continue
-        if addr.version == 6 and addr.scope_id:  # a zone ('fe80::1%eth0') is local to the client
-            continue
-        if addr.version == 6 and addr.ipv4_mapped is not None:  # type: ignore[union-attr]
-            return str(addr.ipv4_mapped)  # type: ignore[union-attr]
-        return str(addr)
+        if _PLAIN_IPV4.fullmatch(part):  # ipaddress accepts exactly these IPv4 forms
+            return part
+        if ":" in part and (ip := _parse_ipv6(part)) is not None:  # without ':' it is not IPv6 either
+            return ip
     return None
+
+
+@functools.lru_cache(maxsize=4096)  # clients behind the same carrier NAT repeat their addresses
+def _parse_ipv6(part: str) -> str | None:
+    try:
+        addr = ipaddress.ip_address(part)
+    except ValueError:
+        return None
+    if addr.version == 6 and addr.scope_id:  # a zone ('fe80::1%eth0') is local to the client
+        return None
+    if addr.version == 6 and addr.ipv4_mapped is not None:  # type: ignore[union-attr]
+        return str(addr.ipv4_mapped)  # type: ignore[union-attr]
+    return str(addr)
 
 
 def clean_ip(ctx: RowCtx, v: Any) -> tuple:

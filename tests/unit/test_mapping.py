@@ -1,8 +1,11 @@
 """The field rules, case by case: what each dirty legacy value becomes, or why the row is rejected."""
 
+import ipaddress
 from datetime import datetime
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from leads_flow.config import Settings
 from leads_flow.mapping import FIELD_RULES, LEGACY_COLUMNS, STAGE_COLUMNS, Mapper, parse_ip
@@ -80,6 +83,27 @@ def test_window_url_loses_the_phone_in_its_query(cipher):
     ("999.1.1.1", None)])
 def test_ip_address_first_valid_or_null(raw, ip):
     assert parse_ip(raw) == ip
+
+
+def _ip_reference(v):
+    """parse_ip by the standard library alone: the fast paths must agree with it on any text."""
+    for part in str(v).split(","):
+        try:
+            addr = ipaddress.ip_address(part.strip().strip("[]"))
+        except ValueError:
+            continue
+        if addr.version == 6 and addr.scope_id:
+            continue
+        return str(addr.ipv4_mapped) if addr.version == 6 and addr.ipv4_mapped else str(addr)
+    return None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789.:,[] abf%x１", max_size=24) | st.ip_addresses().map(str))
+@example("fe80::1%eth0, 1.2.3.4")
+@example("01.2.3.4, ::ffff:1.2.3.4")
+def test_ip_fast_paths_agree_with_ipaddress(raw):
+    assert parse_ip(raw) == _ip_reference(raw)
 
 
 def test_user_agent_trimmed_and_cut(cipher):
