@@ -110,12 +110,17 @@ def sql_text(dialect: Dialect, name: str) -> str:
     return _strip_comments(_sql_text(dialect, name)).strip()
 
 
+_INCLUDE = re.compile(r"^-- include: ([a-z_][a-z0-9_]*)$", re.MULTILINE)
+
+
 @lru_cache(maxsize=None)
 def _sql_text(dialect: Dialect, name: str) -> str:
+    """A SQL file's text; a line ``-- include: other`` stands for the text of ``other.sql`` (same lookup)."""
     for folder in (dialect, "common"):
         path = SQL_DIR / folder / f"{name}.sql"
         if path.exists():
-            return path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
+            return _INCLUDE.sub(lambda m: _sql_text(dialect, m.group(1)).rstrip("\n"), text)
     raise FileNotFoundError(f"no SQL named {name!r} for {dialect}")
 
 

@@ -1,5 +1,6 @@
 -- Publish a gated staging table in one statement (the caller commits once). Newer wins: a row
--- changes only when the staged source_updated_at is newer, or equal with other content.
+-- changes only when the staged source_updated_at is newer, or equal with other content
+-- (upsert_newer_wins.sql).
 INSERT INTO leads_flow (
   lead_id, phone_cipher, phone_bidx, phone_bidx_kid, phone_masked, union_id, window_url, ip_address,
   user_agent, from_channel, has_tool, join_time, leads_type, is_group, main_business_id, is_deleted,
@@ -9,16 +10,4 @@ SELECT
   user_agent, from_channel, has_tool, join_time, leads_type, is_group, main_business_id, is_deleted,
   source_updated_at, content_hash, etl_run_id, etl_loaded_at
 FROM {stage} WHERE true ORDER BY lead_id
-ON CONFLICT (lead_id) DO UPDATE SET
-  phone_cipher = excluded.phone_cipher, phone_bidx = excluded.phone_bidx,
-  phone_bidx_kid = excluded.phone_bidx_kid, phone_masked = excluded.phone_masked,
-  union_id = excluded.union_id, window_url = excluded.window_url, ip_address = excluded.ip_address,
-  user_agent = excluded.user_agent, from_channel = excluded.from_channel,
-  has_tool = excluded.has_tool, join_time = excluded.join_time, leads_type = excluded.leads_type,
-  is_group = excluded.is_group, main_business_id = excluded.main_business_id,
-  is_deleted = excluded.is_deleted, source_updated_at = excluded.source_updated_at,
-  content_hash = excluded.content_hash, etl_run_id = excluded.etl_run_id,
-  etl_loaded_at = excluded.etl_loaded_at
-WHERE excluded.source_updated_at > leads_flow.source_updated_at
-   OR (excluded.source_updated_at = leads_flow.source_updated_at
-       AND excluded.content_hash IS NOT leads_flow.content_hash)
+-- include: upsert_newer_wins
