@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from pathlib import Path
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 
 from leads_flow import reconcile
-from leads_flow.config import LEGACY_POOL
+from leads_flow.config import DB_TASK, LEGACY_POOL, current_run_ids
 
-DOC = (__import__("pathlib").Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
-DB_TASK = {"retries": 3, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True,
-           "max_retry_delay": timedelta(minutes=10)}
-
-
-def _run_ids() -> tuple[str, str]:
-    ctx = get_current_context()
-    return ctx["dag"].dag_id, ctx["run_id"]
+DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
 
 
 @dag(
@@ -56,17 +49,17 @@ def leads_flow_reconcile():
     def window_unit(window: dict):
         @task(task_display_name="Compare legacy and flow", pool=LEGACY_POOL, **DB_TASK)
         def compare(window: dict, params=None) -> dict:
-            return reconcile.compare(window, params, *_run_ids())
+            return reconcile.compare(window, params, *current_run_ids())
 
         @task(task_display_name="Repair drift", pool=LEGACY_POOL, **DB_TASK)
         def repair(compared: dict, params=None) -> dict:
-            return reconcile.repair(compared, params, *_run_ids())
+            return reconcile.repair(compared, params, *current_run_ids())
 
         repair(compare(window))
 
     @task(task_display_name="Summary and cutover readiness", trigger_rule="none_failed", **DB_TASK)
     def summary(windows: list[dict], params=None) -> dict:
-        return reconcile.summary(params, *_run_ids())
+        return reconcile.summary(params, *current_run_ids())
 
     windows = plan()
     window_unit.expand(window=windows) >> summary(windows)

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
 from leads_flow import pipeline
-from leads_flow.config import LEGACY_POOL
+from leads_flow.config import DB_TASK, LEGACY_POOL, current_run_ids
 from leads_flow.notify import on_failure
 
 DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
-DB_TASK = {"retries": 3, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True,
-           "max_retry_delay": timedelta(minutes=10)}
-
-
-def _run_ids() -> tuple[str, str]:
-    ctx = get_current_context()
-    return ctx["dag"].dag_id, ctx["run_id"]
 
 
 @dag(
@@ -54,7 +46,7 @@ def leads_flow_sync():
     def partition_unit(partition: dict):
         @task(task_display_name="Extract and stage", pool=LEGACY_POOL, **DB_TASK)
         def stage(partition: dict, params=None) -> dict:
-            return pipeline.stage(partition, params, *_run_ids())
+            return pipeline.stage(partition, params, *current_run_ids())
 
         @task(task_display_name="Data-quality gate", **DB_TASK)
         def gate(staged: dict, params=None) -> dict:

@@ -10,7 +10,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,10 @@ LEGACY_CONN_ID = "leads_legacy"
 FLOW_CONN_ID = "leads_flow"
 PII_CONN_ID = "leads_pii"
 LEGACY_POOL = "leads_legacy"
+
+DB_TASK: dict = {"retries": 3, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True,
+                 "max_retry_delay": timedelta(minutes=10)}
+"""Retry policy of every task that talks to a database (transient errors; permanent ones fail fast)."""
 
 LEGACY_TABLE = "leads_aggr"
 FLOW_TABLE = "leads_flow"
@@ -84,3 +88,11 @@ class Settings:
                 raise ConfigError("LEADS_FLOW_MAIN_BUSINESS_IDS must be a JSON list of integers") from exc
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**kw)  # type: ignore[arg-type]
+
+
+def current_run_ids() -> tuple[str, str]:
+    """(dag_id, run_id) of the running task: what the stages record their work under."""
+    from airflow.sdk import get_current_context
+
+    ctx = get_current_context()
+    return ctx["dag"].dag_id, ctx["run_id"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime
 
 import pytest
@@ -11,19 +9,6 @@ import pytest
 from tests.helpers import flow_table, insert, legacy_row
 
 DAG_IDS = {"leads_flow_sync", "leads_flow_reconcile"}
-
-
-@pytest.fixture(scope="session")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag()
-
-
-@pytest.fixture(scope="session")
-def airflow_db():
-    """Airflow's metadata database (SQLite under the test AIRFLOW_HOME), migrated once."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
 
 def test_dags_import_without_errors(dagbag):

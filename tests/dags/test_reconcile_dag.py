@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 from datetime import datetime
 
 import pytest
@@ -14,19 +12,6 @@ from tests.helpers import insert, legacy_row, sync
 
 DAG_ID = "leads_flow_reconcile"
 RANGE = {"start_date": "2026-11-20", "end_date": "2026-11-21"}
-
-
-@pytest.fixture(scope="session")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag()
-
-
-@pytest.fixture(scope="session")
-def airflow_db():
-    """Airflow's metadata database (SQLite under the test AIRFLOW_HOME), migrated once."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
 
 def test_reconcile_dag_imports_without_errors(dagbag):
