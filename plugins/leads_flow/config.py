@@ -54,6 +54,10 @@ class Settings:
     overlap_minutes: int = 60
     chunk_rows: int = 20_000
     workers: int = min(2, os.cpu_count() or 1)  # processes that extract, map and load slices of a partition
+    # Processes for a window read through index ranges (a daily increment): each row costs a random read
+    # that waits on the legacy server's disk, not on a core, so more readers than cores pay (10M-row
+    # table, 1% changed: 2 readers 4.6 s, 4 readers 3.5 s, 8 readers 2.7 s). Each holds a legacy connection.
+    read_workers: int = 8
     max_reject_ratio: float = 0.05
     main_business_ids: frozenset[int] | None = None  # None: any positive integer
     min_join_time: datetime = datetime(2015, 1, 1)
@@ -66,8 +70,8 @@ class Settings:
             raise ConfigError("overlap_minutes must be >= 0")
         if not 0 <= self.max_reject_ratio <= 1:
             raise ConfigError("max_reject_ratio must lie in [0, 1]")
-        if not 1 <= self.workers <= 64:
-            raise ConfigError("workers must lie in [1, 64]")
+        if not 1 <= self.workers <= 64 or not 1 <= self.read_workers <= 64:
+            raise ConfigError("workers and read_workers must lie in [1, 64]")
         if self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be >= 1")
 
@@ -79,6 +83,8 @@ class Settings:
             kw["chunk_rows"] = int(v)
         if v := os.environ.get("LEADS_FLOW_WORKERS"):
             kw["workers"] = int(v)
+        if v := os.environ.get("LEADS_FLOW_READ_WORKERS"):
+            kw["read_workers"] = int(v)
         if v := os.environ.get("LEADS_FLOW_LEGACY_TABLE"):
             kw["legacy_table"] = v
         if v := os.environ.get("LEADS_FLOW_MAIN_BUSINESS_IDS"):

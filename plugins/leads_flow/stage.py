@@ -3,9 +3,12 @@
 The staging table lives in the flow database, holds only protected values (never a plaintext phone)
 and is rebuilt from scratch on every attempt, so a retry after a crash is always safe.
 
-On MySQL a partition is cut into time slices that ``settings.workers`` processes extract, map and
-bulk-load (LOAD DATA LOCAL INFILE) side by side: while one process waits on the server, another maps,
-and each streams its slice in chunks, so memory stays flat whatever the window holds.
+On MySQL a partition is cut into slices that forked processes extract, map and bulk-load (LOAD DATA
+LOCAL INFILE) side by side: while one process waits on the server, another maps, and each streams its
+slice in chunks, so memory stays flat whatever the window holds. A history-sized window is cut into
+primary-key slices for ``settings.workers`` processes (sequential reads; the mapping is the work); a
+daily increment into time slices read through the update_time/create_time indexes by
+``settings.read_workers`` processes (each row is a random read: the disk, not a core, is the wait).
 """
 
 from __future__ import annotations
@@ -139,19 +142,22 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
         mysql = mysql and flow.dialect == "mysql"
     base = _Job(partition, partition, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, datetime.now(),
                 tuple(ids) if ids is not None else None)
-    workers = settings.workers if mysql and ids is None else 1
     progress = Progress(f"stage {partition.label}", log, total=int(total))
+    scan = lo is not None and total > SCAN_SHARE * (hi - lo + 1)
+    # History imports scan primary-key slices (the work is the mapping: one process per core); daily
+    # increments read index ranges (the work is random reads: more readers than cores).
+    workers = 1 if not mysql or ids is not None else settings.workers if scan else settings.read_workers
     if workers == 1:
         res.add(_run_job(base, cipher, progress))
     else:
-        n = workers * SLICES_PER_WORKER
-        if lo is not None and total > SCAN_SHARE * (hi - lo + 1):  # history import: sequential PK slices
+        if scan:
+            n = workers * SLICES_PER_WORKER
             step = -(-(hi - lo + 1) // n)
             jobs = [_Job(partition, partition, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id,
                          base.loaded_at, id_range=(a, a + step)) for a in range(lo, hi + 1, step)]
-        else:  # daily increment: time slices read through the index ranges
+        else:
             jobs = [_Job(partition, s, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, base.loaded_at)
-                    for s in _slices(partition, n)]
+                    for s in _slices(partition, workers * 2)]
         # fork: the workers inherit the cipher and the connections (secrets never travel through a pipe).
         # Connections are resolved here: a forked worker must not talk to the task's supervisor itself.
         conns = {c: get_connection(c) for c in (legacy_conn_id, flow_conn_id)}
