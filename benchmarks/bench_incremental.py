@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
@@ -23,32 +22,20 @@ import bench_pipeline as bp  # noqa: E402
 
 
 def ensure(rows: int) -> None:
+    """Server-side generation (MariaDB's sequence engine): 10M rows in minutes instead of an hour."""
     from leads_flow.db import connected, sql_text
     from leads_flow.schema import create_legacy_table
 
-    a = bp.admin()
-    cur = a.cursor()
-    cur.execute(f"CREATE DATABASE IF NOT EXISTS {LEGACY_DB} CHARACTER SET utf8mb4")
-    cur.execute("SELECT TABLE_ROWS FROM information_schema.tables WHERE table_schema=%s AND table_name='leads_aggr'",
-                (LEGACY_DB,))
-    found = cur.fetchone()
-    if found:
-        cur.execute(f"SELECT MAX(id) FROM {LEGACY_DB}.leads_aggr")
-        if cur.fetchone()[0] == rows:
-            print(f"legacy: reusing {rows} rows in {LEGACY_DB}.leads_aggr", flush=True)
-            return
-        cur.execute(f"DROP TABLE {LEGACY_DB}.leads_aggr")
-    t = time.perf_counter()
-    with connected("leads_legacy") as db:
-        create_legacy_table(db)
-        sql = sql_text("mysql", "bench_incremental_seed")
-        for k, v in {"legacy_db": LEGACY_DB, "rows": str(int(rows)), "day": bp.DAY}.items():
-            sql = sql.replace("{" + k + "}", v)
-        db.conn.cursor().execute(sql)
-        db.conn.commit()
-    cur.execute(f"ANALYZE TABLE {LEGACY_DB}.leads_aggr")
-    cur.fetchall()
-    print(f"legacy: generated {rows} rows in {time.perf_counter() - t:.0f}s", flush=True)
+    def generate() -> None:
+        with connected("leads_legacy") as db:
+            create_legacy_table(db)
+            sql = sql_text("mysql", "bench_incremental_seed")
+            for k, v in {"legacy_db": LEGACY_DB, "rows": str(int(rows)), "day": bp.DAY}.items():
+                sql = sql.replace("{" + k + "}", v)
+            db.conn.cursor().execute(sql)
+            db.conn.commit()
+
+    bp.prepare_legacy(LEGACY_DB, rows, "SELECT MAX(id) FROM {db}.leads_aggr", generate)
 
 
 def explain() -> list[tuple]:

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -58,29 +59,39 @@ def admin():
                            passwd=u.password or "", charset="utf8mb4", local_infile=True)
 
 
+def prepare_legacy(db: str, rows: int, probe: str, generate: Callable[[], None]) -> None:
+    """Generate ``db``.leads_aggr once per row count (generation is not what is measured).
+
+    ``probe`` is a query on ``{db}`` whose answer equals ``rows`` when the table there can be reused.
+    """
+    cur = admin().cursor()
+    cur.execute(f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4")
+    cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=%s AND table_name='leads_aggr'",
+                (db,))
+    if cur.fetchone()[0]:
+        cur.execute(probe.format(db=db))
+        if cur.fetchone()[0] == rows:
+            print(f"legacy: reusing {rows} generated rows in {db}.leads_aggr", flush=True)
+            return
+        cur.execute(f"DROP TABLE {db}.leads_aggr")
+    t = time.perf_counter()
+    generate()
+    cur.execute(f"ANALYZE TABLE {db}.leads_aggr")
+    cur.fetchall()
+    print(f"legacy: generated {rows} rows in {time.perf_counter() - t:.0f}s", flush=True)
+
+
 def ensure_legacy(rows: int) -> None:
-    """Generate the legacy table once per row count (generation is not what is measured)."""
+    """The seed's generator (realistic shapes and dirty mix), through the pipeline's own connection."""
     from leads_flow import schema, seed
     from leads_flow.db import connected
 
-    a = admin()
-    cur = a.cursor()
-    cur.execute(f"CREATE DATABASE IF NOT EXISTS {LEGACY_DB} CHARACTER SET utf8mb4")
-    cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=%s AND table_name='leads_aggr'",
-                (LEGACY_DB,))
-    if cur.fetchone()[0]:
-        cur.execute(f"SELECT COUNT(*) FROM {LEGACY_DB}.leads_aggr")
-        if cur.fetchone()[0] == rows:
-            print(f"legacy: reusing {rows} generated rows in {LEGACY_DB}.leads_aggr", flush=True)
-            return
-        cur.execute(f"DROP TABLE {LEGACY_DB}.leads_aggr")
-    t = time.perf_counter()
-    with connected("leads_legacy") as db:
-        schema.create_legacy_table(db)
-        seed.insert_legacy(db, seed.legacy_rows(rows, START, END, seed=11, dirty=0.02), batch=10_000)
-    cur.execute(f"ANALYZE TABLE {LEGACY_DB}.leads_aggr")
-    cur.fetchall()
-    print(f"legacy: generated {rows} rows in {time.perf_counter() - t:.0f}s", flush=True)
+    def generate() -> None:
+        with connected("leads_legacy") as db:
+            schema.create_legacy_table(db)
+            seed.insert_legacy(db, seed.legacy_rows(rows, START, END, seed=11, dirty=0.02), batch=10_000)
+
+    prepare_legacy(LEGACY_DB, rows, "SELECT COUNT(*) FROM {db}.leads_aggr", generate)
 
 
 def fresh_flow_db() -> None:

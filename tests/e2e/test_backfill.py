@@ -370,6 +370,10 @@ def test_backfill_and_one_manual_run_give_the_same_table(mysql_dbs, cipher, tmp_
             same = flow_table(dbs) == table_after_backfill
             assert same, "backfill and one manual run over the same window gave different leads_flow tables"
 
+            # the scheduled run that unpausing created (the latest complete day, empty here) succeeded too
+            [scheduled] = stack.wait_runs(lambda r: r["run_type"] == "scheduled", 1, MANUAL_WAIT_S, "scheduled run")
+            assert datetime.fromisoformat(scheduled["data_interval_end"]) > datetime.fromisoformat(BACKFILL_TO)
+
             # every stage task of every run (backfill, the scheduled one, manual) ran in the pool, never more
             # than its 2 slots at once
             stages = [ti for r in stack.runs() for ti in stack.task_instances(r["dag_run_id"])
