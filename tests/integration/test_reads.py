@@ -98,6 +98,8 @@ def test_upsert_one_uses_publish_rule_verbatim(dialect, clause):
     one = "\n".join(render(dialect, "reads_upsert_one"))
     assert one[one.index(clause):] == pub[pub.index(clause):]
     assert one[one.index("INSERT INTO"):one.index("VALUES (")] == pub[pub.index("INSERT INTO"):pub.index("SELECT\n")]
+    head = pub[pub.index("INSERT INTO leads_flow (") + 24:pub.index(")")]
+    assert [c.strip() for c in head.split(",")] == list(STAGE_COLUMNS)  # the order load_rows writes them in
 
 
 # --- the Lead type ------------------------------------------------------------------------------------
