@@ -75,15 +75,18 @@ def explain_window(db: Db, legacy_table: str, partition: Partition) -> list[tupl
 
 
 def _typed(db: Db, chunks: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
+    for chunk in chunks:
+        yield typed_legacy_rows(db, chunk)
+
+
+def typed_legacy_rows(db: Db, rows: list[tuple]) -> list[tuple]:
     """SQLite hands back DATETIME columns as text: parse them like mysqlclient would."""
     if db.dialect == "mysql":  # mysqlclient already returns datetime (None for zero dates)
-        yield from chunks
-        return
-    for chunk in chunks:
-        out = []
-        for row in chunk:
-            row = list(row)
-            for i in _DATETIME_COLUMNS:
-                row[i] = to_datetime(row[i])
-            out.append(tuple(row))
-        yield out
+        return rows
+    out = []
+    for row in rows:
+        r = list(row)
+        for i in _DATETIME_COLUMNS:
+            r[i] = to_datetime(r[i])
+        out.append(tuple(r))
+    return out

@@ -64,7 +64,7 @@ from typing import Any, NamedTuple
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, TZ, ConfigError, Settings
 from leads_flow.crypto import KeyringError, PhoneCipher, Protected, TokenError, UnknownKid, load_keyring
 from leads_flow.db import Db, PermanentDbError, connected, retrying
-from leads_flow.extract import check_legacy_schema, read_window, to_datetime
+from leads_flow.extract import check_legacy_schema, read_window, to_datetime, typed_legacy_rows
 from leads_flow.mapping import JOIN_TIME_OUT_OF_RANGE, LEGACY_COLUMNS, MAPPED_COLUMNS, STAGE_COLUMNS, Mapper, \
     content_hash
 from leads_flow.phone import InvalidPhone, mask, normalize
@@ -123,7 +123,6 @@ _DIFF_FIELDS = tuple((i, c) for i, c in enumerate(STAGE_COLUMNS)
 _FLOW_COLUMNS = STAGE_COLUMNS[:_HASH + 1]  # lead_id .. content_hash: the mapped row and its stored fingerprint
 _FLOW_COLUMNS_SQL = ", ".join(_FLOW_COLUMNS)
 _FLOW_DATETIMES = tuple(i for i, c in enumerate(_FLOW_COLUMNS) if c in ("join_time", "source_updated_at"))
-_LEGACY_DATETIMES = tuple(LEGACY_COLUMNS.index(c) for c in ("join_time", "create_time", "update_time"))
 _PHONE = LEGACY_COLUMNS.index("phone")
 
 _COUNTS = ("legacy_rows", "flow_rows", "expected_rows", "matched", MISSING_IN_FLOW, MISSING_IN_LEGACY,
@@ -194,19 +193,6 @@ class LegacyItem(NamedTuple):
 
 
 _dt = to_datetime
-
-
-def _legacy_typed(db: Db, rows: list[tuple]) -> list[tuple]:
-    """SQLite hands DATETIME columns back as text: parse them like mysqlclient does."""
-    if db.dialect == "mysql":
-        return rows
-    out = []
-    for row in rows:
-        r = list(row)
-        for i in _LEGACY_DATETIMES:
-            r[i] = _dt(r[i])
-        out.append(tuple(r))
-    return out
 
 
 def _flow_row(row: Sequence[Any]) -> FlowRow:
@@ -468,7 +454,7 @@ class _Compare:
         for chunk in db.stream("reconcile_legacy_window", {"start": self.partition.start, "end": self.partition.end},
                                CHUNK_ROWS, legacy=self.settings.legacy_table, columns=", ".join(LEGACY_COLUMNS)):
             self.res.legacy_rows += len(chunk)
-            yield from mapper.map(_legacy_typed(db, chunk))
+            yield from mapper.map(typed_legacy_rows(db, chunk))
             progress.update(self.res.legacy_rows)
         progress.done(self.res.legacy_rows)
 
