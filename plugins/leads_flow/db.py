@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
@@ -273,6 +274,7 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
             from airflow.providers.mysql.hooks.mysql import MySqlHook
 
             conn = MySqlHook(mysql_conn_id=conn_id, connection=c, local_infile=local_infile).get_conn()
+            _fast_datetimes(conn)
             conn.set_character_set("utf8mb4")
             conn.autocommit(False)
             cur = conn.cursor()
@@ -285,6 +287,26 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
         return Db(conn, "sqlite")
 
     return retrying(_open, what=f"connect {conn_id}")
+
+
+def _datetime_or_none(text: str, _parse: Callable[[str], datetime] = datetime.fromisoformat) -> datetime | None:
+    """DATETIME/TIMESTAMP text to datetime in C; anything else (zero or invalid dates) as mysqlclient does."""
+    try:
+        return _parse(text)
+    except (ValueError, TypeError):
+        from MySQLdb.times import DateTime_or_None
+
+        return DateTime_or_None(text)
+
+
+def _fast_datetimes(conn: Any) -> None:
+    """mysqlclient converts datetimes in Python (~1.1 µs each, 3 per legacy row): a fifth of the extraction.
+
+    The connection's own converter table is changed, never the module's.
+    """
+    from MySQLdb.constants import FIELD_TYPE
+
+    conn.converter[FIELD_TYPE.DATETIME] = conn.converter[FIELD_TYPE.TIMESTAMP] = _datetime_or_none
 
 
 @contextmanager
