@@ -1,4 +1,4 @@
-"""Retention of the staging tables that failed runs leave behind.
+"""Retention: the staging tables that failed runs leave behind, and reconcile's old drift rows.
 
 A published partition drops its staging table at once. A run that fails (gate, crash, kill) leaves
 ``leads_flow_stage_<hash>`` (and the gate's ``…_audit``) in the flow database so that it can be
@@ -26,22 +26,45 @@ log = logging.getLogger(__name__)
 
 RETENTION_ENV = "LEADS_FLOW_STAGE_RETENTION_HOURS"
 DEFAULT_RETENTION_HOURS = 72
+DRIFT_RETENTION_ENV = "LEADS_FLOW_DRIFT_RETENTION_DAYS"
+DEFAULT_DRIFT_RETENTION_DAYS = 90
 STAGE_TABLE = re.compile(r"^leads_flow_stage_[0-9a-f]{16}(?:_audit)?$")
 _LIKE = r"leads\_flow\_stage\_%"
 
 
 def retention_hours() -> int:
     """The retention window from the environment; at least an hour, so runs in flight are never touched."""
-    raw = os.environ.get(RETENTION_ENV)
+    return _env_int(RETENTION_ENV, DEFAULT_RETENTION_HOURS, 1, 24 * 366, "hours")
+
+
+def drift_retention_days() -> int:
+    """How long reconcile's per-lead drift rows are kept (their run summaries stay)."""
+    return _env_int(DRIFT_RETENTION_ENV, DEFAULT_DRIFT_RETENTION_DAYS, 1, 3660, "days")
+
+
+def _env_int(name: str, default: int, lo: int, hi: int, unit: str) -> int:
+    raw = os.environ.get(name)
     if raw is None or not raw.strip():
-        return DEFAULT_RETENTION_HOURS
+        return default
     try:
-        hours = int(raw)
+        value = int(raw)
     except ValueError:
-        raise ConfigError(f"{RETENTION_ENV} must be a whole number of hours") from None
-    if not 1 <= hours <= 24 * 366:
-        raise ConfigError(f"{RETENTION_ENV} must lie in [1, {24 * 366}] hours")
-    return hours
+        raise ConfigError(f"{name} must be a whole number of {unit}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must lie in [{lo}, {hi}] {unit}")
+    return value
+
+
+def purge_drift(db: Db, older_than_days: int = DEFAULT_DRIFT_RETENTION_DAYS) -> int:
+    """Delete leads_flow_drift rows detected more than ``older_than_days`` ago; return how many.
+
+    Every reconcile run writes one row per drifting lead, so without this the table only grows.
+    """
+    n = db.run("reconcile_drift_purge", {"before": datetime.now() - timedelta(days=older_than_days)})
+    db.conn.commit()
+    if n:
+        log.info("deleted %d leads_flow_drift row(s) older than %d days", n, older_than_days)
+    return n
 
 
 def stale_stages(db: Db, older_than_hours: int = DEFAULT_RETENTION_HOURS) -> list[str]:

@@ -61,6 +61,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from leads_flow.cleanup import drift_retention_days, purge_drift
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, TZ, ConfigError, Settings
 from leads_flow.crypto import KeyringError, PhoneCipher, Protected, TokenError, UnknownKid, load_keyring
 from leads_flow.db import Db, PermanentDbError, connected, retrying
@@ -861,6 +862,7 @@ def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
         def migrate() -> None:
             with connected(flow_conn_id) as flow:
                 ensure_reconcile_schema(flow)
+                purge_drift(flow, drift_retention_days())
 
         retrying(migrate, what="migrate reconcile schema")
     except (PermanentDbError, ConfigError, KeyringError) as exc:

@@ -278,3 +278,24 @@ def test_large_range_in_bounded_memory(mysql_dbs):
     assert s["matched"] == in_flow - changed and s["phone_sample_failed"] == 0
     assert traced["legacy_rows"] >= reconcile.CHUNK_ROWS * 7  # the traced window is many chunks
     assert peak < 50 * 2**20, f"compare heap grew {peak / 2**20:.1f} MiB"
+
+
+def test_old_drift_rows_are_purged_by_the_next_plan(synced, monkeypatch):
+    """Every run writes a row per drifting lead: rows older than LEADS_FLOW_DRIFT_RETENTION_DAYS go."""
+    flow_exec(synced, "DELETE FROM leads_flow WHERE lead_id = 2")
+    run_reconcile("manual__old")
+    run_reconcile("manual__recent")
+    assert set(drift(synced, "manual__old")) == set(drift(synced, "manual__recent")) == {2, 9}  # 9: a reject
+    flow_exec(synced, "UPDATE leads_flow_drift SET detected_at = '2026-01-01 00:00:00' "
+                      "WHERE reconcile_run_id = 'manual__old'")
+    monkeypatch.setenv("LEADS_FLOW_DRIFT_RETENTION_DAYS", "30")
+    reconcile.plan({"start_date": DAY, "end_date": DAY}, None, None)
+    assert drift(synced, "manual__old") == {} and set(drift(synced, "manual__recent")) == {2, 9}
+    assert synced.flow_rows("SELECT COUNT(*) FROM leads_flow_reconcile_run "
+                            "WHERE reconcile_run_id = 'manual__old'")[0][0] > 0  # the summaries stay
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("LEADS_FLOW_DRIFT_RETENTION_DAYS", "0")
+    with pytest.raises(AirflowFailException, match="LEADS_FLOW_DRIFT_RETENTION_DAYS"):
+        reconcile.plan({"start_date": DAY, "end_date": DAY}, None, None)
