@@ -77,9 +77,11 @@ def classify(exc: BaseException) -> type[RuntimeError] | None:
 
 def is_duplicate_key(exc: BaseException) -> bool:
     """A unique key refused a row (MySQL 1062, or SQLite's UNIQUE/PRIMARY KEY constraint)."""
+    import MySQLdb
+
     if isinstance(exc, sqlite3.IntegrityError):
         return "UNIQUE" in str(exc)
-    return type(exc).__name__ == "IntegrityError" and bool(exc.args) and exc.args[0] == 1062
+    return isinstance(exc, MySQLdb.IntegrityError) and bool(exc.args) and exc.args[0] == 1062
 
 
 def retrying(fn: Callable[[], T], *, attempts: int = 4, base_delay: float = 0.5, what: str = "db") -> T:

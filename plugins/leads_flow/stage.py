@@ -39,7 +39,8 @@ from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
 
-SLICES_PER_WORKER = 4  # smaller slices balance uneven hours between the workers
+SLICES_PER_WORKER = 4  # smaller slices balance uneven id ranges between the mapping workers
+READ_SLICES_PER_WORKER = 2  # time slices per index-range reader (each slice is one query per reader)
 SCAN_SHARE = 0.15  # above this share of the table in the window, scan primary-key slices instead of index ranges
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 _TSV_SPECIAL = re.compile("[\\\\\t\n\r\0]")
@@ -157,7 +158,7 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
                          base.loaded_at, id_range=(a, a + step)) for a in range(lo, hi + 1, step)]
         else:
             jobs = [_Job(partition, s, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, base.loaded_at)
-                    for s in _slices(partition, workers * 2)]
+                    for s in _slices(partition, workers * READ_SLICES_PER_WORKER)]
         # fork: the workers inherit the cipher and the connections (secrets never travel through a pipe).
         # Connections are resolved here: a forked worker must not talk to the task's supervisor itself.
         conns = {c: get_connection(c) for c in (legacy_conn_id, flow_conn_id)}

@@ -135,6 +135,20 @@ def blocked_publisher(watch, flow_db: str) -> tuple[int, int] | None:
 # --- SIGKILL of the task process -----------------------------------------------------------------
 
 
+def _big_partition(mysql_dbs, big_data, monkeypatch, run_id: str, chunk_rows: int = 4000,
+                   one_process: bool = False) -> tuple[dict, dict, str]:
+    """The big day in the legacy database, small chunks (early, frequent commits: a fault lands mid-way):
+    (params, planned partition, staging table name)."""
+    big_data.copy_into(mysql_dbs)
+    monkeypatch.setenv("LEADS_FLOW_CHUNK_ROWS", str(chunk_rows))
+    if one_process:  # whichever way the window is read (primary-key slices or index ranges)
+        monkeypatch.setenv("LEADS_FLOW_WORKERS", "1")
+        monkeypatch.setenv("LEADS_FLOW_READ_WORKERS", "1")
+    p = S.params_for(BIG_DAY, **big_data.params)
+    [part] = pipeline.plan(p, None, None)
+    return p, part, S.stage_name(run_id, part)
+
+
 def _stage_rows(conn, table: str) -> int:
     try:
         return S.scalar(conn, f"SELECT COUNT(*) FROM {table}")
@@ -144,12 +158,8 @@ def _stage_rows(conn, table: str) -> int:
 
 def test_sigkill_of_the_stage_task_mid_extraction_then_the_rerun_equals_a_clean_run(mysql_dbs, big_data,
                                                                                      monkeypatch):
-    big_data.copy_into(mysql_dbs)
-    monkeypatch.setenv("LEADS_FLOW_CHUNK_ROWS", "4000")  # early, frequent commits: a kill lands mid-way
-    p = S.params_for(BIG_DAY, **big_data.params)
-    [part] = pipeline.plan(p, None, None)
     run_id = "manual__sigkill_stage"
-    table = S.stage_name(run_id, part)
+    p, part, table = _big_partition(mysql_dbs, big_data, monkeypatch, run_id)
     watch = S.admin(mysql_dbs.flow_name)
     with S.task(lambda: pipeline.stage(part, p, S.DAG_ID, run_id)) as tk:
         loaded = S.wait_for(lambda: (tk.remember_descendants(), _stage_rows(watch, table))[1], 60,
@@ -171,12 +181,8 @@ def test_sigkill_of_the_stage_task_mid_extraction_then_the_rerun_equals_a_clean_
 
 
 def test_sigkill_of_the_stage_task_process_alone_takes_its_workers_with_it(mysql_dbs, big_data, monkeypatch):
-    big_data.copy_into(mysql_dbs)
-    monkeypatch.setenv("LEADS_FLOW_CHUNK_ROWS", "4000")
-    p = S.params_for(BIG_DAY, **big_data.params)
-    [part] = pipeline.plan(p, None, None)
     run_id = "manual__sigkill_stage_pid"
-    table = S.stage_name(run_id, part)
+    p, part, table = _big_partition(mysql_dbs, big_data, monkeypatch, run_id)
     watch = S.admin(mysql_dbs.flow_name)
     with S.task(lambda: pipeline.stage(part, p, S.DAG_ID, run_id)) as tk:
         S.wait_for(lambda: (tk.remember_descendants(), _stage_rows(watch, table))[1], 60, "the first staged rows")
@@ -250,15 +256,10 @@ def _child_stage_with_log(part, p, run_id):
 
 
 def test_kill_connection_of_the_legacy_stream_mid_extraction_is_retried(mysql_dbs, big_data, monkeypatch):
-    big_data.copy_into(mysql_dbs)
-    # One worker reads the whole day in one stream, far larger than the socket buffers, so the server is
+    # One process reads the whole day in one stream, far larger than the socket buffers, so the server is
     # still sending (blocked on the client, which maps chunk by chunk) when the session is killed.
-    monkeypatch.setenv("LEADS_FLOW_WORKERS", "1")
-    monkeypatch.setenv("LEADS_FLOW_CHUNK_ROWS", "2000")
-    p = S.params_for(BIG_DAY, **big_data.params)
-    [part] = pipeline.plan(p, None, None)
     run_id = "manual__kill_legacy_conn"
-    table = S.stage_name(run_id, part)
+    p, part, table = _big_partition(mysql_dbs, big_data, monkeypatch, run_id, chunk_rows=2000, one_process=True)
     watch = S.admin()
 
     def streaming_session():
@@ -309,12 +310,8 @@ def test_kill_connection_during_publish_is_retried_and_readers_never_see_half(my
 
 def test_kill_connection_of_a_stage_loader_is_retried(mysql_dbs, big_data, monkeypatch):
     """The flow-side session of a stage worker dies in the middle of a chunk load."""
-    big_data.copy_into(mysql_dbs)
-    monkeypatch.setenv("LEADS_FLOW_CHUNK_ROWS", "4000")
-    p = S.params_for(BIG_DAY, **big_data.params)
-    [part] = pipeline.plan(p, None, None)
     run_id = "manual__kill_loader_conn"
-    table = S.stage_name(run_id, part)
+    p, part, table = _big_partition(mysql_dbs, big_data, monkeypatch, run_id)
     watch = S.admin()
     locker = S.admin(mysql_dbs.flow_name)
 
