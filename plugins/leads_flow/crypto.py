@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from leads_flow.phone import InvalidPhone, _mask_e164
 
 __all__ = [
+    "BIDX_CONN_SUFFIX",
     "BIDX_INFO",
     "ENC_INFO",
     "Keyring",
@@ -122,31 +123,74 @@ class Keyring:
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any] | str) -> Keyring:
         """Parse the ``leads_pii`` connection extra (dict or JSON text); raise KeyringError."""
-        if isinstance(extra, (str, bytes)):
-            try:
-                extra = json.loads(extra)
-            except ValueError:
-                raise KeyringError("keyring extra is not valid JSON") from None
-        if not isinstance(extra, Mapping):
-            raise KeyringError("keyring extra must be a JSON object")
-        rings = {}
-        for name in ("enc", "bidx"):
-            field = f"{name}_keys"
-            if field not in extra:
-                raise KeyringError(f"keyring extra is missing {field!r}")
-            raw = extra[field]
-            if not isinstance(raw, Mapping) or not raw:
-                raise KeyringError(f"{field} must be a non-empty object of kid to base64 key")
-            keys = {}
-            for kid, text in raw.items():
-                if not isinstance(kid, str) or not _KID.fullmatch(kid):
-                    raise KeyringError(f"a kid in {field} does not match [0-9a-z]{{1,8}}")
-                keys[kid] = _decode_key(text, f"{field}[{kid!r}]")
-            active_field = f"active_{name}_kid"
-            if active_field not in extra:
-                raise KeyringError(f"keyring extra is missing {active_field!r}")
-            rings[name] = (keys, extra[active_field])
-        return cls(rings["enc"][0], rings["enc"][1], rings["bidx"][0], rings["bidx"][1])
+        doc = _extra_object(extra)
+        enc_keys, active_enc = _parse_ring(doc, "enc")
+        bidx_keys, active_bidx = _parse_ring(doc, "bidx")
+        return cls(enc_keys, active_enc, bidx_keys, active_bidx)
+
+    @classmethod
+    def from_extras(cls, extra: Mapping[str, Any] | str, bidx_extra: Mapping[str, Any] | str | None) -> Keyring:
+        """Keyring from the ``leads_pii`` extra plus, when it exists, the ``leads_pii_bidx`` extra.
+
+        ``bidx_extra`` None: exactly :meth:`from_extra`. Otherwise the blind-index ring (``bidx_keys``,
+        ``active_bidx_kid``) comes from ``bidx_extra`` and the encryption ring from ``extra``, and:
+
+        - ``bidx_extra`` must not hold ``enc_keys`` / ``active_enc_kid`` (the point of the split is that the
+          blind-index store never holds the encryption key);
+        - ``extra`` may still hold ``bidx_keys`` / ``active_bidx_kid`` (while moving them out) only if they are
+          *identical* to those of ``bidx_extra``; different ones are an error, since one of the two stores is
+          stale and indexing with the wrong key silently breaks every lookup.
+        """
+        if bidx_extra is None:
+            return cls.from_extra(extra)
+        doc = _extra_object(extra)
+        bdoc = _extra_object(bidx_extra, what="blind-index keyring extra")
+        stray = [f for f in _ENC_FIELDS if f in bdoc]
+        if stray:
+            raise KeyringError(f"the blind-index keyring extra must not hold {stray}; keep the encryption ring "
+                               "in the main keyring only")
+        enc_keys, active_enc = _parse_ring(doc, "enc")
+        bidx_keys, active_bidx = _parse_ring(bdoc, "bidx", what="blind-index keyring extra")
+        if any(f in doc for f in _BIDX_FIELDS):
+            old_keys, old_active = _parse_ring(doc, "bidx")
+            if old_keys != bidx_keys or old_active != active_bidx:
+                raise KeyringError("the main keyring extra and the blind-index keyring extra hold different "
+                                   "blind-index keys; remove bidx_keys and active_bidx_kid from the main one")
+        return cls(enc_keys, active_enc, bidx_keys, active_bidx)
+
+
+_ENC_FIELDS = ("enc_keys", "active_enc_kid")
+_BIDX_FIELDS = ("bidx_keys", "active_bidx_kid")
+
+
+def _extra_object(extra: object, what: str = "keyring extra") -> Mapping[str, Any]:
+    if isinstance(extra, (str, bytes)):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            raise KeyringError(f"{what} is not valid JSON") from None
+    if not isinstance(extra, Mapping):
+        raise KeyringError(f"{what} must be a JSON object")
+    return extra
+
+
+def _parse_ring(extra: Mapping[str, Any], name: str, what: str = "keyring extra") -> tuple[dict[str, bytes], Any]:
+    """(keys by kid, active kid) of ring ``name`` ("enc" or "bidx"); messages name fields, never keys."""
+    field = f"{name}_keys"
+    if field not in extra:
+        raise KeyringError(f"{what} is missing {field!r}")
+    raw = extra[field]
+    if not isinstance(raw, Mapping) or not raw:
+        raise KeyringError(f"{field} must be a non-empty object of kid to base64 key")
+    keys = {}
+    for kid, text in raw.items():
+        if not isinstance(kid, str) or not _KID.fullmatch(kid):
+            raise KeyringError(f"a kid in {field} does not match [0-9a-z]{{1,8}}")
+        keys[kid] = _decode_key(text, f"{field}[{kid!r}]")
+    active_field = f"active_{name}_kid"
+    if active_field not in extra:
+        raise KeyringError(f"{what} is missing {active_field!r}")
+    return keys, extra[active_field]
 
 
 def _decode_key(text: object, where: str) -> bytes:
@@ -185,15 +229,16 @@ def _mask_secret(value: str) -> None:
     mask_secret(value)
 
 
-def _register_secrets(keyring: Keyring, extra: object) -> None:
+def _register_secrets(keyring: Keyring, *extras: object) -> None:
     forms: set[str] = set()
-    if isinstance(extra, str):
-        forms.add(extra)
-    elif isinstance(extra, Mapping):
-        for field in ("enc_keys", "bidx_keys"):
-            ring = extra.get(field)
-            if isinstance(ring, Mapping):
-                forms.update(v for v in ring.values() if isinstance(v, str))
+    for extra in extras:
+        if isinstance(extra, str):
+            forms.add(extra)
+        elif isinstance(extra, Mapping):
+            for field in ("enc_keys", "bidx_keys"):
+                ring = extra.get(field)
+                if isinstance(ring, Mapping):
+                    forms.update(v for v in ring.values() if isinstance(v, str))
     for root in keyring.enc_keys.values():
         forms |= _secret_forms(root) | _secret_forms(_hkdf(root, ENC_INFO))
     for root in keyring.bidx_keys.values():
@@ -202,17 +247,29 @@ def _register_secrets(keyring: Keyring, extra: object) -> None:
         _mask_secret(form)
 
 
-@functools.lru_cache(maxsize=8)
-def load_keyring(conn_id: str = "leads_pii") -> Keyring:
-    """Keyring from an Airflow connection; keys are registered with the secret masker.
+BIDX_CONN_SUFFIX = "_bidx"
 
-    Cached per process (``load_keyring.cache_clear()`` to re-read after rotation).
+
+def _connection_extra(conn_id: str, *, optional: bool) -> object:
+    """The extra of an Airflow connection (JSON text or dict); None if ``optional`` and it does not exist.
+
+    A connection that is absent is one lookup (environment, then the secrets backends / execution API),
+    which Airflow logs at DEBUG only. Any other failure (a secrets backend that cannot be reached, access
+    denied) is an error even for the optional one: guessing would index with the wrong key.
     """
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         conn = BaseHook.get_connection(conn_id)
-    except Exception as exc:  # AirflowNotFoundException and secrets-backend errors
+    except AirflowNotFoundException as exc:
+        if optional:
+            return None
+        raise KeyringError(
+            f"Airflow connection {conn_id!r} could not be read ({type(exc).__name__}); it must exist with "
+            "conn_type generic and the keyring JSON as extra"
+        ) from exc
+    except Exception as exc:  # secrets-backend errors
         raise KeyringError(
             f"Airflow connection {conn_id!r} could not be read ({type(exc).__name__}); it must exist with "
             "conn_type generic and the keyring JSON as extra"
@@ -220,15 +277,48 @@ def load_keyring(conn_id: str = "leads_pii") -> Keyring:
     extra: object = conn.extra if isinstance(conn.extra, str) else conn.extra_dejson
     if not extra:
         raise KeyringError(f"Airflow connection {conn_id!r} has an empty extra; expected the keyring JSON")
+    return extra
+
+
+@functools.lru_cache(maxsize=8)
+def load_keyring(conn_id: str = "leads_pii") -> Keyring:
+    """Keyring from an Airflow connection; keys are registered with the secret masker.
+
+    When a connection ``<conn_id>_bidx`` (``leads_pii_bidx``) exists, the blind-index ring comes from it
+    (rules: :meth:`Keyring.from_extras`); without it ``conn_id`` alone holds both rings, as before.
+    Cached per process (``load_keyring.cache_clear()`` to re-read after rotation): both connections are
+    read once per task process, never per row.
+    """
+    extra = _connection_extra(conn_id, optional=False)
+    bidx_id = conn_id + BIDX_CONN_SUFFIX
     try:
-        keyring = Keyring.from_extra(extra)  # type: ignore[arg-type]
-    except KeyringError as exc:
-        # Mask what we can even when invalid, then fail with the connection named.
+        bidx_extra = _connection_extra(bidx_id, optional=True)
+    except KeyringError:
         if isinstance(extra, str):
             _mask_secret(extra)
-        raise KeyringError(f"connection {conn_id!r}: {exc}") from None
-    _register_secrets(keyring, extra)
-    log.info("Loaded phone keyring from connection %r: %r", conn_id, keyring)
+        raise
+    try:
+        keyring = Keyring.from_extras(extra, bidx_extra)  # type: ignore[arg-type]
+    except KeyringError as exc:
+        # Mask what we can even when invalid, then fail with the connection(s) named.
+        for text in (extra, bidx_extra):
+            if isinstance(text, str):
+                _mask_secret(text)
+        names = repr(conn_id) if bidx_extra is None else f"{conn_id!r} + {bidx_id!r}"
+        hint = ""
+        if bidx_extra is None and "missing 'bidx_keys'" in str(exc):
+            hint = f" (and there is no connection {bidx_id!r})"
+        raise KeyringError(f"connection {names}: {exc}{hint}") from None
+    _register_secrets(keyring, extra, bidx_extra)
+    if bidx_extra is None:
+        log.info("Loaded phone keyring from connection %r: %r", conn_id, keyring)
+    else:
+        log.info("Loaded phone keyring: encryption ring from connection %r, blind-index ring from %r: %r",
+                 conn_id, bidx_id, keyring)
+        main = _extra_object(extra)
+        if any(f in main for f in _BIDX_FIELDS):
+            log.warning("Connection %r still holds bidx_keys/active_bidx_kid (identical to %r's, so they are "
+                        "ignored); remove them so that it no longer holds the blind-index key", conn_id, bidx_id)
     return keyring
 
 

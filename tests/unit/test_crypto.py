@@ -379,6 +379,159 @@ def test_load_keyring_bad_extra_names_connection_not_key(leads_pii_env) -> None:
         load_keyring()
 
 
+# --- split keyring: leads_pii_bidx ---------------------------------------------------
+def _conn_json(doc: object) -> str:
+    return json.dumps({"conn_type": "generic", "extra": doc})
+
+
+@pytest.fixture
+def split_env(monkeypatch: pytest.MonkeyPatch):
+    """set(main_extra, bidx_extra or None): AIRFLOW_CONN_LEADS_PII and (optionally) AIRFLOW_CONN_LEADS_PII_BIDX."""
+
+    def set_extras(main: object, bidx: object | None) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII", _conn_json(main))
+        if bidx is None:
+            monkeypatch.delenv("AIRFLOW_CONN_LEADS_PII_BIDX", raising=False)
+        else:
+            monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII_BIDX", _conn_json(bidx))
+        load_keyring.cache_clear()
+
+    monkeypatch.delenv("AIRFLOW_CONN_LEADS_PII_BIDX", raising=False)
+    load_keyring.cache_clear()
+    yield set_extras
+    load_keyring.cache_clear()
+
+
+ENC_ONLY = {"enc_keys": {"1": b64(ENC)}, "active_enc_kid": "1"}
+BIDX_ONLY = {"bidx_keys": {"1": b64(BIDX)}, "active_bidx_kid": "1"}
+
+
+def test_split_keyring_gives_the_same_blind_index_and_tokens_as_the_combined_one(split_env) -> None:
+    split_env(extra(), None)
+    combined = PhoneCipher(load_keyring())
+    split_env(ENC_ONLY, BIDX_ONLY)
+    kr = load_keyring()
+    assert (kr.enc_keys, kr.bidx_keys) == ({"1": ENC}, {"1": BIDX})
+    split = PhoneCipher(kr)
+    for e164 in (PHONE, "+8613912345678", "+14155550123"):
+        assert split.bidx(e164) == combined.bidx(e164) == bidx_ref(BIDX, e164)
+    assert split.decrypt(combined.encrypt(PHONE)) == combined.decrypt(split.encrypt(PHONE)) == PHONE
+    assert split.protect(PHONE).bidx_kid == "1"
+
+
+def test_split_keyring_with_rotated_bidx_ring_in_the_bidx_connection(split_env) -> None:
+    bidx2 = os.urandom(32)
+    split_env(ENC_ONLY, {"bidx_keys": {"1": b64(BIDX), "2": b64(bidx2)}, "active_bidx_kid": "2"})
+    c = PhoneCipher(load_keyring())
+    assert c.active_bidx_kid == "2" and c.bidx(PHONE) == bidx_ref(bidx2, PHONE)
+    assert c.bidx(PHONE, "1") == bidx_ref(BIDX, PHONE)
+
+
+def test_without_the_bidx_connection_leads_pii_alone_works_as_before(split_env, caplog) -> None:
+    split_env(extra(), None)
+    with caplog.at_level(logging.DEBUG):
+        kr = load_keyring()
+    assert kr.bidx_keys == {"1": BIDX}
+    # the absent leads_pii_bidx costs one lookup that nobody is warned about
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    split_env(ENC_ONLY, None)
+    with pytest.raises(KeyringError) as info:
+        load_keyring()
+    assert "missing 'bidx_keys'" in str(info.value) and "no connection 'leads_pii_bidx'" in str(info.value)
+
+
+def test_missing_bidx_connection_is_looked_up_once_per_process(split_env, monkeypatch) -> None:
+    from airflow.sdk import BaseHook
+
+    split_env(extra(), None)
+    calls: list[str] = []
+    real = BaseHook.get_connection.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, conn_id):
+        calls.append(conn_id)
+        return real(cls, conn_id)
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(counting))
+    c = PhoneCipher.from_connection()
+    for _ in range(50):
+        PhoneCipher.from_connection().bidx(PHONE)
+    assert calls == ["leads_pii", "leads_pii_bidx"] and c.bidx(PHONE) == bidx_ref(BIDX, PHONE)
+
+
+def test_identical_bidx_keys_left_in_leads_pii_are_accepted_with_a_warning(split_env, caplog) -> None:
+    split_env(extra(), BIDX_ONLY)
+    with caplog.at_level(logging.INFO, logger="leads_flow.crypto"):
+        kr = load_keyring()
+    assert kr.bidx_keys == {"1": BIDX}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "remove them" in warnings[0]
+    assert all(f not in caplog.text for f in key_forms(ENC) + key_forms(BIDX))
+
+
+@pytest.mark.parametrize(("main", "bidx", "fragment"), [
+    # leads_pii and leads_pii_bidx disagree: one is stale, refuse rather than index with the wrong key
+    (extra(bidx_keys={"1": b64(bytes(range(0xC0, 0xE0)))}), BIDX_ONLY, "hold different blind-index keys"),
+    (extra(bidx_keys={"1": b64(BIDX), "2": b64(bytes(range(0xC0, 0xE0)))}), BIDX_ONLY,
+     "hold different blind-index keys"),
+    (extra(active_bidx_kid="2", bidx_keys={"1": b64(BIDX), "2": b64(bytes(range(0xC0, 0xE0)))}),
+     {"bidx_keys": {"1": b64(BIDX), "2": b64(bytes(range(0xC0, 0xE0)))}, "active_bidx_kid": "1"},
+     "hold different blind-index keys"),
+    # the blind-index store must never hold the encryption key
+    (ENC_ONLY, {**BIDX_ONLY, **ENC_ONLY}, "must not hold ['enc_keys', 'active_enc_kid']"),
+    (ENC_ONLY, {**BIDX_ONLY, "active_enc_kid": "1"}, "must not hold ['active_enc_kid']"),
+    (ENC_ONLY, {"bidx_keys": {"1": b64(BIDX)}}, "blind-index keyring extra is missing 'active_bidx_kid'"),
+    (ENC_ONLY, {"bidx_keys": {"1": b64(BIDX[:16])}, "active_bidx_kid": "1"}, "must decode to 32 bytes, got 16"),
+    (ENC_ONLY, {"bidx_keys": {"1": b64(ENC)}, "active_bidx_kid": "1"}, "must not share a key"),
+    ({"active_enc_kid": "1"}, BIDX_ONLY, "missing 'enc_keys'"),
+])
+def test_split_keyring_errors_name_both_connections_never_a_key(split_env, main, bidx, fragment) -> None:
+    split_env(main, bidx)
+    with pytest.raises(KeyringError) as info:
+        load_keyring()
+    assert fragment in str(info.value)
+    assert "'leads_pii' + 'leads_pii_bidx'" in str(info.value)
+    text = _error_text(info.value)
+    for form in key_forms(ENC) + key_forms(BIDX) + key_forms(bytes(range(0xC0, 0xE0))) + key_forms(BIDX[:16]):
+        assert form not in text
+
+
+def test_unreadable_bidx_connection_is_an_error_not_a_fallback(split_env, monkeypatch) -> None:
+    from airflow.sdk import BaseHook
+
+    split_env(extra(), None)
+    real = BaseHook.get_connection.__func__  # type: ignore[attr-defined]
+
+    def flaky(cls, conn_id):
+        if conn_id == "leads_pii_bidx":
+            raise ConnectionError("secrets backend unreachable")
+        return real(cls, conn_id)
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(flaky))
+    with pytest.raises(KeyringError, match=r"'leads_pii_bidx' could not be read \(ConnectionError\)"):
+        load_keyring()
+
+
+def test_split_keyring_registers_both_connections_keys_with_masker(split_env) -> None:
+    enc, bidx = os.urandom(32), os.urandom(32)
+    split_env({"enc_keys": {"1": b64(enc)}, "active_enc_kid": "1"},
+              {"bidx_keys": {"1": b64(bidx)}, "active_bidx_kid": "1"})
+    load_keyring()
+    derived = [_hkdf(enc, ENC_INFO), _hkdf(bidx, BIDX_INFO)]
+    for form in key_forms(enc) + key_forms(bidx) + [f for d in derived for f in key_forms(d)]:
+        redacted = _redact(f"the key is {form} !")
+        assert form not in redacted and "***" in redacted
+
+
+def test_from_extras_without_bidx_extra_is_from_extra() -> None:
+    a, b = Keyring.from_extras(extra(), None), Keyring.from_extra(extra())
+    assert (a.enc_keys, a.bidx_keys, a.active_enc_kid, a.active_bidx_kid) == \
+        (b.enc_keys, b.bidx_keys, b.active_enc_kid, b.active_bidx_kid)
+    c = Keyring.from_extras(json.dumps(ENC_ONLY), json.dumps(BIDX_ONLY))
+    assert (c.enc_keys, c.bidx_keys) == ({"1": ENC}, {"1": BIDX})
+    with pytest.raises(KeyringError, match="blind-index keyring extra is not valid JSON"):
+        Keyring.from_extras(ENC_ONLY, "{nope")
+
+
 # --- nothing leaks into logs or errors --------------------------------------------
 def _error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)) + repr(exc)
