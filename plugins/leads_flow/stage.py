@@ -9,21 +9,30 @@ slice in chunks, so memory stays flat whatever the window holds. A history-sized
 primary-key slices for ``settings.workers`` processes (sequential reads; the mapping is the work); a
 daily increment into time slices read through the update_time/create_time indexes by
 ``settings.read_workers`` processes (each row is a random read: the disk, not a core, is the wait).
+
+The files a bulk load goes through (tmpfs, protected values plus unionId, IP and user agent) are named
+``leads_flow_stage.<pid namespace>.<pid>.<random>.tsv`` and flock-ed by their writer while they exist; a
+stage task first removes those whose writer is gone (:func:`sweep_stage_files`), so a SIGKILLed worker's
+file does not outlive the next stage. Processes that hold keys or plain phones write no core files
+(:func:`forbid_core_dumps`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import re
+import secrets
 import signal
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -43,8 +52,140 @@ SLICES_PER_WORKER = 4  # smaller slices balance uneven id ranges between the map
 READ_SLICES_PER_WORKER = 2  # time slices per index-range reader (each slice is one query per reader)
 SCAN_SHARE = 0.15  # above this share of the table in the window, scan primary-key slices instead of index ranges
 _SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
+STAGE_FILE_PREFIX = "leads_flow_stage."
+_STAGE_FILE = re.compile(r"^leads_flow_stage\.(\d+)\.(\d+)\.[0-9a-f]{16}\.tsv$")
+FOREIGN_FILE_GRACE_S = 600  # a file of another pid namespace: its lock alone tells, and only once it is this old
 _TSV_SPECIAL = re.compile("[\\\\\t\n\r\0]")
 _TSV_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"}
+
+
+def forbid_core_dumps(*, hard: bool = True) -> bool:
+    """No core file of this process: RLIMIT_CORE 0 and PR_SET_DUMPABLE 0 (which also stops piped dumps to
+    systemd-coredump/apport, and ptrace or /proc/<pid>/mem reads by other processes of the same user).
+
+    ``hard`` lowers the hard limit too (irreversible for the process). Linux only; elsewhere a debug line
+    and False.
+    """
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0 if hard else resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ImportError, ValueError, OSError) as exc:
+        log.debug("cannot set RLIMIT_CORE to 0 here: %s", exc)
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+    except (OSError, AttributeError) as exc:  # not Linux (no prctl)
+        log.debug("cannot mark this process non-dumpable here: %s", exc)
+        return False
+    return True
+
+
+def _pid_ns() -> int:
+    """The inode of this process's pid namespace: pids are only comparable inside one."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+@contextlib.contextmanager
+def _stage_file(directory: str | None = None) -> Iterator[Any]:
+    """A new 0600 file in tmpfs, named after its writer and flock-ed by it until it is removed.
+
+    The file is unlinked before its descriptor (and so the lock) is released: a sweeper that gets the
+    lock knows the writer is gone.
+    """
+    import fcntl
+
+    directory = directory or _SHM or tempfile.gettempdir()
+    name = f"{STAGE_FILE_PREFIX}{_pid_ns()}.{os.getpid()}.{secrets.token_hex(8)}.tsv"
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with open(fd, "w", encoding="utf-8", newline="\n", closefd=False) as f:
+            yield _Named(f, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
+class _Named:
+    """A text file plus the path LOAD DATA reads (``.name``), like NamedTemporaryFile's."""
+
+    def __init__(self, f: Any, name: str) -> None:
+        self._f, self.name = f, name
+
+    def write(self, text: str) -> int:
+        return self._f.write(text)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_stage_files(directory: str | None = None) -> list[str]:
+    """Remove the staging files whose writer is gone (a SIGKILLed worker cannot remove its own); return them.
+
+    A file is removed only when nobody holds its lock (the writer holds it until it has unlinked the file)
+    and, in this pid namespace, its writer pid no longer exists; a file of another pid namespace (a
+    container sharing /dev/shm) also has to be older than FOREIGN_FILE_GRACE_S. So a live task's file is
+    never touched, whatever number of stage tasks run on the host.
+    """
+    import fcntl
+
+    directory = directory or _SHM or tempfile.gettempdir()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    ns, removed = _pid_ns(), []
+    for name in names:
+        m = _STAGE_FILE.match(name)
+        if not m:
+            continue
+        file_ns, pid = int(m.group(1)), int(m.group(2))
+        path = os.path.join(directory, name)
+        if file_ns == ns and _alive(pid):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError:  # gone meanwhile, a symlink, not ours to read
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    continue  # its writer is alive
+                raise
+            st = os.fstat(fd)
+            if file_ns != ns and time.time() - st.st_mtime < FOREIGN_FILE_GRACE_S:
+                continue
+            with contextlib.suppress(OSError):
+                if os.stat(path, follow_symlinks=False).st_ino == st.st_ino:  # still the file we locked
+                    os.unlink(path)
+                    removed.append(name)
+        finally:
+            os.close(fd)
+    if removed:
+        log.info("removed %d staging file(s) left in %s by killed stage workers", len(removed), directory)
+    return removed
 
 
 def stage_table_name(etl_run_id: str) -> str:
@@ -112,6 +253,8 @@ def stage_partition(partition: Partition, etl_run_id: str, cipher: PhoneCipher, 
 
     ``partition.end`` still bounds join_time (rule join_time_out_of_range) when ``ids`` are given.
     """
+    forbid_core_dumps(hard=False)  # this task process holds the keys (see docs/operations.md)
+    sweep_stage_files()
     return retrying(lambda: _stage_once(partition, etl_run_id, cipher, settings, dag_id, dag_run_id,
                                         legacy_conn_id, flow_conn_id, ids), what=f"stage {etl_run_id}")
 
@@ -193,6 +336,7 @@ def _init_worker(cipher: PhoneCipher, conns: dict[str, Any], parent: int) -> Non
         pass
     if os.getppid() != parent:
         os._exit(1)
+    forbid_core_dumps()  # it holds the keys and plain phones
     _WORKER.update(cipher=cipher, conns=conns, parent=parent)
 
 
@@ -250,7 +394,7 @@ def load_rows(flow: Db, table: str, rows: list[tuple]) -> None:
         flow.executemany("insert_rows", rows, table=table, columns=columns,
                          placeholders=", ".join("?" * len(STAGE_COLUMNS)))
         return
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".tsv", dir=_SHM, newline="\n") as f:
+    with _stage_file() as f:  # tmpfs, named after this process: sweep_stage_files removes it if we are killed
         f.write("\n".join(["\t".join(map(_tsv, r)) for r in rows]))
         f.write("\n")
         f.flush()
