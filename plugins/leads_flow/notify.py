@@ -14,7 +14,11 @@ Wire it as the DAG's task failure callback (it runs in the worker once the last 
 
    - :class:`LeadsFlowWebhookNotifier` posts a JSON message to the URL in the Airflow Variable
      ``leads_flow_alert_webhook`` or, when that is unset, the env var ``LEADS_FLOW_ALERT_WEBHOOK``. With
-     neither, it logs one line saying the alert was not sent (no-op).
+     neither, it logs one line saying the alert was not sent (no-op). The URL is a secret (it often
+     carries a token): it is registered with Airflow's secrets masker before anything else happens, must
+     be ``https://`` (anything else is refused without printing it), and a redirect answer is a failure,
+     never followed. ``LEADS_FLOW_ALERT_WEBHOOK_CA_FILE`` names a PEM file of CA certificates to trust
+     instead of the system's (a private CA); the certificate and host name are always verified.
    - The SMTP provider's ``SmtpNotifier`` mails the same message to the comma-separated addresses in the
      Variable ``leads_flow_alert_email`` / env var ``LEADS_FLOW_ALERT_EMAIL``, through the connection in
      ``LEADS_FLOW_ALERT_SMTP_CONN_ID`` (default: Airflow's ``[email] email_conn_id``, ``smtp_default``).
@@ -31,13 +35,14 @@ import json
 import logging
 import os
 import re
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseNotifier
 
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_VARIABLE, WEBHOOK_ENV = "leads_flow_alert_webhook", "LEADS_FLOW_ALERT_WEBHOOK"
 EMAIL_VARIABLE, EMAIL_ENV = "leads_flow_alert_email", "LEADS_FLOW_ALERT_EMAIL"
 EMAIL_FROM_ENV, SMTP_CONN_ENV = "LEADS_FLOW_ALERT_EMAIL_FROM", "LEADS_FLOW_ALERT_SMTP_CONN_ID"
+WEBHOOK_CA_ENV = "LEADS_FLOW_ALERT_WEBHOOK_CA_FILE"
 REPORT_PREFIX = "/leads-flow"
 """Where the run report plugin is mounted on the api-server (plugins/leads_flow_report.py)."""
 REPORT_UI_ROUTE = "leads-flow-runs"
@@ -259,23 +265,89 @@ def _setting(variable: str, env: str) -> str | None:
     return value.strip() or None
 
 
+class WebhookUrlError(ValueError):
+    """The configured webhook URL is refused; the message never contains the URL."""
+
+
+_TOKENISH = re.compile(r"[^/?&=#;:@]{16,}")  # a path segment or query value long enough to be a token
+
+
+def mask_webhook_url(url: str) -> None:
+    """Register the URL (and any token-like part of it) with Airflow's secrets masker.
+
+    In a task this masks it in the task's and the supervisor's log output (``airflow.sdk.log.mask_secret``);
+    elsewhere in this process's loggers that use the SDK masker.
+    """
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - older task SDK layout
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+    mask_secret(url)
+    try:
+        parts = urlsplit(url)
+        pieces = [parts.password or "", *_TOKENISH.findall(f"{parts.path}?{parts.query}#{parts.fragment}")]
+    except ValueError:
+        pieces = []
+    for piece in pieces:
+        if len(piece) >= 16:
+            mask_secret(piece)
+
+
+def check_webhook_url(url: str) -> str:
+    """``url`` if it is an ``https://`` URL with a host, else :class:`WebhookUrlError` (URL not shown)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise WebhookUrlError("leads-flow alert webhook is not a valid URL (not shown: it may carry a token)") from None
+    if parts.scheme.lower() != "https" or not host:
+        raise WebhookUrlError("leads-flow alert webhook must be an https:// URL with a host name: "
+                              f"{(parts.scheme or 'no scheme')[:10]!r} is refused (the URL is not shown: it may "
+                              "carry a token)")
+    return url
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx answer is an error (urllib raises HTTPError): the message goes to the configured URL or nowhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, PLR0913 - urllib's API
+        return None
+
+
+def _opener(ca_file: str | None) -> urllib.request.OpenerDirector:
+    """https only, certificate and host name verified, no redirects."""
+    ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=ctx))
+
+
 class LeadsFlowWebhookNotifier(BaseNotifier):
     """POST the failure message as JSON to a webhook (chat, incident tool, any HTTP endpoint).
 
     ``url`` defaults to the Variable ``leads_flow_alert_webhook`` / env var ``LEADS_FLOW_ALERT_WEBHOOK``;
     without one the notifier only logs that nothing was sent. The message comes from ``message`` or is
     built from the callback context. No field is templated: exception text must never be run as Jinja.
+
+    The URL is masked in logs (:func:`mask_webhook_url`), must be https (:func:`check_webhook_url`), and
+    redirects are not followed. ``ca_file`` (default: env ``LEADS_FLOW_ALERT_WEBHOOK_CA_FILE``) replaces
+    the system's CA certificates for this webhook.
     """
 
     template_fields = ()
 
     def __init__(self, url: str | None = None, *, message: Mapping[str, Any] | None = None,
-                 timeout: float = 10.0, attempts: int = 2) -> None:
+                 timeout: float = 10.0, attempts: int = 2, ca_file: str | None = None) -> None:
         super().__init__()
+        if url:
+            mask_webhook_url(url)
         self.url = url
         self.message = dict(message) if message is not None else None
         self.timeout = timeout
         self.attempts = attempts
+        self.ca_file = ca_file
+
+    def __repr__(self) -> str:  # never the URL
+        return f"{type(self).__name__}(url={'***' if self.url else None})"
 
     def notify(self, context: Mapping[str, Any]) -> None:
         message = self.message or context.get("leads_flow_alert") or message_of(failure_of(context))
@@ -284,20 +356,27 @@ class LeadsFlowWebhookNotifier(BaseNotifier):
             log.info("leads-flow alert not sent: no webhook configured (Variable %s or env %s): %s",
                      WEBHOOK_VARIABLE, WEBHOOK_ENV, message.get("text"))
             return
-        if not url.lower().startswith(("http://", "https://")):
-            raise ValueError("leads-flow alert webhook must be an http(s) URL")
+        mask_webhook_url(url)  # first: whatever happens next, logs show *** instead
+        check_webhook_url(url)
         body = redact(json.dumps(message, ensure_ascii=False, default=str)).encode("utf-8")
         req = urllib.request.Request(url, data=body, method="POST", headers={
             "Content-Type": "application/json; charset=utf-8", "User-Agent": "leads-flow-alert/1"})
+        opener = _opener(self.ca_file or os.environ.get(WEBHOOK_CA_ENV) or None)
         for attempt in range(1, self.attempts + 1):
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - scheme checked
+                with opener.open(req, timeout=self.timeout) as resp:  # noqa: S310 - https checked
                     log.info("leads-flow alert posted to the webhook (HTTP %s)", resp.status)
                     return
             except OSError as exc:  # URLError, HTTPError, timeouts, resets
+                code = getattr(exc, "code", None)
+                if isinstance(exc, urllib.error.HTTPError):
+                    exc.close()
+                if isinstance(code, int) and 300 <= code < 400:
+                    raise RuntimeError(f"leads-flow alert webhook failed: HTTPError: {code} redirect, not "
+                                       "followed: configure the final https URL") from None
                 if attempt == self.attempts or (isinstance(exc, urllib.error.HTTPError) and exc.code < 500):
                     raise RuntimeError(f"leads-flow alert webhook failed: {type(exc).__name__}: "
-                                       f"{getattr(exc, 'code', '')} {getattr(exc, 'reason', '')}") from None
+                                       f"{code or ''} {getattr(exc, 'reason', '')}") from None
                 log.warning("leads-flow alert webhook attempt %d failed (%s), retrying", attempt, type(exc).__name__)
 
 

@@ -1,11 +1,19 @@
-"""Failure alerts: the webhook notifier on a local HTTP server, the SMTP message, the audit row; no phones."""
+"""Failure alerts: the webhook notifier on a local HTTPS server, the SMTP message, the audit row; no phones.
+
+The webhook server on 127.0.0.1 serves a self-signed certificate made for the test; the notifier trusts it
+through LEADS_FLOW_ALERT_WEBHOOK_CA_FILE (verification stays on: without that file the post fails). There
+is no plain-http opt-in: an http URL is refused, also on loopback.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
+import ssl
 import threading
+import uuid
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -23,10 +31,39 @@ ETL_RUN_ID = "manual__t1@2026-11-20T00:00"
 DIGIT_RUN = re.compile(r"\d{11,}")  # any 11+ digit run, full-width digits included
 
 
-class Hook:
-    """A webhook receiver on 127.0.0.1: records each POST; answers with the next queued status (200 when empty)."""
+TOKEN = "T0ken-0f-the-hook-abcdefghijklmnop"  # the secret part of a webhook URL
 
-    def __init__(self) -> None:
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (and its key), made for these tests."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leads-flow test webhook")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    d = tmp_path_factory.mktemp("tls")
+    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return d / "cert.pem", d / "key.pem"
+
+
+class Hook:
+    """A webhook receiver on 127.0.0.1 (HTTPS unless ``tls_files`` is None): records each POST; answers with
+    the next queued status (200 when empty), a 3xx with a Location on the same server."""
+
+    def __init__(self, tls_files=None) -> None:
         self.requests: list[dict] = []
         self.statuses: list[int] = []
         hook = self
@@ -35,23 +72,32 @@ class Hook:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 hook.requests.append({"path": self.path, "headers": dict(self.headers), "body": body.decode("utf-8")})
-                self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
+                status = hook.statuses.pop(0) if hook.statuses else 200
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/leads"
+        scheme = "http"
+        if tls_files is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*map(str, tls_files))
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/hooks/leads?token={TOKEN}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def payloads(self) -> list[dict]:
         return [json.loads(r["body"]) for r in self.requests]
 
 
-@pytest.fixture
-def hook():
-    h = Hook()
+def serve(tls_files):
+    h = Hook(tls_files)
     h.thread.start()
     try:
         yield h
@@ -61,9 +107,22 @@ def hook():
         h.thread.join(timeout=5)
 
 
+@pytest.fixture
+def hook(tls_files, monkeypatch):
+    """An HTTPS webhook whose certificate the notifier trusts through LEADS_FLOW_ALERT_WEBHOOK_CA_FILE."""
+    monkeypatch.setenv(notify.WEBHOOK_CA_ENV, str(tls_files[0]))
+    yield from serve(tls_files)
+
+
+@pytest.fixture
+def plain_hook():
+    """A plain-HTTP receiver: nothing must ever reach it."""
+    yield from serve(None)
+
+
 @pytest.fixture(autouse=True)
 def no_configured_channels(monkeypatch):
-    for name in (notify.WEBHOOK_ENV, notify.EMAIL_ENV, "AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK",
+    for name in (notify.WEBHOOK_ENV, notify.EMAIL_ENV, notify.WEBHOOK_CA_ENV, "AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK",
                  "AIRFLOW_VAR_LEADS_FLOW_ALERT_EMAIL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.test")
@@ -123,7 +182,7 @@ def test_reason_is_type_and_message_masked_and_truncated():
 def test_webhook_notifier_posts_json_without_any_11_digit_run(hook):
     LeadsFlowWebhookNotifier(hook.url)(context(leaky_error()))
     [req] = hook.requests
-    assert req["path"] == "/hooks/leads" and req["headers"]["Content-Type"].startswith("application/json")
+    assert req["path"] == f"/hooks/leads?token={TOKEN}" and req["headers"]["Content-Type"].startswith("application/json")
     assert not DIGIT_RUN.search(req["body"]) and PHONE not in req["body"]
     [msg] = hook.payloads()
     assert msg["event"] == "task_failed" and msg["dag_id"] == "leads_flow_sync" and msg["run_id"] == "manual__t1"
@@ -152,9 +211,46 @@ def test_webhook_unset_is_a_logged_no_op():
     assert notify.WEBHOOK_ENV in line and not DIGIT_RUN.search(line)
 
 
-def test_webhook_must_be_http():
-    with pytest.raises(ValueError, match="http"):
-        LeadsFlowWebhookNotifier("file:///etc/passwd")(context(ValueError("x")))
+def test_webhook_must_be_https_and_the_refusal_does_not_show_the_url(plain_hook):
+    for url in (plain_hook.url, plain_hook.url.replace("127.0.0.1", "localhost"), "file:///etc/passwd",
+                f"https:///no-host?token={TOKEN}", f"ftp://127.0.0.1/{TOKEN}"):
+        with pytest.raises(notify.WebhookUrlError, match="must be an https:// URL") as err:
+            LeadsFlowWebhookNotifier(url).notify(context(ValueError("x")))
+        assert TOKEN not in str(err.value) and "127.0.0.1" not in str(err.value) and err.value.__cause__ is None
+    assert plain_hook.requests == []  # nothing was sent in clear text, not even to loopback
+
+
+def test_webhook_with_a_certificate_nobody_trusts_fails(tls_files):
+    for h in serve(tls_files):  # no LEADS_FLOW_ALERT_WEBHOOK_CA_FILE: the system's CAs do not know it
+        with pytest.raises(RuntimeError, match="webhook failed: URLError") as err:
+            LeadsFlowWebhookNotifier(h.url, attempts=1).notify(context(ValueError("x")))
+        assert TOKEN not in str(err.value) and h.requests == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_a_failure_and_is_not_followed(hook, status):
+    hook.statuses = [status]
+    with pytest.raises(RuntimeError, match=f"HTTPError: {status} redirect, not followed") as err:
+        LeadsFlowWebhookNotifier(hook.url).notify(context(ValueError("x")))
+    assert [r["path"] for r in hook.requests] == [f"/hooks/leads?token={TOKEN}"]  # /elsewhere never asked
+    assert TOKEN not in str(err.value)
+
+
+def test_the_webhook_url_is_registered_with_airflows_secrets_masker(hook, monkeypatch):
+    from airflow.sdk._shared.secrets_masker import redact as airflow_redact
+
+    fresh = f"fresh-token-{uuid.uuid4().hex}"  # the masker is process-wide: a token no other test registered
+    url = hook.url.replace(TOKEN, fresh)
+    hook_line = f"posting to {url} now; token alone: {fresh}"
+    assert airflow_redact(hook_line) == hook_line  # not known yet
+    monkeypatch.setenv(notify.WEBHOOK_ENV, url)
+    with Captured() as logs:
+        on_failure(context(ValueError("x")), flow_conn_id="leads_missing")
+    assert len(hook.requests) == 1 and hook.requests[0]["path"].endswith(fresh)
+    masked = airflow_redact(hook_line)
+    assert fresh not in masked and "127.0.0.1" not in masked and masked.count("***") == 2
+    assert not any(fresh in line or "/hooks/" in line for line in logs.lines)
+    assert fresh not in repr(LeadsFlowWebhookNotifier(url))
 
 
 def test_partition_of_gate_and_publish_and_from_the_plan():
