@@ -9,6 +9,11 @@
 
 The app is built on its first request (:class:`leads_flow.report.LazyApp`): every Airflow process imports
 plugins, only the api-server serves them.
+
+Importing this module also marks the keyring's extra fields (``enc_keys``, ``bidx_keys``) as sensitive in
+Airflow's secrets maskers, so that a process that loads plugins masks them even where
+``[core] sensitive_var_conn_names`` was forgotten (docs/phone-protection.md, "Where the keys live"). The
+setting remains the primary mechanism: set it wherever Airflow runs.
 """
 
 from __future__ import annotations
@@ -18,6 +23,34 @@ from airflow.plugins_manager import AirflowPlugin
 from leads_flow.report import REPORT_PREFIX, REPORT_UI_ROUTE, LazyApp, plugin_app
 
 URL_PREFIX = REPORT_PREFIX  # alert links (leads_flow.notify.report_url) rely on both names
+
+KEYRING_SECRET_FIELDS = ("enc_keys", "bidx_keys")  # keys of the leads_pii / leads_pii_bidx extra
+
+
+def mark_keyring_fields_sensitive() -> list[str]:
+    """Add KEYRING_SECRET_FIELDS to the sensitive field names of Airflow's secrets maskers (core and SDK).
+
+    The same effect as listing them in ``[core] sensitive_var_conn_names``, which Airflow reads once when it
+    configures the maskers, before plugins are loaded. Like the setting, it has no effect when
+    ``[core] hide_sensitive_var_conn_fields`` is False. Returns the modules whose masker changed.
+    """
+    import importlib
+
+    changed = []
+    for module in ("airflow._shared.secrets_masker", "airflow.sdk._shared.secrets_masker"):
+        try:
+            masker = importlib.import_module(module)._secrets_masker()
+            fields = list(masker.sensitive_variables_fields)
+        except (ImportError, AttributeError, TypeError):
+            continue  # another Airflow layout: the setting alone applies
+        missing = [f for f in KEYRING_SECRET_FIELDS if f not in fields]
+        if missing:
+            masker.sensitive_variables_fields = fields + missing
+            changed.append(module)
+    return changed
+
+
+mark_keyring_fields_sensitive()
 
 
 class LeadsFlowReportPlugin(AirflowPlugin):

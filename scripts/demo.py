@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
 FIRST_DAY, LAST_DAY = "2026-11-20", "2026-11-22"
+# The keyring's key fields, masked by Airflow wherever it shows a connection extra (docs/phone-protection.md).
+SENSITIVE_VAR_CONN_NAMES = "enc_keys,bidx_keys"
 
 
 def demo_env() -> dict[str, str]:
@@ -36,6 +38,7 @@ def demo_env() -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(DEMO / "airflow"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": SENSITIVE_VAR_CONN_NAMES,
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),

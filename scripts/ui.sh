@@ -2,7 +2,9 @@
 # `make ui`: the Airflow UI on the demo setup (runs after `python scripts/demo.py --setup-only`).
 #
 # Exports the demo environment (scripts/demo.py demo_env(): AIRFLOW_HOME=.demo/airflow, SQLite metadata,
-# the leads_legacy / leads_flow connections on .demo/*.db, the demo keyring), creates the pool
+# the leads_legacy / leads_flow connections on .demo/*.db, the demo keyring, and
+# AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES=enc_keys,bidx_keys so that the UI's connection pages and the logs mask
+# the keyring's keys), creates the pool
 # leads_legacy, then execs `airflow standalone` (api-server + scheduler + dag-processor + triggerer,
 # LocalExecutor) with the UI on http://127.0.0.1:${UI_PORT:-8080}, bound to loopback only.
 # Stop it with Ctrl-C.

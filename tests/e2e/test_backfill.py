@@ -16,6 +16,14 @@ data interval start. Bare dates are read in Airflow's default timezone (UTC): `-
 2026-11-23` (the Airflow 2 habit) selects only the intervals starting 2026-11-22 and 2026-11-23 Asia/Shanghai.
 Hence explicit +08:00 offsets.
 
+The components get the environment docker-compose.yaml gives them: the keyring connection (AIRFLOW_CONN_LEADS_PII)
+only to the scheduler, whose LocalExecutor runs the tasks, and ``[core] sensitive_var_conn_names = enc_keys,bidx_keys``
+to all. After the runs, the keyring check (docs/phone-protection.md, "Where the keys live"): the keyring is stored in
+the metadata database as ``leads_pii`` + ``leads_pii_bidx`` (the one place the REST API reads connections from), and
+neither ``GET /api/v2/connections/...`` nor the connection list returns a key in any spelling; a second api-server
+started *without* the setting masks them too (the project's plugin marks the fields sensitive); the CLI, run as in a
+container without the keyring, cannot read it; and no component or task log holds a key.
+
 Every process started here is stopped in a finally block (SIGTERM to the process and its descendants, SIGKILL
 after a grace period). On failure the tails of the component and task logs are printed; they hold no phone
 numbers, and this test never prints rows.
@@ -52,7 +60,9 @@ ROWS_PER_DAY = 30  # 1 reject in 31 rows stays under the default max_reject_rati
 BACKFILL_FROM, BACKFILL_TO = "2026-11-20T00:00:00+08:00", "2026-11-22T00:00:00+08:00"
 MANUAL_CONF = {"start_date": "2026-11-20", "end_date": "2026-11-22"}
 
-TEST_BUDGET_S = 340  # everything before teardown; teardown adds at most ~25 s
+TEST_BUDGET_S = 460  # everything before teardown; teardown adds at most ~25 s
+KEYRING_HOLDERS = {"scheduler"}  # LocalExecutor: the tasks run in the scheduler's process tree (as in compose)
+SENSITIVE_NAMES = "enc_keys,bidx_keys"  # what docker-compose.yaml, scripts/ui.sh and scripts/demo.py set
 BACKFILL_WAIT_S = 240
 MANUAL_WAIT_S = 180
 CLI_TIMEOUT_S = 120
@@ -123,6 +133,7 @@ class AirflowStack:
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": SENSITIVE_NAMES,
             "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
             "PYTHONUNBUFFERED": "1",
@@ -131,22 +142,32 @@ class AirflowStack:
 
     # -- processes
 
-    def cli(self, *args: str, timeout: float = CLI_TIMEOUT_S, check: bool = True) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, timeout: float = CLI_TIMEOUT_S, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "airflow", *args]
-        res = subprocess.run(cmd, env=self.env, cwd=self.home, capture_output=True, text=True,
+        res = subprocess.run(cmd, env=self.env if env is None else env, cwd=self.home, capture_output=True, text=True,
                              timeout=self.deadline.left(timeout))
         if check and res.returncode != 0:
             raise AssertionError(f"`airflow {' '.join(args)}` exited {res.returncode}:\n"
                                  f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
         return res
 
+    def component_env(self, name: str) -> dict[str, str]:
+        """Only the task runner holds the keyring (docker-compose.yaml gives it to the scheduler alone)."""
+        if name in KEYRING_HOLDERS:
+            return dict(self.env)
+        return {k: v for k, v in self.env.items() if not k.startswith("AIRFLOW_CONN_LEADS_PII")}
+
     def start(self) -> None:
         for name, args in self.COMPONENTS.items():
-            out = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=self.env,
-                                                cwd=self.home, stdout=out, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, start_new_session=True)
-            out.close()
+            self.start_component(name, args, self.component_env(name))
+
+    def start_component(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        out = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=env,
+                                            cwd=self.home, stdout=out, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
 
     def check_alive(self) -> None:
         for name, p in self.procs.items():
@@ -197,18 +218,21 @@ class AirflowStack:
 
     # -- REST
 
-    def http(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> tuple[int, object]:
+    def http_raw(self, method: str, path: str, body: dict | None = None, auth: bool = True,
+                 base: str | None = None) -> tuple[int, bytes]:
         headers = {"Content-Type": "application/json"}
         if auth:
             headers["Authorization"] = f"Bearer {self.token()}"
-        req = urllib.request.Request(self.base + path, method=method, headers=headers,
+        req = urllib.request.Request((base or self.base) + path, method=method, headers=headers,
                                      data=json.dumps(body).encode() if body is not None else None)
         try:
             with urllib.request.urlopen(req, timeout=20) as resp:
-                raw = resp.read()
-                status = resp.status
+                return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
-            raw, status = exc.read(), exc.code
+            return exc.code, exc.read()
+
+    def http(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> tuple[int, object]:
+        status, raw = self.http_raw(method, path, body, auth)
         try:
             return status, json.loads(raw or b"null")
         except ValueError:
@@ -281,7 +305,7 @@ class AirflowStack:
 
     def dump_logs(self, lines: int = 60) -> None:
         print(f"\n===== Airflow diagnostics (AIRFLOW_HOME={self.home}) =====")
-        for name in self.COMPONENTS:
+        for name in dict.fromkeys([*self.COMPONENTS, *self.procs]):
             path = self.logs / f"{name}.log"
             if path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
@@ -381,6 +405,9 @@ def test_backfill_and_one_manual_run_give_the_same_table(mysql_dbs, cipher, tmp_
             assert len(stages) >= 6 and {ti["pool"] for ti in stages} == {POOL}
             assert _max_overlap([(ti["start_date"], ti["end_date"]) for ti in stages
                                  if ti["start_date"] and ti["end_date"]]) <= 2
+
+            _check_keyring_never_readable(stack)
+            print(f"[e2e] keyring check finished after {time.monotonic() - t0:.0f} s")
         except BaseException:
             stack.dump_logs()
             raise
@@ -449,3 +476,108 @@ def _check_manual(stack: AirflowStack, dbs, run: dict) -> None:
         ("published", "2026-11-20", 30, 0), ("published", "2026-11-21", 31, 1), ("published", "2026-11-22", 30, 0)]
     [(n,)] = dbs.flow_rows("SELECT COUNT(*) FROM leads_flow")
     assert n == len(DAYS) * ROWS_PER_DAY
+
+
+# ------------------------------------------------------------------------------------------ the keyring check
+
+
+def _key_spellings(key: bytes) -> set[str]:
+    std, url = base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode()
+    return {std, std.rstrip("="), url, url.rstrip("="), key.hex(), key.hex().upper()}
+
+
+def _keyring_secrets() -> tuple[dict, set[str]]:
+    """The keyring extra the fixture gave the scheduler, and every spelling of its root and derived keys."""
+    from leads_flow.crypto import BIDX_INFO, ENC_INFO, Keyring, _hkdf
+
+    extra = json.loads(os.environ["AIRFLOW_CONN_LEADS_PII"])["extra"]
+    kr = Keyring.from_extra(extra)
+    forms: set[str] = set()
+    for root in kr.enc_keys.values():
+        forms |= _key_spellings(root) | _key_spellings(_hkdf(root, ENC_INFO))
+    for root in kr.bidx_keys.values():
+        forms |= _key_spellings(root) | _key_spellings(_hkdf(root, BIDX_INFO))
+    return extra, forms
+
+
+def _leaks(text: str, forms: set[str]) -> list[str]:
+    """Which kinds of spelling leaked (never the spelling itself: the assertion message must not print a key)."""
+    found = []
+    for form in forms:
+        if form in text:
+            kind = "hex" if all(c in "0123456789abcdefABCDEF" for c in form) else "base64"
+            found.append(f"{kind} of length {len(form)}")
+    return sorted(found)
+
+
+def _check_keyring_never_readable(stack: AirflowStack) -> None:
+    extra, forms = _keyring_secrets()
+    no_keyring_env = stack.component_env("api-server")
+
+    # 1. A container without the keyring (api-server, dag-processor, triggerer) cannot read it with the CLI:
+    #    `airflow connections get` prints a connection's extra UNMASKED, so the keyring must never be there.
+    res = stack.cli("connections", "get", "leads_pii", "-o", "json", check=False, env=no_keyring_env)
+    assert res.returncode != 0 and "Connection not found" in res.stdout + res.stderr, \
+        f"connections get without the keyring: exit {res.returncode}, leaks {_leaks(res.stdout + res.stderr, forms)}"
+
+    # 2. Stored in the metadata database (the only place the REST API and the UI read connections from), split
+    #    as leads_pii (encryption ring) + leads_pii_bidx (blind-index ring).
+    main = {k: extra[k] for k in ("enc_keys", "active_enc_kid")}
+    bidx = {k: extra[k] for k in ("bidx_keys", "active_bidx_kid")}
+    conns = stack.home / "keyring-connections.json"
+    conns.write_text(json.dumps({"leads_pii": {"conn_type": "generic", "extra": json.dumps(main)},
+                                 "leads_pii_bidx": {"conn_type": "generic", "extra": json.dumps(bidx)}}))
+    conns.chmod(0o600)
+    stack.cli("connections", "import", str(conns))
+    conns.unlink()
+
+    # 3. The REST API (what the UI's connection pages show) masks every key, keeps the kids.
+    def check_api(base: str, what: str) -> None:
+        for path in ("/api/v2/connections/leads_pii", "/api/v2/connections/leads_pii_bidx",
+                     "/api/v2/connections?limit=100"):
+            status, raw = stack.http_raw("GET", path, base=base)
+            text = raw.decode(errors="replace")
+            assert status == 200, f"{what} GET {path}: HTTP {status}"
+            assert not _leaks(text, forms), f"{what} GET {path} returned keys: {_leaks(text, forms)}"
+        one = json.loads(stack.http_raw("GET", "/api/v2/connections/leads_pii", base=base)[1])
+        shown = json.loads(one["extra"])
+        assert shown == {"enc_keys": {k: "***" for k in main["enc_keys"]}, "active_enc_kid": main["active_enc_kid"]}, \
+            f"{what}: leads_pii extra shown as {sorted(shown)}"
+        one = json.loads(stack.http_raw("GET", "/api/v2/connections/leads_pii_bidx", base=base)[1])
+        shown = json.loads(one["extra"])
+        assert shown == {"bidx_keys": {k: "***" for k in bidx["bidx_keys"]},
+                         "active_bidx_kid": bidx["active_bidx_kid"]}, f"{what}: leads_pii_bidx shown as {sorted(shown)}"
+
+    check_api(stack.base, "api-server with sensitive_var_conn_names")
+
+    # 4. Defence in depth: an api-server started WITHOUT the setting masks them too, because the project's plugin
+    #    (plugins/leads_flow_report.py) marks enc_keys / bidx_keys sensitive when the api-server loads it.
+    env = {k: v for k, v in no_keyring_env.items() if k != "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"}
+    port = _free_port()
+    stack.start_component("api-server-no-setting",
+                          ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env)
+    base = f"http://127.0.0.1:{port}"
+    until = time.monotonic() + stack.deadline.left(120)
+    while True:
+        stack.check_alive()
+        try:
+            if stack.http_raw("GET", "/api/v2/monitor/health", auth=False, base=base)[0] == 200:
+                break
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        assert time.monotonic() < until, "the second api-server did not answer in 120 s"
+        time.sleep(2)
+    check_api(base, "api-server WITHOUT sensitive_var_conn_names (plugin only)")
+
+    # 5. Pinned Airflow behaviour the docs rely on: where the keyring IS stored, `airflow connections get` prints
+    #    it in clear (it prints passwords too; no setting changes that). Hence "never in the metadata database".
+    res = stack.cli("connections", "get", "leads_pii", "-o", "json", env=no_keyring_env)
+    assert _leaks(res.stdout, forms), ("`airflow connections get` no longer prints the extra in clear: "
+                                       "update docs/phone-protection.md, 'Where the keys live'")
+
+    # 6. No component log (both api-servers, scheduler, dag-processor) and no task log holds a key.
+    logs = sorted(stack.logs.glob("*.log")) + sorted((stack.home / "logs").rglob("*.log"))
+    assert any("dag_id=" in str(p) for p in logs), "no task log found"
+    for path in logs:
+        leaked = _leaks(path.read_text(errors="replace"), forms)
+        assert not leaked, f"{path.relative_to(stack.home)} holds keys: {leaked}"

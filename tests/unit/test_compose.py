@@ -259,12 +259,21 @@ def test_docker_compose_config_resolves_with_the_documented_env(cli, tmp_path):
             if v["type"] == "bind":
                 assert Path(v["source"]).exists(), f"{name}: bind source {v['source']} is missing"
         for key, value in (svc.get("environment") or {}).items():
-            optional = key in ("LEADS_FLOW_ALERT_WEBHOOK", "LEADS_FLOW_ALERT_EMAIL")  # empty: alerts are log lines
+            # empty: alerts are log lines; no split keyring (Airflow treats an empty AIRFLOW_CONN_* as absent)
+            optional = key in ("LEADS_FLOW_ALERT_WEBHOOK", "LEADS_FLOW_ALERT_EMAIL", "AIRFLOW_CONN_LEADS_PII_BIDX")
             assert optional or value not in (None, ""), f"{name}: {key} resolved empty"
     from leads_flow.crypto import Keyring
 
     pii = json.loads(model["services"]["airflow-scheduler"]["environment"]["AIRFLOW_CONN_LEADS_PII"])
     Keyring.from_extra(pii["extra"])
+    # After interpolation too: the keyring reaches the task runner only, the masking setting every Airflow process.
+    holders = {n for n, svc in model["services"].items() if "AIRFLOW_CONN_LEADS_PII" in (svc.get("environment") or {})}
+    assert holders == TASK_RUNNERS, holders
+    for name in [*airflow_services(), "airflow-init"]:
+        env = model["services"][name]["environment"]
+        assert env["AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"] == "enc_keys,bidx_keys", name
+        assert not {k for k in env if k.startswith("AIRFLOW_CONN_LEADS_PII")} - {"AIRFLOW_CONN_LEADS_PII",
+                                                                                 "AIRFLOW_CONN_LEADS_PII_BIDX"}
 
 
 @pytest.mark.parametrize("missing", sorted(KEYRING_VARS | {"POSTGRES_PASSWORD", "LEGACY_READER_PASSWORD"}))
@@ -313,7 +322,8 @@ def test_execution_api_and_jwt_secret_are_shared_and_point_at_the_api_server():
     assert "8080:8080" in api["ports"]
     # A literal secret in the compose file would be committed: it must come from .env.
     assert VAR_REF.fullmatch(common["AIRFLOW__API_AUTH__JWT_SECRET"]).group(1) == "AIRFLOW__API_AUTH__JWT_SECRET"
-    assert VAR_REF.fullmatch(common["AIRFLOW_CONN_LEADS_PII"]).group(1) == "AIRFLOW_CONN_LEADS_PII"
+    sched = env_of(services()["airflow-scheduler"])
+    assert VAR_REF.fullmatch(sched["AIRFLOW_CONN_LEADS_PII"]).group(1) == "AIRFLOW_CONN_LEADS_PII"
 
 
 def test_depends_on_names_existing_services_with_valid_conditions():
@@ -452,20 +462,83 @@ def test_dockerfile_copies_existing_files_and_matches_the_pinned_airflow():
 
 def test_connection_ids_are_exactly_the_pipelines():
     from leads_flow import config
+    from leads_flow.crypto import BIDX_CONN_SUFFIX
 
-    expected = {config.LEGACY_CONN_ID, config.FLOW_CONN_ID, config.PII_CONN_ID}
-    assert expected == {"leads_legacy", "leads_flow", "leads_pii"}
+    pii = {config.PII_CONN_ID, config.PII_CONN_ID + BIDX_CONN_SUFFIX}
+    dbs = {config.LEGACY_CONN_ID, config.FLOW_CONN_ID}
+    assert dbs | pii == {"leads_legacy", "leads_flow", "leads_pii", "leads_pii_bidx"}
     seen = set()
     for name, svc in [*services().items(), ("x-airflow-common", compose()["x-airflow-common"])]:
         ids = {k[len("AIRFLOW_CONN_"):].lower() for k in env_of(svc) if k.startswith("AIRFLOW_CONN_")}
-        assert ids <= expected, f"{name}: unexpected connections {ids - expected}"
+        assert ids <= dbs | pii, f"{name}: unexpected connections {ids - dbs - pii}"
         seen |= ids
-    assert seen == expected
+    assert seen == dbs | pii
     for name, svc in [*airflow_services().items(), ("airflow-init", services()["airflow-init"])]:
+        expected = dbs | (pii if name in TASK_RUNNERS else set())
         assert {k for k in env_of(svc) if k.startswith("AIRFLOW_CONN_")} == {
             f"AIRFLOW_CONN_{c.upper()}" for c in expected}, name
     # The seed job gets the legacy connection only (its seeding login), never the keyring.
     assert set(env_of(services()["seed"])) & {"AIRFLOW_CONN_LEADS_PII", "AIRFLOW_CONN_LEADS_FLOW"} == set()
+
+
+def task_runners() -> set[str]:
+    """The services whose processes run task code, read from the executor the compose file configures."""
+    executor = env_of(compose()["x-airflow-common"])["AIRFLOW__CORE__EXECUTOR"]
+    if executor == "LocalExecutor":  # the scheduler forks the task processes itself
+        return {n for n, s in airflow_services().items() if command_of(s)[0] == "scheduler"}
+    if executor == "CeleryExecutor":
+        return {n for n, s in services().items() if command_of(s)[:2] == ["celery", "worker"]}
+    raise AssertionError(f"decide which services run tasks under {executor}")
+
+
+TASK_RUNNERS = {"airflow-scheduler"}
+
+
+def test_keyring_reaches_only_the_containers_that_run_tasks():
+    """docs/phone-protection.md, "Where the keys live": api-server, dag-processor, triggerer, init, seed, the
+    databases never get AIRFLOW_CONN_LEADS_PII(_BIDX), so no UI, REST call or CLI there can read it."""
+    assert task_runners() == TASK_RUNNERS
+    keyring_vars = {"AIRFLOW_CONN_LEADS_PII", "AIRFLOW_CONN_LEADS_PII_BIDX"}
+    for name, svc in [*services().items(), ("x-airflow-common", compose()["x-airflow-common"])]:
+        got = keyring_vars & set(env_of(svc))
+        assert got == (keyring_vars if name in TASK_RUNNERS else set()), f"{name}: {got}"
+        assert "env_file" not in svc, f"{name}: env_file would hand it every secret of .env"
+    for name in ("airflow-apiserver", "airflow-dag-processor", "airflow-triggerer"):
+        assert not keyring_vars & set(env_of(services()[name])), name
+    sched = env_of(services()["airflow-scheduler"])
+    assert sched["AIRFLOW_CONN_LEADS_PII"].startswith("${AIRFLOW_CONN_LEADS_PII:?")
+    assert sched["AIRFLOW_CONN_LEADS_PII_BIDX"] == "${AIRFLOW_CONN_LEADS_PII_BIDX:-}"  # optional: empty = absent
+
+
+def test_keyring_extra_fields_are_masked_by_every_airflow_process():
+    """[core] sensitive_var_conn_names covers the keyring's key fields wherever this project starts Airflow,
+    and Airflow's own masker then hides exactly those fields (not the kids)."""
+    from airflow._shared.secrets_masker import DEFAULT_SENSITIVE_FIELDS, SecretsMasker
+
+    for name, svc in [*airflow_services().items(), ("airflow-init", services()["airflow-init"])]:
+        assert env_of(svc)["AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"] == "enc_keys,bidx_keys", name
+    value = env_of(compose()["x-airflow-common"])["AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"]
+    masker = SecretsMasker()
+    masker.sensitive_variables_fields = [*DEFAULT_SENSITIVE_FIELDS, *(f.strip() for f in value.split(","))]
+    masker.hide_sensitive_var_conn_fields = True
+    for field in ("enc_keys", "bidx_keys"):
+        assert masker.should_hide_value_for_key(field)
+    for field in ("active_enc_kid", "active_bidx_kid"):
+        assert not masker.should_hide_value_for_key(field)
+    extra = {"enc_keys": {"1": "a" * 44}, "active_enc_kid": "1", "bidx_keys": {"1": "b" * 44}, "active_bidx_kid": "1"}
+    assert masker.redact(extra) == {"enc_keys": {"1": "***"}, "active_enc_kid": "1", "bidx_keys": {"1": "***"},
+                                    "active_bidx_kid": "1"}
+    # The other places that start Airflow: the demo / `make ui` environment and the end-to-end test.
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import demo
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES" in (ROOT / "scripts" / "demo.py").read_text()
+    assert "demo_env()" in (ROOT / "scripts" / "ui.sh").read_text()  # ui.sh exports every demo_env() value
+    assert demo.SENSITIVE_VAR_CONN_NAMES == value
+    e2e = (ROOT / "tests" / "e2e" / "test_backfill.py").read_text()
+    assert f'SENSITIVE_NAMES = "{value}"' in e2e and '"AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": SENSITIVE_NAMES' in e2e
 
 
 @pytest.mark.parametrize("service,conn,user,schema", [

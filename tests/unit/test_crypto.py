@@ -532,6 +532,32 @@ def test_from_extras_without_bidx_extra_is_from_extra() -> None:
         Keyring.from_extras(ENC_ONLY, "{nope")
 
 
+# --- the keyring's fields are masked on Airflow's surfaces -------------------------------
+def test_report_plugin_marks_the_keyring_fields_sensitive_without_the_setting(monkeypatch) -> None:
+    """Defence in depth for [core] sensitive_var_conn_names (see also tests/e2e: a real api-server)."""
+    from airflow._shared.secrets_masker import _secrets_masker as core_masker
+    from airflow.api_fastapi.core_api.datamodels.connections import ConnectionResponse
+    from airflow.models.connection import Connection
+    from airflow.sdk._shared.secrets_masker import _secrets_masker as sdk_masker
+
+    import leads_flow_report
+
+    enc, bidx = os.urandom(32), os.urandom(32)
+    doc = extra(enc_keys={"1": b64(enc)}, bidx_keys={"1": b64(bidx)})
+    conn = Connection(conn_id="leads_pii", conn_type="generic", extra=json.dumps(doc))
+    for masker in (core_masker(), sdk_masker()):  # as if the setting were missing
+        monkeypatch.setattr(masker, "sensitive_variables_fields",
+                            [f for f in masker.sensitive_variables_fields if f not in ("enc_keys", "bidx_keys")])
+        monkeypatch.setattr(masker, "hide_sensitive_var_conn_fields", True)
+    assert b64(enc) in ConnectionResponse.model_validate(conn).extra  # what issue 11 saw
+    assert len(leads_flow_report.mark_keyring_fields_sensitive()) == 2
+    shown = ConnectionResponse.model_validate(conn).extra
+    assert json.loads(shown) == {"enc_keys": {"1": "***"}, "active_enc_kid": "1", "bidx_keys": {"1": "***"},
+                                 "active_bidx_kid": "1"}
+    assert all(f not in shown for f in key_forms(enc) + key_forms(bidx))
+    assert leads_flow_report.mark_keyring_fields_sensitive() == []  # idempotent
+
+
 # --- nothing leaks into logs or errors --------------------------------------------
 def _error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)) + repr(exc)
