@@ -1,8 +1,9 @@
 """Airflow plugin: the leads-flow run report inside the Airflow UI.
 
 - ``fastapi_apps``: the api-server mounts the report (``leads_flow.report``) at ``/leads-flow``, behind
-  Airflow's own authentication (the UI's login cookie or a bearer token) and the permission to read
-  leads_flow_sync's DAG runs.
+  Airflow's own authentication (the UI's login cookie or a bearer token). It shows the runs of this
+  project's DAGs only (leads_flow_sync, leads_flow_reconcile), each to users allowed to read that DAG's
+  runs (Airflow's auth manager, asked per DAG).
 - ``external_views``: a "Leads flow runs" entry in the UI's *Browse* menu that shows the list of recent
   partition runs inside the UI, and a "Leads flow report" tab on every DAG run page with that run's
   partitions.

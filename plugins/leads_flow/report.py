@@ -9,6 +9,12 @@ The api-server mounts the app at ``/leads-flow`` (plugin: ``plugins/leads_flow_r
     GET /leads-flow/api/runs                      the list as JSON (same filters)
     GET /leads-flow/api/runs/{etl_run_id}         one run as JSON
 
+Only the runs of this project's DAGs (:data:`SYNC_DAG_ID`, ``leads_flow.reconcile.DAG_ID``) are shown or
+served; a run of any other DAG, or of none, is 404. Access is checked per DAG: a page or API answer about a
+run (or a DAG run) needs read access to that DAG's runs (else 403), and the lists contain only the runs of
+the DAGs the user may read (403 when that is none). In the api-server the check is Airflow's auth manager
+(:func:`airflow_readable_dags`); :func:`create_app` without ``readable_dags`` (tests, local use) reads all.
+
 Read-only; SQL in ``include/sql/common/report_*.sql``, through :func:`leads_flow.db.connected`. Run ids
 come from users, so every value is escaped (Jinja autoescape; URLs percent-encoded), and every string
 shown or returned passes :func:`leads_flow.notify.redact` (phones masked) although the audit tables hold
@@ -34,6 +40,13 @@ from leads_flow.notify import REPORT_PREFIX, REPORT_UI_ROUTE, redact, redact_all
 log = logging.getLogger(__name__)
 
 SYNC_DAG_ID = "leads_flow_sync"
+
+
+def project_dag_ids() -> tuple[str, ...]:
+    """The DAGs whose runs the report shows (imported late: reconcile is heavy for every plugin import)."""
+    from leads_flow.reconcile import DAG_ID as RECONCILE_DAG_ID
+
+    return SYNC_DAG_ID, RECONCILE_DAG_ID
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 REJECT_SAMPLE = 100
 
@@ -134,10 +147,20 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
 
 def list_runs(*, limit: int = DEFAULT_LIMIT, status: str | None = None, dag_id: str | None = None,
               dag_run_id: str | None = None, conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
-    """Recent partition runs, newest first."""
+    """Recent partition runs, newest first (any DAG: the app narrows it with :func:`list_runs_of`)."""
     rows = _query("report_runs", {"limit": int(limit), "status": status or None, "dag_id": dag_id or None,
                                   "dag_run_id": dag_run_id or None}, conn_id)
     return [_shape(dict(zip(LIST_COLUMNS, r))) for r in rows]
+
+
+def list_runs_of(dag_ids: Sequence[str], *, limit: int = DEFAULT_LIMIT, status: str | None = None,
+                 dag_run_id: str | None = None, conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs of these DAGs only (one query per DAG, merged in the SQL's order)."""
+    runs = [r for d in sorted(set(dag_ids))
+            for r in list_runs(limit=limit, status=status, dag_id=d, dag_run_id=dag_run_id, conn_id=conn_id)]
+    runs.sort(key=lambda r: r["etl_run_id"])
+    runs.sort(key=lambda r: (r["started_at"] or datetime.min, r["partition_start"] or datetime.min), reverse=True)
+    return runs[:limit]
 
 
 def get_run(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str, Any] | None:
@@ -471,14 +494,53 @@ SECURITY_HEADERS = {
 STATUS_PATTERN = r"^[a-z_]{1,16}$"
 
 
-def create_app(*, dependencies: Sequence[Any] = (), conn_id: str = FLOW_CONN_ID) -> Any:
-    """The report as a FastAPI app; ``dependencies`` guard every route (the plugin passes Airflow's auth)."""
-    from fastapi import FastAPI, Query, Request
+def all_project_dags() -> frozenset[str]:
+    """``readable_dags`` without an auth manager: every project DAG (tests, local use)."""
+    return frozenset(project_dag_ids())
+
+
+def create_app(*, dependencies: Sequence[Any] = (), readable_dags: Callable[..., Any] | None = None,
+               conn_id: str = FLOW_CONN_ID) -> Any:
+    """The report as a FastAPI app.
+
+    ``readable_dags`` is a FastAPI dependency returning the project DAG ids the request's user may read
+    runs of (the plugin passes :func:`airflow_readable_dags`; it also authenticates: 401 without a login).
+    It guards every route, with ``dependencies``.
+    """
+    from fastapi import Depends, FastAPI, Query, Request
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException
 
-    app = FastAPI(title="Leads flow run report", dependencies=list(dependencies), docs_url=None,
+    readable_dep = Depends(readable_dags or all_project_dags)
+    project = frozenset(project_dag_ids())
+    app = FastAPI(title="Leads flow run report", dependencies=[*dependencies, readable_dep], docs_url=None,
                   redoc_url=None, openapi_url=None)
+
+    def allowed(readable: Any) -> frozenset[str]:
+        return frozenset(readable or ()) & project
+
+    def dag_scope(dag_id: str | None, readable: Any) -> list[str]:
+        """The DAG ids a list may show: one asked-for DAG (404 if not ours, 403 if not readable), else all readable."""
+        mine = allowed(readable)
+        if dag_id is not None:
+            if dag_id not in project:
+                raise HTTPException(404, "Not a leads-flow DAG: the report shows leads_flow_sync and "
+                                         "leads_flow_reconcile runs only.")
+            if dag_id not in mine:
+                raise HTTPException(403, "Not allowed")
+            return [dag_id]
+        if not mine:
+            raise HTTPException(403, "Not allowed")
+        return sorted(mine)
+
+    def visible_run(etl_run_id: str, readable: Any, not_found: str) -> dict[str, Any]:
+        """One run, if it belongs to a project DAG (else 404, like an unknown run) the user may read (else 403)."""
+        run = get_run(etl_run_id, conn_id=conn_id)
+        if run is None or run.get("dag_id") not in project:
+            raise HTTPException(404, not_found)
+        if run["dag_id"] not in allowed(readable):
+            raise HTTPException(403, "Not allowed")
+        return run
 
     def root(request: Request) -> str:
         return request.scope.get("root_path", "").rstrip("/")
@@ -499,7 +561,8 @@ def create_app(*, dependencies: Sequence[Any] = (), conn_id: str = FLOW_CONN_ID)
         title = {401: "Sign in required", 403: "Not allowed", 404: "Not found"}.get(exc.status_code, "Error")
         message = exc.detail if isinstance(exc.detail, str) else title
         if login:
-            message = ("The run report needs an Airflow login with read access to leads_flow_sync's runs."
+            message = ("The run report needs an Airflow login with read access to the runs of this DAG "
+                       "(leads_flow_sync, leads_flow_reconcile)."
                        if exc.status_code == 403 else "The run report needs an Airflow login.")
         return html(render("error.html", root(request), code=exc.status_code, title=title, message=message,
                            login=login), exc.status_code)
@@ -514,38 +577,36 @@ def create_app(*, dependencies: Sequence[Any] = (), conn_id: str = FLOW_CONN_ID)
 
     @app.get("/", response_class=HTMLResponse)
     def runs_page(request: Request, limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-                  status: str | None = Query(None, pattern=STATUS_PATTERN)) -> HTMLResponse:
-        runs = list_runs(limit=limit, status=status, conn_id=conn_id)
+                  status: str | None = Query(None, pattern=STATUS_PATTERN), dag_id: str | None = None,
+                  readable: Any = readable_dep) -> HTMLResponse:
+        runs = list_runs_of(dag_scope(dag_id, readable), limit=limit, status=status, conn_id=conn_id)
         return html(render_list(runs, root(request), status=status, limit=limit))
 
     @app.get("/dag-runs/{dag_id}/{dag_run_id:path}", response_class=HTMLResponse)
-    def dag_run_page(request: Request, dag_id: str, dag_run_id: str) -> HTMLResponse:
-        runs = list_runs(limit=MAX_LIMIT, dag_id=dag_id, dag_run_id=dag_run_id, conn_id=conn_id)
+    def dag_run_page(request: Request, dag_id: str, dag_run_id: str, readable: Any = readable_dep) -> HTMLResponse:
+        runs = list_runs_of(dag_scope(dag_id, readable), limit=MAX_LIMIT, dag_run_id=dag_run_id, conn_id=conn_id)
         return html(render_list(runs, root(request), heading=f"Partitions of DAG run {dag_run_id}",
                                 dag_run={"dag_id": dag_id, "run_id": dag_run_id}))
 
     @app.get("/runs/{etl_run_id:path}", response_class=HTMLResponse)
-    def run_page(request: Request, etl_run_id: str) -> HTMLResponse:
-        run = get_run(etl_run_id, conn_id=conn_id)
-        if run is None:
-            raise HTTPException(404, f"No partition run {etl_run_id!r} in leads_flow_run.")
+    def run_page(request: Request, etl_run_id: str, readable: Any = readable_dep) -> HTMLResponse:
+        run = visible_run(etl_run_id, readable, f"No partition run {etl_run_id!r} in leads_flow_run.")
         return html(render_run(run, root(request)))
 
     @app.get("/api/runs")
     def runs_api(request: Request, limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
                  status: str | None = Query(None, pattern=STATUS_PATTERN), dag_id: str | None = None,
-                 dag_run_id: str | None = None) -> JSONResponse:
+                 dag_run_id: str | None = None, readable: Any = readable_dep) -> JSONResponse:
         urls = Urls(root(request))
-        runs = list_runs(limit=limit, status=status, dag_id=dag_id, dag_run_id=dag_run_id, conn_id=conn_id)
+        runs = list_runs_of(dag_scope(dag_id, readable), limit=limit, status=status, dag_run_id=dag_run_id,
+                            conn_id=conn_id)
         body = {"runs": [{**to_json(r), "report_url": redact(urls.run(r["etl_run_id"]))} for r in runs],
                 "limit": limit}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     @app.get("/api/runs/{etl_run_id:path}")
-    def run_api(request: Request, etl_run_id: str) -> JSONResponse:
-        run = get_run(etl_run_id, conn_id=conn_id)
-        if run is None:
-            raise HTTPException(404, "no such partition run")
+    def run_api(request: Request, etl_run_id: str, readable: Any = readable_dep) -> JSONResponse:
+        run = visible_run(etl_run_id, readable, "no such partition run")
         return JSONResponse({**to_json(run), "report_url": redact(Urls(root(request)).run(etl_run_id))},
                             headers={"Cache-Control": "no-store"})
 
@@ -576,16 +637,43 @@ class LazyApp:
         await self.app(scope, receive, send)
 
 
-def airflow_auth() -> list[Any]:
-    """Airflow's own check: a logged-in user (UI cookie or bearer token) allowed to read leads_flow_sync's runs."""
-    from fastapi import Depends
+def readable_dag_ids(user: Any, dag_ids: Sequence[str], auth_manager: Any = None) -> frozenset[str]:
+    """The ``dag_ids`` whose runs ``user`` may read, asking Airflow's auth manager once per DAG.
 
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import requires_access_dag
+    The same question ``requires_access_dag("GET", DagAccessEntity.RUN)`` asks for one DAG in Airflow's own
+    DAG-run API: ``is_authorized_dag(method="GET", access_entity=RUN, details=DagDetails(id, team_name))``.
+    The team name is looked up only when ``[core] multi_team`` is on (it is a metadata-database query).
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.configuration import conf
 
-    return [Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=SYNC_DAG_ID))]
+    manager = auth_manager or get_auth_manager()
+    multi_team = conf.getboolean("core", "multi_team", fallback=False)
+    out = set()
+    for dag_id in dag_ids:
+        team = None
+        if multi_team:
+            from airflow.models.dag import DagModel
+
+            team = DagModel.get_team_name(dag_id)
+        if manager.is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
+                                     details=DagDetails(id=dag_id, team_name=team), user=user):
+            out.add(dag_id)
+    return frozenset(out)
+
+
+def airflow_readable_dags() -> Callable[..., Any]:
+    """The plugin's ``readable_dags``: Airflow's login (UI cookie or bearer token; 401 without), then the
+    project DAGs that user may read runs of (:func:`readable_dag_ids`)."""
+    from airflow.api_fastapi.core_api.security import GetUserDep
+
+    def readable(user: GetUserDep) -> frozenset[str]:
+        return readable_dag_ids(user, project_dag_ids())
+
+    return readable
 
 
 def plugin_app() -> Any:
-    """The app the plugin mounts: the report behind Airflow's authentication and DAG-run permissions."""
-    return create_app(dependencies=airflow_auth())
+    """The app the plugin mounts: the report behind Airflow's authentication and per-DAG run permissions."""
+    return create_app(readable_dags=airflow_readable_dags())

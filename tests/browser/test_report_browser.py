@@ -162,3 +162,10 @@ def test_report_in_a_real_browser(sqlite_dbs, served, browser):
     assert [r.find_element(By.CSS_SELECTOR, "td").text for r in failed] == ["reject_ratio_within_limit"]
     assert failed[0].find_element(By.CSS_SELECTOR, ".pf").text == "FAIL"
     shoot(browser, "report-gate-failed.png")
+
+    # a DAG that is not this project's: the report refuses it, as a page a person can read
+    browser.get(f"{served}{PREFIX}/dag-runs/someone_elses_dag/manual__x")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+    assert "leads_flow_sync and leads_flow_reconcile runs only" in browser.find_element(By.ID, "message").text
+    browser.get(f"{served}{PREFIX}/?dag_id=someone_elses_dag")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"

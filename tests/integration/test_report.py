@@ -205,3 +205,145 @@ def test_plugin_declares_app_and_views_and_requires_an_airflow_login():
         assert page.status_code == 401 and "Sign in to Airflow" in page.text
         assert c.get(f"{PREFIX}/api/runs").status_code == 401
         assert c.get(f"{PREFIX}/runs/x").status_code == 401
+
+
+# -- only this project's DAGs, and per DAG only for users who may read its runs ------------------------------
+
+FOREIGN = "someone_elses_dag"
+SYNC_RUN, RECONCILE_RUN, FOREIGN_RUN = ("manual__s@2026-11-20T00:00", "manual__r@2026-11-20T00:00",
+                                        "manual__x@2026-11-20T00:00")
+
+
+def audit_rows(dbs) -> None:
+    """One leads_flow_run row for each project DAG and one for a DAG that is not ours (the table is shared
+    in a flow database that other tools may write to)."""
+    from leads_flow.db import connected
+    from leads_flow.schema import ensure_flow_schema
+
+    with connected("leads_flow") as db:
+        ensure_flow_schema(db)
+        with db.transaction():
+            for i, (etl, dag_id) in enumerate(((SYNC_RUN, "leads_flow_sync"), (RECONCILE_RUN, "leads_flow_reconcile"),
+                                              (FOREIGN_RUN, FOREIGN))):
+                db.run("run_start", {"etl_run_id": etl, "dag_id": dag_id, "dag_run_id": etl.split("@")[0],
+                                     "partition_start": datetime(2026, 11, 20), "partition_end": datetime(2026, 11, 21),
+                                     "window_start": datetime(2026, 11, 19, 23), "window_end": datetime(2026, 11, 21),
+                                     "now": datetime(2026, 11, 21, 1, i)})
+
+
+def test_the_project_dag_ids_are_the_dags_in_the_dags_folder():
+    from leads_flow import reconcile
+    from leads_flow.report import project_dag_ids
+
+    [sync_id] = re.findall(r'dag_id="([^"]+)"', (ROOT / "dags" / "leads_flow_sync.py").read_text())
+    assert "reconcile.DAG_ID" in (ROOT / "dags" / "leads_flow_reconcile.py").read_text()
+    assert sorted(project_dag_ids()) == sorted([sync_id, reconcile.DAG_ID])
+
+
+def test_runs_of_other_dags_are_neither_shown_nor_served(sqlite_dbs, client):
+    audit_rows(sqlite_dbs)
+    listing = client.get(f"{PREFIX}/").text
+    assert SYNC_RUN in listing and RECONCILE_RUN in listing and FOREIGN_RUN not in listing
+    assert [r["etl_run_id"] for r in client.get(f"{PREFIX}/api/runs").json()["runs"]] == [RECONCILE_RUN, SYNC_RUN]
+    for path in (f"{PREFIX}/runs/{quote(FOREIGN_RUN, safe='')}", f"{PREFIX}/api/runs/{quote(FOREIGN_RUN, safe='')}",
+                 f"{PREFIX}/dag-runs/{FOREIGN}/manual__x", f"{PREFIX}/?dag_id={FOREIGN}",
+                 f"{PREFIX}/api/runs?dag_id={FOREIGN}", f"{PREFIX}/api/runs?dag_id={FOREIGN}&dag_run_id=manual__x"):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert "2026-11-21 01:02" not in page.text and "2026-11-21T01:02" not in page.text  # none of its data
+    only = client.get(f"{PREFIX}/", params={"dag_id": "leads_flow_reconcile"}).text
+    assert RECONCILE_RUN in only and SYNC_RUN not in only
+    assert RECONCILE_RUN in client.get(f"{PREFIX}/dag-runs/leads_flow_reconcile/manual__r").text
+
+
+def split_auth_manager():
+    """Airflow's real SimpleAuthManager (its JWTs, roles and checks) with one restriction added, as FAB or
+    Keycloak would express it: a user reads the runs of the DAGs listed for them only. SimpleAuthManager
+    alone grants every viewer every DAG, and FAB is not installed here."""
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    class SplitAuthManager(SimpleAuthManager):
+        DAGS = {"sync_reader": {"leads_flow_sync"}, "both_reader": {"leads_flow_sync", "leads_flow_reconcile"},
+                "foreign_reader": {FOREIGN}}
+        asked: list = []
+
+        def is_authorized_dag(self, *, method, user, access_entity=None, details=None):
+            self.asked.append((method, access_entity, details.id if details else None))
+            allowed = details is not None and details.id in self.DAGS.get(user.username, set())
+            return allowed and super().is_authorized_dag(method=method, user=user, access_entity=access_entity,
+                                                         details=details)
+
+    return SplitAuthManager()
+
+
+@pytest.fixture(scope="module")
+def airflow_metadata_db():
+    """Airflow's metadata database (SQLite in the test AIRFLOW_HOME): token validation reads revoked tokens."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+
+
+@pytest.fixture
+def split_auth(airflow_metadata_db, monkeypatch):
+    from airflow.api_fastapi import app as api_app
+
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "leads-flow-test-jwt-secret-" + "x" * 48)
+    manager = split_auth_manager()
+    saved = api_app._AuthManagerState.instance
+    api_app._AuthManagerState.instance = manager
+    try:
+        yield manager
+    finally:
+        api_app._AuthManagerState.instance = saved
+
+
+def test_each_user_sees_and_opens_only_the_runs_of_dags_they_may_read(sqlite_dbs, split_auth):
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    audit_rows(sqlite_dbs)
+    [app] = load_plugin_module().LeadsFlowReportPlugin.fastapi_apps
+    parent = FastAPI()
+    parent.mount(PREFIX, app["app"])
+
+    def as_user(name: str, role: str = "viewer") -> dict:
+        token = split_auth.generate_jwt(SimpleAuthManagerUser(username=name, role=role))
+        return {"Authorization": f"Bearer {token}"}
+
+    sync_rid, rec_rid = quote(SYNC_RUN, safe=""), quote(RECONCILE_RUN, safe="")
+    with TestClient(parent) as c:
+        sync_only = as_user("sync_reader")
+        listing = c.get(f"{PREFIX}/", headers=sync_only)
+        assert listing.status_code == 200 and SYNC_RUN in listing.text
+        assert RECONCILE_RUN not in listing.text and FOREIGN_RUN not in listing.text
+        assert [r["etl_run_id"] for r in c.get(f"{PREFIX}/api/runs", headers=sync_only).json()["runs"]] == [SYNC_RUN]
+        assert c.get(f"{PREFIX}/runs/{sync_rid}", headers=sync_only).status_code == 200
+        assert c.get(f"{PREFIX}/runs/{rec_rid}", headers=sync_only).status_code == 403
+        assert c.get(f"{PREFIX}/api/runs/{rec_rid}", headers=sync_only).status_code == 403
+        denied = c.get(f"{PREFIX}/dag-runs/leads_flow_reconcile/manual__r", headers=sync_only)
+        assert denied.status_code == 403 and RECONCILE_RUN not in denied.text
+        assert c.get(f"{PREFIX}/", params={"dag_id": "leads_flow_reconcile"}, headers=sync_only).status_code == 403
+        assert c.get(f"{PREFIX}/dag-runs/leads_flow_sync/manual__s", headers=sync_only).status_code == 200
+
+        both = as_user("both_reader")
+        assert [r["etl_run_id"] for r in c.get(f"{PREFIX}/api/runs", headers=both).json()["runs"]] == [
+            RECONCILE_RUN, SYNC_RUN]
+        assert c.get(f"{PREFIX}/runs/{rec_rid}", headers=both).status_code == 200
+
+        # read access to another DAG opens nothing of it here, and a user with no project DAG gets 403
+        foreign = as_user("foreign_reader")
+        assert c.get(f"{PREFIX}/", headers=foreign).status_code == 403
+        assert c.get(f"{PREFIX}/runs/{quote(FOREIGN_RUN, safe='')}", headers=foreign).status_code == 404
+        assert c.get(f"{PREFIX}/dag-runs/{FOREIGN}/manual__x", headers=foreign).status_code == 404
+
+        # no login: 401; a forged token: 403 (Airflow's own answers)
+        assert c.get(f"{PREFIX}/api/runs").status_code == 401
+        assert c.get(f"{PREFIX}/api/runs", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 403
+
+    # the question asked is Airflow's DAG-run read permission, per project DAG, never for another DAG
+    assert {(m, e) for m, e, _ in split_auth.asked} == {("GET", DagAccessEntity.RUN)}
+    assert {d for _, _, d in split_auth.asked} == {"leads_flow_sync", "leads_flow_reconcile"}
