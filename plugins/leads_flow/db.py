@@ -229,6 +229,11 @@ def _sqlite_regexp(pattern: str, value: Any) -> bool:
     return value is not None and re.search(pattern, str(value)) is not None
 
 
+def _sqlite_regexp_replace(value: Any, pattern: str, replacement: str) -> Any:
+    """MariaDB's ``REGEXP_REPLACE`` for SQLite (the gate's phone check folds text with it)."""
+    return None if value is None else re.sub(pattern, replacement, str(value))
+
+
 def _sqlite_value(v: Any) -> Any:
     # sqlite3's implicit datetime adapter is deprecated; store the same text MySQL would show.
     if hasattr(v, "isoformat") and not isinstance(v, str):
@@ -286,6 +291,7 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
             return Db(conn, "mysql")
         conn = sqlite3.connect(sqlite_path(conn_id, c), timeout=30)
         conn.create_function("REGEXP", 2, _sqlite_regexp, deterministic=True)
+        conn.create_function("REGEXP_REPLACE", 3, _sqlite_regexp_replace, deterministic=True)
         return Db(conn, "sqlite")
 
     return retrying(_open, what=f"connect {conn_id}")

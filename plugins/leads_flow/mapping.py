@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from leads_flow.config import Settings
 from leads_flow.crypto import PhoneCipher
-from leads_flow.phone import InvalidPhone, mask_phones_in_text, normalize
+from leads_flow.phone import InvalidPhone, contains_mobile, mask_phones_in_text, normalize
 
 # Reject reasons (machine-readable, stored in leads_flow_reject.reasons).
 PHONE_INVALID = "phone_invalid"
@@ -79,13 +79,10 @@ def clean_phone(ctx: RowCtx, phone: Any, union_id: Any) -> tuple:
     return (p.cipher, p.bidx, p.bidx_kid, p.masked)
 
 
-_MOBILE_IN_ID = re.compile(r"(?<![0-9A-Za-z])1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?![0-9A-Za-z])")
-
-
 def clean_union_id(ctx: RowCtx, v: Any) -> tuple:
     """An identifier cannot be masked without breaking lookups: one carrying a phone rejects the row."""
     s = _trim(v)
-    if s is not None and _MOBILE_IN_ID.search(s):
+    if s is not None and contains_mobile(s):
         ctx.reject(UNION_ID_INVALID)
         return (None,)
     return (s,)

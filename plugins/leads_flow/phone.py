@@ -17,6 +17,8 @@ from phonenumbers import NumberParseException, PhoneNumberFormat
 __all__ = [
     "InvalidPhone",
     "PhoneError",
+    "contains_mobile",
+    "find_mobiles",
     "mask",
     "mask_phones_in_text",
     "normalize",
@@ -131,32 +133,133 @@ def _mask_e164(e164: str) -> str:
     return _mask_nsn(phonenumbers.national_significant_number(num))
 
 
-_D = "[0-9\uff10-\uff19]"
-_Z = "[0\uff10]"
-_SEP = "(?:[ .+()\\-\u3000\uff0d\uff08\uff09]|%20)?"
-_EMBEDDED_MOBILE = re.compile(
-    "(?<![0-9])"
-    f"(?:(?:(?:[+\uff0b]|%2[bB]){_SEP})?(?:{_Z}{_SEP}{_Z}{_SEP})?[8\uff18]{_SEP}[6\uff16]{_SEP}|{_Z}{_SEP})?"
-    f"([1\uff11]{_SEP}[3-9\uff13-\uff19](?:{_SEP}{_D}){{9}})"
-    "(?![0-9])"
-)
-# The core of _EMBEDDED_MOBILE without its look-behind and prefixes: no match here means no mobile in
-# the text, found several times faster (most landing-page URLs and user agents hold none).
-_MOBILE_CORE = re.compile(f"[1\uff11]{_SEP}[3-9\uff13-\uff19](?:{_SEP}{_D}){{9}}")
-_DIGITS_ONLY = re.compile(r"[^0-9]")
+# --- phones inside text ---------------------------------------------------------
+# The definition is written down in docs/phone-protection.md ("A phone inside text"). The gate checks the
+# staged rows against it again with a second, independent implementation in SQL
+# (include/sql/*/gate_audit.sql): nothing here is shared with it, so one blind spot cannot pass both.
+
+# Separators between digit groups (also percent-encoded in URLs: %20 %2D %5F %2E %2F %28 %29 %2B).
+_SEPARATORS = (" \t\n\r\u00a0\u3000-_./()+\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+               "\uff0d\uff3f\uff0e\uff0f\uff08\uff09\uff0b")
+_DOTS = frozenset((".", "\uff0e", "%2E", "%2e"))
+# A digit: any Unicode decimal digit that is not one of the two hex digits of a percent escape, or a
+# percent-encoded ASCII or full-width digit.
+_DIGIT = r"(?:(?!(?<=%)[0-9][0-9A-Fa-f])(?<!%[0-9A-Fa-f])\d|%3[0-9]|%[Ee][Ff]%[Bb][Cc]%9[0-9])"
+_SEP = "(?:[" + re.escape(_SEPARATORS) + "]|%(?:2[0DdEeFf89Bb]|5[Ff]))"
+_CHAIN = re.compile(f"{_DIGIT}+(?:{_SEP}+{_DIGIT}+)*")
+# Stretches of digits, separators and percent escapes at least 11 long, from a digit or '%' to a digit: a
+# cheap superset of where a chain of 11+ digits can be (most user agents and URLs hold none), so the exact
+# scan runs on little text. ASCII text (nearly all of it) gets a plain character class, several times faster.
+_ROUGH_ASCII = re.compile(r"[0-9%][-0-9 \t\n\r_./()+%A-Fa-f]{9,}[0-9]")
+_ROUGH = re.compile("[\\d%][\\d" + re.escape(_SEPARATORS) + "%A-Fa-f]{9,}\\d")
+_GROUP = re.compile(f"{_DIGIT}+")
+_DIGIT_TOKEN = re.compile(_DIGIT)
+_PREFIXES = {11: "", 12: "0", 13: "86", 15: "0086"}
+_PLUS_BEFORE = ("+", "\uff0b", "%2B", "%2b")
 
 
-def _mask_match(m: re.Match[str]) -> str:
-    digits = _DIGITS_ONLY.sub("", m.group(1).replace("%20", "").translate(_FOLD))
-    return _mask_nsn(digits)
+def _digits_of(token_run: str) -> str:
+    if token_run.isascii() and token_run.isdigit():
+        return token_run
+    return "".join(t[-1] if t[0] == "%" else str(int(t)) for t in _DIGIT_TOKEN.findall(token_run))
+
+
+def _is_octet(d: str) -> bool:
+    return len(d) <= 3 and (d == "0" or d[0] != "0") and int(d) <= 255
+
+
+def _ipv4_free_runs(text: str, spans: list[tuple[int, int]], digits: list[str]) -> list[range]:
+    """Index ranges of the chain's groups left when every dotted-quad IPv4 address (never a phone) is cut out."""
+    n = len(digits)
+    dot = [text[spans[k][1]:spans[k + 1][0]] in _DOTS for k in range(n - 1)] + [False]
+    runs, first, i = [], 0, 0
+    while i + 3 < n:
+        if (dot[i] and dot[i + 1] and dot[i + 2] and not dot[i + 3] and not (i and dot[i - 1])
+                and all(_is_octet(d) for d in digits[i:i + 4])):
+            runs.append(range(first, i))
+            first = i = i + 4
+        else:
+            i += 1
+    runs.append(range(first, n))
+    return [r for r in runs if r]
+
+
+def _mobile_at(digits: list[str], i: int, stop: int) -> tuple[int, str, str] | None:
+    """The longest mobile made of groups ``i``..: (index of its last group, prefix, national number)."""
+    best = None
+    joined = ""
+    for j in range(i, stop):
+        joined += digits[j]
+        n = len(joined)
+        if n > 15:
+            break
+        prefix = _PREFIXES.get(n)
+        if prefix is None or not joined.startswith(prefix):
+            continue
+        nsn = joined[len(prefix):]
+        if nsn[0] == "1" and nsn[1] >= "3" and (j == i or _grouped_like_a_phone(digits[i:j + 1], len(prefix))):
+            best = (j, prefix, nsn)
+    return best
+
+
+def _grouped_like_a_phone(groups: list[str], prefix_len: int) -> bool:
+    """Separators between national digits: only between groups of 2+ digits, or between every digit."""
+    seen, runs_ok, ones_ok = 0, True, True
+    for k, g in enumerate(groups):
+        before = seen
+        seen += len(g)
+        if seen - max(before, prefix_len) > 1:  # more than one national digit in this group
+            ones_ok = False
+        if k + 1 < len(groups) and seen > prefix_len and (len(g) < 2 or len(groups[k + 1]) < 2):
+            runs_ok = False  # a separator between national digits next to a one-digit group
+    return runs_ok or ones_ok
+
+
+def find_mobiles(text: str) -> list[tuple[int, int, str]]:
+    """Every mainland mobile inside ``text``: (start, end, national number), spans in ``text``."""
+    found: list[tuple[int, int, str]] = []
+    if not text or len(text) < 11:
+        return found
+    rough = _ROUGH_ASCII if text.isascii() else _ROUGH
+    for r in rough.finditer(text):
+        # endpos + 2: a last digit that opens a percent escape must still see the escape's second hex digit
+        for chain in _CHAIN.finditer(text, r.start(), r.end() + 2):
+            start, end = chain.span()
+            if end - start < 11:
+                continue
+            digits = [_digits_of(g) for g in _GROUP.findall(text, start, end)]
+            if sum(map(len, digits)) < 11:
+                continue
+            spans = [m.span() for m in _GROUP.finditer(text, start, end)]
+            for run in _ipv4_free_runs(text, spans, digits):
+                i = run.start
+                while i < run.stop:
+                    hit = _mobile_at(digits, i, run.stop)
+                    if hit is None:
+                        i += 1
+                        continue
+                    j, prefix, nsn = hit
+                    a = spans[i][0]
+                    if prefix:
+                        a -= next((len(p) for p in _PLUS_BEFORE if text.endswith(p, 0, a)), 0)
+                    found.append((a, spans[j][1], nsn))
+                    i = j + 1
+    return found
+
+
+def contains_mobile(text: str) -> bool:
+    """Whether ``text`` holds a mainland mobile in any spelling the definition covers."""
+    return bool(find_mobiles(text))
 
 
 def mask_phones_in_text(text: str) -> str:
-    """Replace every mainland-mobile-looking number in free text (URLs...) by its mask.
-
-    Deliberately broader than validation: anything shaped like a mobile
-    (optionally +86/0086/86/0 prefixed, separators allowed) is masked.
-    """
-    if not text or _MOBILE_CORE.search(text) is None:
+    """``text`` with every mainland mobile inside it (prefix included) replaced by its mask, the rest kept."""
+    hits = find_mobiles(text)
+    if not hits:
         return text
-    return _EMBEDDED_MOBILE.sub(_mask_match, text)
+    out, last = [], 0
+    for start, end, nsn in hits:
+        out += (text[last:start], _mask_nsn(nsn))
+        last = end
+    out.append(text[last:])
+    return "".join(out)
