@@ -522,7 +522,7 @@ def create_app(*, dependencies: Sequence[Any] = (), readable_dags: Callable[...,
     def dag_scope(dag_id: str | None, readable: Any) -> list[str]:
         """The DAG ids a list may show: one asked-for DAG (404 if not ours, 403 if not readable), else all readable."""
         mine = allowed(readable)
-        if dag_id is not None:
+        if dag_id:  # an empty ?dag_id= means no filter
             if dag_id not in project:
                 raise HTTPException(404, "Not a leads-flow DAG: the report shows leads_flow_sync and "
                                          "leads_flow_reconcile runs only.")
