@@ -55,8 +55,17 @@ def dagbag():
 
 
 def spellings(p: str) -> dict[str, str]:
-    return {"digits": p, "e164": "+86" + p, "0086": "0086" + p, "spaced": f"{p[:3]} {p[3:7]} {p[7:]}",
-            "dashed": f"{p[:3]}-{p[3:7]}-{p[7:]}", "full-width": p.translate(FULL_WIDTH)}
+    """Every spelling of issue 11 (the needle is the whole spelling; this matcher shares nothing with the
+    product's detector)."""
+    a, b, c = p[:3], p[3:7], p[7:]
+    return {"digits": p, "e164": "+86" + p, "0086": "0086" + p, "86": "86" + p, "spaced": f"{a} {b} {c}",
+            "dashed": f"{a}-{b}-{c}", "full-width": p.translate(FULL_WIDTH), "glued to letters": f"oU{p}x",
+            "double dashes": f"{a}--{b}--{c}", "underscores": f"{a}_{b}_{c}", "dotted": f"{a}.{b}.{c}",
+            "slashed": f"{a}/{b}/{c}", "%2B86 escaped": "%2B86" + p, "%20 separated": f"{a}%20{b}%20{c}",
+            "full-width +86 spaced": ("\uff0b\uff18\uff16 " + f"{a} {b} {c}").translate(FULL_WIDTH)}
+
+
+PHONE_FIELD_SPELLINGS = ("digits", "e164", "0086", "86", "spaced", "dashed", "full-width")
 
 
 def key_spellings() -> dict[str, str]:
@@ -117,13 +126,18 @@ def crafted(phones: list[str]) -> list[tuple]:
     day = datetime(2026, 11, 20)
     for i, p in enumerate(phones):
         shapes = list(spellings(p).values())
+        # the phone column gets the spellings a phone field holds; free text and unionIds get them all
+        phone_shapes = [v for k, v in spellings(p).items() if k in PHONE_FIELD_SPELLINGS]
         t = day + timedelta(hours=i + 1)  # the 20th and 21st, and the 22nd (until noon) for the failing run
         rows.append(legacy_row(
-            phone=shapes[i % len(shapes)],
+            phone=phone_shapes[i % len(phone_shapes)],
             window_url=f"https://m.example.cn/lp/{i}?tel={shapes[(i + 1) % len(shapes)]}&x=1",
-            user_agent=f"Mozilla/5.0 tel:{shapes[(i + 2) % len(shapes)]}",
+            user_agent=f"Mozilla/5.0 Chrome/138.0.7204.183 tel:{shapes[(i + 2) % len(shapes)]}",
+            from_channel=f"wx {shapes[(i + 4) % len(shapes)]}"[:64],
             sales_name=p, follow_id=shapes[(i + 3) % len(shapes)],  # columns the pipeline never reads
-            unionId=f"o{rng.getrandbits(48):012x}" if i % 3 else None,
+            # every seventh unionId carries a phone: its row is rejected (union_id_invalid), raw values masked
+            unionId=(shapes[(i + 5) % len(shapes)] if i % 7 == 3 else f"o{rng.getrandbits(48):012x}")
+            if i % 3 else None,
             has_tool=7 if i % 5 == 0 else 0,  # every fifth row is rejected: its raw values are kept
             join_time=t - timedelta(hours=1), create_time=t - timedelta(hours=1), update_time=t))
     return rows
@@ -168,6 +182,16 @@ def scan_everything(scanner: Scanner, dbs, log: Capture, console: str, errors: l
     scanner.scan("task log output (console)", console)
     for text in errors:
         scanner.scan("exception messages and tracebacks", text)
+    # the run report's pages and JSON, for every partition run of the test
+    from leads_flow import report
+
+    runs = report.list_runs(limit=report.MAX_LIMIT)
+    assert runs, "the runs were expected in the report"
+    scanner.scan("report pages", report.render_list(runs))
+    for listed in runs:
+        run = report.get_run(listed["etl_run_id"])
+        scanner.scan("report pages", report.render_run(run))
+        scanner.scan("report JSON", json.dumps(report.to_json(run), default=str))
 
 
 def test_no_plaintext_phone_or_key_material_anywhere(mysql_dbs, airflow_db, dagbag, capfd):
