@@ -7,11 +7,14 @@ Identifiers (table names) are formatted in only after :func:`leads_flow.config.i
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import random
 import re
 import sqlite3
+import stat
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -147,9 +150,24 @@ def render(dialect: Dialect, name: str, **idents: str) -> list[str]:
 class Db:
     """A DB-API connection plus its dialect; commits are explicit (``transaction``)."""
 
-    def __init__(self, conn: Any, dialect: Dialect) -> None:
+    def __init__(self, conn: Any, dialect: Dialect, infile: "_InfileGuard | None" = None) -> None:
         self.conn = conn
         self.dialect = dialect
+        self._infile = infile
+
+    @contextmanager
+    def local_infile(self, path: str) -> Iterator[None]:
+        """Let the server read ``path``, and nothing else, through one LOAD DATA LOCAL INFILE in the block.
+
+        Outside such a block the connection sends no file at all, whatever the server asks for.
+        """
+        if self._infile is None:
+            raise PermanentDbError("LOAD DATA LOCAL INFILE on a connection opened without local_infile=True")
+        self._infile.allow(path)
+        try:
+            yield
+        finally:
+            self._infile.allow(None)
 
     def sql(self, name: str, **idents: str) -> list[str]:
         return render(self.dialect, name, **idents)
@@ -266,11 +284,22 @@ def sqlite_path(conn_id: str, connection: Any = None) -> str:
     return path
 
 
+# Connector/C's MYSQL_OPT_LOCAL_INFILE value "auto": a file request is accepted only as the answer to a
+# query that starts with LOAD (any other answer gets "Load data local infile forbidden").
+_LOCAL_INFILE_AUTO = 2
+_INFILE_REFUSED = 2000  # CR_UNKNOWN_ERROR: mysqlclient raises OperationalError, classified permanent
+
+
 def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None) -> Db:
     """Open a connection through the provider's hook, so any secrets backend can hold it.
 
     ``connection`` is an already resolved Airflow Connection: worker processes forked by a task get
     one from their parent instead of asking the task's supervisor themselves.
+
+    ``local_infile`` allows LOAD DATA LOCAL INFILE, restricted: the client sends a file only inside
+    :meth:`Db.local_infile` and only the file named there (see :class:`_InfileGuard`). Without it the
+    client refuses every file request. TLS comes from the connection's ``ssl``/``ssl_mode`` extras
+    (docs/operations.md, "TLS to the databases").
     """
 
     def _open() -> Db:
@@ -278,9 +307,18 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
         c = connection or get_connection(conn_id)
         dialect = dialect_of(conn_id, c)
         if dialect == "mysql":
-            from airflow.providers.mysql.hooks.mysql import MySqlHook
-
-            conn = MySqlHook(mysql_conn_id=conn_id, connection=c, local_infile=local_infile).get_conn()
+            hook = _hook_class()(mysql_conn_id=conn_id, connection=c, local_infile=local_infile)
+            conn = hook.get_conn()
+            guard = None
+            try:
+                if not hook.leads_flow_configured:  # the provider renamed the method we refine: fail closed
+                    raise PermanentDbError(f"connection {conn_id!r}: the MySQL provider's connection config "
+                                           "was not checked (provider version not supported)")
+                if local_infile:
+                    guard = _InfileGuard.install(conn, conn_id)
+            except BaseException:
+                conn.close()
+                raise
             _fast_datetimes(conn)
             conn.set_character_set("utf8mb4")
             conn.autocommit(False)
@@ -288,13 +326,159 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
             cur.execute("SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = %s, "
                         "SESSION lock_wait_timeout = %s", (wait, wait))
             cur.close()
-            return Db(conn, "mysql")
+            return Db(conn, "mysql", guard)
         conn = sqlite3.connect(sqlite_path(conn_id, c), timeout=30)
         conn.create_function("REGEXP", 2, _sqlite_regexp, deterministic=True)
         conn.create_function("REGEXP_REPLACE", 3, _sqlite_regexp_replace, deterministic=True)
         return Db(conn, "sqlite")
 
     return retrying(_open, what=f"connect {conn_id}")
+
+
+_TLS_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+
+
+def tls_config(conn_id: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Check the TLS part of mysqlclient's connect arguments (from the ``ssl``/``ssl_mode`` extras).
+
+    A CA given without ``ssl_mode`` means "verify the server" (VERIFY_IDENTITY: chain and host name);
+    mysqlclient alone would then only *prefer* TLS and verify nothing. A weaker explicit mode is kept
+    but logged, since it lets anyone who can answer on the server's address impersonate it.
+    """
+    ssl, mode = cfg.get("ssl"), cfg.get("ssl_mode")
+    if mode is not None:
+        mode = str(mode).strip().upper()
+        if mode not in _TLS_MODES:
+            raise PermanentDbError(f"connection {conn_id!r}: ssl_mode must be one of {', '.join(_TLS_MODES)}")
+        cfg["ssl_mode"] = mode
+    if isinstance(ssl, dict) and (ssl.get("ca") or ssl.get("capath")) and mode is None:
+        cfg["ssl_mode"] = mode = "VERIFY_IDENTITY"
+    if ssl and mode in ("PREFERRED", "REQUIRED"):
+        log.warning("connection %s: TLS without server verification (ssl_mode %s): set ssl.ca and "
+                    "ssl_mode VERIFY_IDENTITY", conn_id, mode)
+    return cfg
+
+
+@lru_cache(maxsize=None)
+def _hook_class() -> type:
+    """MySqlHook whose mysqlclient arguments pin local_infile (off, or Connector/C's "auto") and TLS."""
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    class _Hook(MySqlHook):
+        leads_flow_configured = False
+
+        def _get_conn_config_mysql_client(self, conn: Any) -> dict:
+            cfg = super()._get_conn_config_mysql_client(conn)
+            # Always explicit: the client library's compiled-in default may accept file requests.
+            cfg["local_infile"] = _LOCAL_INFILE_AUTO if self.local_infile else 0
+            self.leads_flow_configured = True
+            return tls_config(self.get_conn_id(), cfg)
+
+    return _Hook
+
+
+_INIT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_void_p)
+_READ = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint)
+_END = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_ERROR = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint)
+
+
+class _InfileGuard:
+    """The connection's LOAD DATA LOCAL INFILE handler: it sends only the one file armed by ``allow``.
+
+    Installed with Connector/C's ``mysql_set_local_infile_handler`` (mysqlclient has no path option for
+    MariaDB's client library: its ``local_infile_dir`` needs MySQL's libmysqlclient >= 8.0.21). A server
+    that answers a query with a file request gets the armed file when it names exactly that path (as the
+    LOAD statement does), and an empty file plus a client error otherwise: no other path, no symlink, no
+    device, nothing while no file is armed. The armed file is sent at most once.
+    """
+
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
+        self._allowed: bytes | None = None
+        self._fd = -1
+        self._lock = threading.Lock()
+        self.refused = 0
+        # ctypes callbacks: keep references for the connection's lifetime (the C side stores the pointers).
+        self._callbacks = (_INIT(self._init), _READ(self._read), _END(self._end), _ERROR(self._error))
+
+    @classmethod
+    def install(cls, conn: Any, conn_id: str) -> "_InfileGuard":
+        guard = cls(conn_id)
+        try:
+            import MySQLdb._mysql
+
+            capsule = conn._get_native_connection()
+            get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+            get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+            mysql = get_pointer(capsule, b"_mysql.connection.native_connection")
+            # dlsym through the extension module finds the client library it is linked with (or contains).
+            set_handler = ctypes.CDLL(MySQLdb._mysql.__file__).mysql_set_local_infile_handler
+        except (AttributeError, OSError, ValueError, ImportError) as exc:
+            raise PermanentDbError(f"connection {conn_id!r}: cannot restrict LOAD DATA LOCAL INFILE with this "
+                                   f"client library ({type(exc).__name__}); mysqlclient is required") from exc
+        set_handler.restype = None
+        set_handler.argtypes = [ctypes.c_void_p, _INIT, _READ, _END, _ERROR, ctypes.c_void_p]
+        set_handler(mysql, *guard._callbacks, None)
+        conn._leads_flow_infile_guard = guard  # the callbacks live as long as the connection
+        return guard
+
+    def allow(self, path: str | None) -> None:
+        with self._lock:
+            self._allowed = os.fsencode(path) if path is not None else None
+
+    # The callbacks run inside the client library, with the GIL taken back by ctypes. An exception
+    # must never escape one (ctypes would print it and return 0, which init would read as success).
+    def _init(self, info: Any, filename: bytes | None, _userdata: Any) -> int:
+        try:
+            with self._lock:
+                allowed, self._allowed = self._allowed, None  # one request per arming
+            self._fd = -1
+            if allowed is None or filename != allowed:
+                self.refused += 1
+                log.error("connection %s: the server asked for a file other than the staging file "
+                          "(LOAD DATA LOCAL INFILE); refused, nothing sent", self.conn_id)
+                return 1
+            fd = os.open(allowed, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                os.close(fd)
+                self.refused += 1
+                log.error("connection %s: the staging file is not a regular file of ours; refused", self.conn_id)
+                return 1
+            self._fd = fd
+            return 0
+        except BaseException:  # noqa: BLE001 - see above
+            self.refused += 1
+            log.error("connection %s: cannot open the staging file for LOAD DATA; refused", self.conn_id)
+            return 1
+
+    def _read(self, _info: Any, buf: int, size: int) -> int:
+        try:
+            data = os.read(self._fd, size)
+            ctypes.memmove(buf, data, len(data))
+            return len(data)
+        except BaseException:  # noqa: BLE001
+            return -1
+
+    def _end(self, _info: Any) -> None:
+        try:
+            if self._fd >= 0:
+                os.close(self._fd)
+        except BaseException:  # noqa: BLE001
+            pass
+        self._fd = -1
+
+    def _error(self, _info: Any, buf: int, size: int) -> int:
+        # A constant text: Connector/C uses it as a printf format, so nothing the server sent goes in.
+        msg = b"LOAD DATA LOCAL INFILE refused: the server asked for a file other than the staging file"
+        try:
+            if size > 0:
+                data = msg[:size - 1] + b"\0"
+                ctypes.memmove(buf, data, len(data))
+        except BaseException:  # noqa: BLE001
+            pass
+        return _INFILE_REFUSED
 
 
 def _datetime_or_none(text: str, _parse: Callable[[str], datetime] = datetime.fromisoformat) -> datetime | None:
