@@ -5,12 +5,19 @@ BIN     := $(VENV)/bin
 ROWS    ?= 1000000
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: venv demo test test-unit test-fast bench bench-phone bench-incremental ui clean
+.PHONY: venv demo test test-unit test-fast bench bench-phone bench-incremental ui clean system-deps-demo system-deps-test
 
-$(BIN)/.installed: requirements.txt
+## Debian packages (scripts/system-deps.sh): installed with apt-get when missing and run as root, else one line
+## says what to run. Nothing is fetched on a machine that has them all.
+system-deps-demo system-deps-test: system-deps-%:
+	@PY=$(PY) bash scripts/system-deps.sh $*
+
+# The venv serves the demo and the tests: the product's requirements.txt plus requirements-dev.txt.
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@PY=$(PY) bash scripts/system-deps.sh demo
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
@@ -20,10 +27,11 @@ demo: venv
 	$(BIN)/python scripts/demo.py
 
 ## Unit, integration (MariaDB + SQLite), DAG and end-to-end backfill tests.
-test: venv
+## system-deps-test comes first: on a clean machine one apt-get installs the venv's packages and the tests'.
+test: system-deps-test venv
 	$(BIN)/python -m pytest -q
 
-test-fast: venv
+test-fast: system-deps-test venv
 	$(BIN)/python -m pytest -q -m "not slow"
 
 ## Pipeline vs stock path vs server-side floor, on ROWS generated legacy rows in MariaDB.
