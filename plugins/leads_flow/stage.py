@@ -9,6 +9,8 @@ slice in chunks, so memory stays flat whatever the window holds. A history-sized
 primary-key slices for ``settings.workers`` processes (sequential reads; the mapping is the work); a
 daily increment into time slices read through the update_time/create_time indexes by
 ``settings.read_workers`` processes (each row is a random read: the disk, not a core, is the wait).
+The workers are started through :class:`_WorkerProcess`, so any executor's task process may fork them,
+a daemonic one included (CeleryExecutor's prefork pool; see docs/scaling.md).
 
 The files a bulk load goes through (tmpfs, protected values plus unionId, IP and user agent) are named
 ``leads_flow_stage.<pid namespace>.<pid>.<random>.tsv`` and flock-ed by their writer while they exist; a
@@ -305,8 +307,7 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
         # fork: the workers inherit the cipher and the connections (secrets never travel through a pipe).
         # Connections are resolved here: a forked worker must not talk to the task's supervisor itself.
         conns = {c: get_connection(c) for c in (legacy_conn_id, flow_conn_id)}
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+        with ProcessPoolExecutor(workers, mp_context=_TASK_FORK, initializer=_init_worker,
                                  initargs=(cipher, conns, os.getpid())) as pool:
             for part in pool.map(_run_job_in_worker, jobs):
                 res.add(part)
@@ -322,6 +323,42 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
     progress.done(res.extracted)
     return res
 
+
+class _WorkerProcess(multiprocessing.context.ForkProcess):
+    """A forked stage worker that a *daemonic* task process may start.
+
+    ``multiprocessing`` refuses children to a process whose daemon flag is set ("daemonic processes are
+    not allowed to have children"). Under CeleryExecutor's prefork pool the Airflow task process is forked
+    from a daemonic pool process and inherits that flag, although nothing will ever terminate *it* as a
+    daemon: the flag only describes how its own parent treats it. The rule exists so that a daemon's
+    children are not orphaned when the daemon is killed; the stage workers already cannot be orphaned:
+    each asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG) and checks ``getppid()``
+    before every chunk (:func:`_init_worker`, :func:`_run_job`), and a killed worker's staging file is
+    swept by the next stage (:func:`sweep_stage_files`). So this process class lifts the flag of the
+    *current* process for the duration of ``start()`` only (the main thread; nothing else is forked
+    meanwhile), restores it, and marks the child itself non-daemonic. Under LocalExecutor (flag unset)
+    it is a plain ForkProcess. Nothing else changes: same fork, same initializer, same guarantees.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._config["daemon"] = False  # a copy of the parent's config: do not inherit its flag
+
+    def start(self) -> None:
+        config = multiprocessing.current_process()._config
+        daemonic = config.pop("daemon", None)
+        try:
+            super().start()
+        finally:
+            if daemonic is not None:
+                config["daemon"] = daemonic
+
+
+class _TaskForkContext(multiprocessing.context.ForkContext):
+    Process = _WorkerProcess
+
+
+_TASK_FORK = _TaskForkContext()
 
 _WORKER: dict[str, Any] = {}
 
