@@ -49,5 +49,11 @@ ui: venv
 	$(BIN)/python scripts/demo.py --setup-only
 	bash scripts/ui.sh
 
+## Boot docker-compose.yaml for real on a private Docker engine and check it end to end (as root; minutes;
+## not part of `make test`): scripts/test-compose.sh, docs/docker-compose.md.
+.PHONY: test-compose
+test-compose: venv
+	bash scripts/test-compose.sh
+
 clean:
 	rm -rf .demo .pytest_cache

@@ -177,7 +177,7 @@ def created_users() -> dict[str, str]:
     """user -> the ${VAR} its password comes from."""
     users = {}
     for stmt in sql_statements(init_sql()):
-        m = re.fullmatch(r"CREATE USER (?:IF NOT EXISTS )?'([^']+)'@'%' IDENTIFIED (?:WITH \w+ )?BY "
+        m = re.fullmatch(r"CREATE USER (?:IF NOT EXISTS )?'([^']+)'@'%' IDENTIFIED (?:WITH \w+ |\$\{auth_with\})?BY "
                          r"'\$\{(\w+)\}'", stmt, re.I)
         if stmt.upper().startswith("CREATE USER"):
             assert m, f"unparsed CREATE USER: {stmt}"
@@ -309,7 +309,23 @@ def test_all_airflow_services_share_one_image_and_the_common_settings():
         == "postgres"
     for name, svc in [*airflow_services().items(), ("airflow-init", services()["airflow-init"])]:
         env = env_of(svc)
-        assert {k: env.get(k) for k in common} == common, f"{name} lost a common setting"
+        # The api-server has its own connections (test_api_server_gets_only_the_read_only_flow_login).
+        shared = {k: v for k, v in common.items() if name != "airflow-apiserver" or not k.startswith("AIRFLOW_CONN_")}
+        assert {k: env.get(k) for k in shared} == shared, f"{name} lost a common setting"
+
+
+def test_api_server_gets_only_the_read_only_flow_login():
+    """The run report reads leads_flow through the connection id leads_flow: in the api-server that is the
+    SELECT-only flow_reader; the api-server runs no task, so no legacy login, no writer, no keyring."""
+    api = env_of(services()["airflow-apiserver"])
+    assert {k for k in api if k.startswith("AIRFLOW_CONN_")} == {"AIRFLOW_CONN_LEADS_FLOW"}
+    assert api["AIRFLOW_CONN_LEADS_FLOW"].startswith("mysql://flow_reader:${FLOW_READER_PASSWORD:?")
+    ((privs, obj, _),) = grants()["flow_reader"]
+    assert (set(privs), obj) == ({"SELECT"}, "leads_flow.*")
+    from leads_flow import config, report
+
+    assert config.FLOW_CONN_ID == "leads_flow"
+    assert report.create_app.__kwdefaults__["conn_id"] == config.FLOW_CONN_ID
 
 
 def test_execution_api_and_jwt_secret_are_shared_and_point_at_the_api_server():
@@ -319,7 +335,9 @@ def test_execution_api_and_jwt_secret_are_shared_and_point_at_the_api_server():
     api = services()["airflow-apiserver"]
     assert command_of(api) == ["api-server"]
     assert any(str(p).split(":")[-1] == str(url.port) for p in api["ports"]), "api-server port mismatch"
-    assert "8080:8080" in api["ports"]
+    # The UI is published on the loopback interface unless .env says otherwise.
+    assert api["ports"] == ["${AIRFLOW_HOST_BIND:-127.0.0.1}:${AIRFLOW_HOST_PORT:-8080}:8080"]
+    assert interpolate(api["ports"][0], {}) == "127.0.0.1:8080:8080"
     # A literal secret in the compose file would be committed: it must come from .env.
     assert VAR_REF.fullmatch(common["AIRFLOW__API_AUTH__JWT_SECRET"]).group(1) == "AIRFLOW__API_AUTH__JWT_SECRET"
     sched = env_of(services()["airflow-scheduler"])
@@ -444,20 +462,26 @@ def test_dockerfile_copies_existing_files_and_matches_the_pinned_airflow():
     ctx = services()["airflow-scheduler"]["build"]["context"]
     dockerfile = ROOT / ctx / services()["airflow-scheduler"]["build"]["dockerfile"]
     lines = [ln.strip() for ln in dockerfile.read_text(encoding="utf-8").splitlines()]
-    copies = [ln for ln in lines if ln.upper().startswith(("COPY ", "ADD "))]
+    copies = [ln for ln in lines if ln.upper().startswith(("COPY ", "ADD ")) and "--from=" not in ln]
     assert copies
     for ln in copies:
         args = [a for a in ln.split()[1:] if not a.startswith("--")]
         assert len(args) >= 2, ln
         for src in args[:-1]:
             assert (ROOT / ctx / src).exists(), f"Dockerfile copies missing {src}"
-    (base,) = [ln.split()[1] for ln in lines if ln.upper().startswith("FROM ")]
+    bases = [ln.split()[1] for ln in lines if ln.upper().startswith("FROM ")]
+    assert len(bases) == 2 and len(set(bases)) == 1, bases  # builder and final stage, one base image
+    base = bases[0]
     m = re.fullmatch(r"apache/airflow:(\d+\.\d+\.\d+)-python(3\.\d+)", base)
     assert m, base
     pins = dict(re.findall(r"(?m)^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.txt").read_text()))
     assert pins["apache-airflow"] == m.group(1), "Dockerfile base image and requirements.txt disagree"
     assert m.group(2) == "3.11"
     assert any(re.fullmatch(r"RUN pip install .*-r /requirements\.txt", ln) for ln in lines)
+    # Multi-stage: the compiler and headers only in the builder stage.
+    final = "\n".join(lines[max(i for i, ln in enumerate(lines) if ln.upper().startswith("FROM ")):])
+    assert not re.search(r"build-essential|gcc|-dev\b", final), "the final stage installs build tools"
+    assert "AS builder" in lines[[i for i, ln in enumerate(lines) if ln.upper().startswith("FROM ")][0]]
 
 
 def test_connection_ids_are_exactly_the_pipelines():
@@ -474,7 +498,7 @@ def test_connection_ids_are_exactly_the_pipelines():
         seen |= ids
     assert seen == dbs | pii
     for name, svc in [*airflow_services().items(), ("airflow-init", services()["airflow-init"])]:
-        expected = dbs | (pii if name in TASK_RUNNERS else set())
+        expected = {config.FLOW_CONN_ID} if name == "airflow-apiserver" else dbs | (pii if name in TASK_RUNNERS else set())
         assert {k for k in env_of(svc) if k.startswith("AIRFLOW_CONN_")} == {
             f"AIRFLOW_CONN_{c.upper()}" for c in expected}, name
     # The seed job gets the legacy connection only (its seeding login), never the keyring.
@@ -545,6 +569,7 @@ def test_keyring_extra_fields_are_masked_by_every_airflow_process():
     ("airflow-scheduler", "AIRFLOW_CONN_LEADS_LEGACY", "legacy_reader", "leads_legacy"),
     ("airflow-scheduler", "AIRFLOW_CONN_LEADS_FLOW", "flow_writer", "leads_flow"),
     ("seed", "AIRFLOW_CONN_LEADS_LEGACY", "legacy_seeder", "leads_legacy"),
+    ("airflow-apiserver", "AIRFLOW_CONN_LEADS_FLOW", "flow_reader", "leads_flow"),
 ])
 def test_mysql_connection_uris_use_the_least_privilege_logins(service, conn, user, schema):
     from airflow.models.connection import Connection
@@ -579,9 +604,12 @@ def test_init_sql_creates_both_databases_and_the_legacy_table_before_granting():
 
 def test_init_sql_grants_only_select_on_leads_aggr_to_the_legacy_reader():
     g = grants()
-    assert set(created_users()) == set(g) == {"legacy_reader", "flow_writer", "legacy_seeder"}
+    assert set(created_users()) == set(g) == {"legacy_reader", "flow_writer", "flow_reader", "legacy_seeder"}
     assert [(set(p), obj) for p, obj, _ in g["legacy_reader"]] == [({"SELECT"}, "leads_legacy.leads_aggr")]
-    assert [(set(p), obj) for p, obj, _ in g["flow_writer"]] == [({"ALL PRIVILEGES"}, "leads_flow.*")]
+    # docs/reliability.md, "Least privilege": what tests/reliability/test_privileges.py runs the pipeline with.
+    assert [(set(p), obj) for p, obj, _ in g["flow_writer"]] == [
+        ({"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX"}, "leads_flow.*")]
+    assert [(set(p), obj) for p, obj, _ in g["flow_reader"]] == [({"SELECT"}, "leads_flow.*")]
     ((seed_privs, seed_obj, _),) = g["legacy_seeder"]
     assert seed_obj == "leads_legacy.leads_aggr" and seed_privs <= {"CREATE", "INSERT", "SELECT"}
     for user, items in g.items():
@@ -590,7 +618,7 @@ def test_init_sql_grants_only_select_on_leads_aggr_to_the_legacy_reader():
     assert not re.search(r"(?i)\bGRANT\b.*\bTO\b.*\broot\b|\bFILE\b|\bSUPER\b", init_sql())
     # Passwords come from the environment, never from the committed file.
     assert set(created_users().values()) == {"LEGACY_READER_PASSWORD", "FLOW_WRITER_PASSWORD",
-                                             "LEGACY_SEEDER_PASSWORD"}
+                                             "FLOW_READER_PASSWORD", "LEGACY_SEEDER_PASSWORD"}
 
 
 def test_airflow_init_migrates_creates_the_pool_and_the_admin_login():
@@ -618,7 +646,7 @@ def test_airflow_init_migrates_creates_the_pool_and_the_admin_login():
 
 def test_airflow_init_password_step_writes_what_the_simple_auth_manager_reads(tmp_path, monkeypatch):
     script = command_of(services()["airflow-init"])[-1]
-    py = re.search(r"python - <<'PY'\n(.*?)\nPY", script, re.S).group(1)
+    (py,) = [s for s in re.findall(r"python - <<'PY'\n(.*?)\nPY", script, re.S) if "PASSWORDS_FILE" in s]
     pw_file = tmp_path / "auth" / "passwords.json"
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(pw_file))
     monkeypatch.setenv("AIRFLOW_ADMIN_PASSWORD", "s3cret-Admin")
@@ -731,15 +759,16 @@ def test_init_script_grants_hold_on_a_real_server():
 
     tag = uuid.uuid4().hex[:8]
     names = {"leads_legacy": f"lfc{tag}_legacy", "leads_flow": f"lfc{tag}_flow",
-             "legacy_reader": f"lfc{tag}_r", "flow_writer": f"lfc{tag}_w", "legacy_seeder": f"lfc{tag}_s"}
+             "legacy_reader": f"lfc{tag}_r", "flow_writer": f"lfc{tag}_w", "legacy_seeder": f"lfc{tag}_s",
+             "flow_reader": f"lfc{tag}_fr"}
+    mariadb = "mariadb" in version.lower() or not version.startswith("8.0")
     pw = {"LEGACY_READER_PASSWORD": "reader.Pw-1", "FLOW_WRITER_PASSWORD": "writer~Pw_2",
-          "LEGACY_SEEDER_PASSWORD": "seeder-Pw.3"}
+          "LEGACY_SEEDER_PASSWORD": "seeder-Pw.3", "FLOW_READER_PASSWORD": "freader_Pw4",
+          "auth_with": "" if mariadb else "WITH mysql_native_password "}
 
     def render(text: str) -> str:
         text = re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: names[m.group(1)], text)
         text = re.sub(r"\$\{(\w+)\}", lambda m: pw[m.group(1)], text)
-        if "mariadb" in version.lower() or not version.startswith("8.0"):
-            text = text.replace("IDENTIFIED WITH mysql_native_password BY", "IDENTIFIED BY")
         return text
 
     def run_as(user: str | None, db: str, sql: str) -> int | None:
@@ -782,7 +811,18 @@ def test_init_script_grants_hold_on_a_real_server():
 
         assert run_as("flow_writer", "leads_flow", "CREATE TABLE t0 (a INT)") is None
         assert run_as("flow_writer", "leads_flow", "INSERT INTO t0 VALUES (1)") is None
-        assert run_as("flow_writer", "leads_flow", "CREATE TEMPORARY TABLE tt (a INT)") is None
+        assert run_as("flow_writer", "leads_flow", "ALTER TABLE t0 ADD COLUMN b INT, ADD INDEX ib (b)") is None
+        assert run_as("flow_writer", "leads_flow", "UPDATE t0 SET b = 2") is None
+        assert run_as("flow_writer", "leads_flow", "RENAME TABLE t0 TO t1") is None
+        assert run_as("flow_writer", "leads_flow", "DROP TABLE t1") is None
+        assert run_as("flow_writer", "leads_flow", "CREATE TEMPORARY TABLE tt (a INT)") in denied
+        assert run_as("flow_writer", "leads_flow", "CREATE VIEW v AS SELECT 1") in denied
+        assert run_as("flow_writer", "leads_flow", "CREATE TABLE t0 (a INT)") is None
+
+        assert run_as("flow_reader", "leads_flow", "SELECT COUNT(*) FROM t0") is None
+        assert run_as("flow_reader", "leads_flow", "INSERT INTO t0 VALUES (1)") in denied
+        assert run_as("flow_reader", "leads_flow", "CREATE TABLE t2 (a INT)") in denied
+        assert run_as("flow_reader", "leads_flow", "SELECT COUNT(*) FROM leads_legacy.leads_aggr") in denied
         assert run_as("flow_writer", "leads_flow", "SELECT COUNT(*) FROM leads_legacy.leads_aggr") in denied
 
         assert run_as("legacy_seeder", "leads_legacy", "CREATE TABLE IF NOT EXISTS leads_aggr (id INT)") is None
@@ -791,8 +831,76 @@ def test_init_script_grants_hold_on_a_real_server():
         assert run_as("legacy_seeder", "leads_legacy", "CREATE TABLE other (a INT)") in denied
         assert run_as("legacy_reader", "leads_legacy", "SELECT COUNT(*) FROM leads_aggr") is None
     finally:
-        for user in ("legacy_reader", "flow_writer", "legacy_seeder"):
+        for user in ("legacy_reader", "flow_writer", "flow_reader", "legacy_seeder"):
             cur.execute(f"DROP USER IF EXISTS '{names[user]}'@'%'")
         for db in ("leads_legacy", "leads_flow"):
             cur.execute(f"DROP DATABASE IF EXISTS {names[db]}")
         admin.close()
+
+
+# ------------------------------------------------------------------------ 5. security review (issue 13)
+def test_airflow_init_refuses_the_placeholder_passwords(monkeypatch):
+    script = command_of(services()["airflow-init"])[-1]
+    (check,) = [s for s in re.findall(r"python - <<'PY'\n(.*?)\nPY", script, re.S) if "change-me" in s]
+    assert script.index(check) < script.index("airflow db migrate"), "check before anything is created"
+    env = {k: interpolate(v, documented_env()) for k, v in env_of(services()["airflow-init"]).items()}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit) as exc:
+        exec(compile(check, "airflow-init", "exec"), {})
+    message = str(exc.value.code)
+    assert "placeholder" in message and "change-me" in message
+    for name in ("AIRFLOW_ADMIN_PASSWORD", "POSTGRES_PASSWORD", "LEGACY_READER_PASSWORD", "FLOW_WRITER_PASSWORD"):
+        assert name in message, name
+    # Real passwords pass.
+    monkeypatch.setenv("AIRFLOW_ADMIN_PASSWORD", "s3cret-Admin")
+    for var in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_LEADS_LEGACY", "AIRFLOW_CONN_LEADS_FLOW"):
+        monkeypatch.setenv(var, re.sub(r":change-me[^@]*@", ":Real-Pw.123@", os.environ[var]))
+    exec(compile(check, "airflow-init", "exec"), {})
+
+
+@pytest.mark.parametrize("var", ["MYSQL_ROOT_PASSWORD", "LEGACY_READER_PASSWORD", "FLOW_WRITER_PASSWORD",
+                                 "FLOW_READER_PASSWORD", "LEGACY_SEEDER_PASSWORD"])
+def test_mysql_init_refuses_the_placeholder_passwords(var):
+    env = {k: "Real-Pw.123" for k in ("MYSQL_ROOT_PASSWORD", "LEGACY_READER_PASSWORD", "FLOW_WRITER_PASSWORD",
+                                      "FLOW_READER_PASSWORD", "LEGACY_SEEDER_PASSWORD")}
+    env[var] = example_env()[var]
+    assert env[var].startswith("change-me")
+    # The check comes before any SQL: with no server at all, it is the reason the script stops.
+    r = subprocess.run(["bash", str(MYSQL_INIT)], capture_output=True, text=True, timeout=30,
+                       env={"PATH": os.environ["PATH"], **env})
+    assert r.returncode == 1
+    assert f"{var} is still the placeholder of .env.example" in r.stderr, r.stderr
+
+
+def test_netns_override_covers_every_service_and_publishes_nothing():
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!reset", lambda loader, node: None)  # compose's "drop the base file's value"
+    text = (ROOT / "docker" / "compose.netns.yaml").read_text(encoding="utf-8")
+    override = yaml.load(text, Loader=Loader)["services"]
+    assert set(services()) <= set(override), set(services()) - set(override)
+    assert override["netns"]["network_mode"] == "none"
+    hosts = {h.split(":")[0] for h in override["netns"]["extra_hosts"]}
+    urls = [env_of(compose()["x-airflow-common"])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+            env_of(compose()["x-airflow-common"])["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"],
+            env_of(compose()["x-airflow-common"])["AIRFLOW_CONN_LEADS_FLOW"]]
+    assert {urlparse(interpolate(u, documented_env())).hostname for u in urls} <= hosts
+    for name in services():
+        assert override[name]["network_mode"] == "service:netns", name
+        if services()[name].get("ports"):
+            assert "ports" in override[name], f"{name}: published ports clash with network_mode service:"
+
+
+def test_netns_override_resolves_without_ports(cli, tmp_path):
+    env_file = tmp_path / "compose.env"
+    env_file.write_text(ENV_EXAMPLE.read_text(encoding="utf-8") + gen_keyring_output(), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG")}
+    r = subprocess.run([*cli, "--env-file", str(env_file), "-f", str(COMPOSE), "-f",
+                        str(ROOT / "docker" / "compose.netns.yaml"), "config", "--format", "json"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["services"]
+    assert not any(s.get("ports") for s in model.values())
+    assert {n for n, s in model.items() if s.get("network_mode") == "service:netns"} == set(services())
