@@ -132,13 +132,18 @@ class _Named:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie does not (a killed worker whose new parent never reaps it stays one)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: alive
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def sweep_stage_files(directory: str | None = None) -> list[str]:
