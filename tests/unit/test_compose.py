@@ -904,3 +904,67 @@ def test_netns_override_resolves_without_ports(cli, tmp_path):
     model = json.loads(r.stdout)["services"]
     assert not any(s.get("ports") for s in model.values())
     assert {n for n, s in model.items() if s.get("network_mode") == "service:netns"} == set(services())
+
+
+# ------------------------------------------------------------ 6. CeleryExecutor override (issue 13)
+CELERY_OVERRIDE = ROOT / "docker" / "compose.celery.yaml"
+
+
+def celery_override() -> dict:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!reset", lambda loader, node: "!reset")  # compose's "drop the base file's value"
+    return yaml.load(CELERY_OVERRIDE.read_text(encoding="utf-8"), Loader=Loader)["services"]
+
+
+def test_celery_override_adds_broker_and_worker_and_moves_the_keyring():
+    over = celery_override()
+    assert set(over) - set(services()) == {"redis", "airflow-worker"}
+    worker, redis = over["airflow-worker"], over["redis"]
+    assert worker["extends"] == {"file": "docker-compose.yaml", "service": "airflow-scheduler"}
+    assert command_of(worker)[:2] == ["celery", "worker"]
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy" and redis["healthcheck"]["test"]
+    assert redis["restart"] == "unless-stopped" and worker["healthcheck"]["test"]
+    # every Airflow process runs the CeleryExecutor; the result backend is the metadata db through psycopg2
+    for name in [*airflow_services(), "airflow-init", "airflow-worker"]:
+        env = env_of(over[name])
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://airflow:${POSTGRES_PASSWORD:?")
+        assert urlparse(env["AIRFLOW__CELERY__BROKER_URL"]).hostname == "redis"
+    # the scheduler only queues task ids: its keyring is dropped; the worker inherits it with the extends
+    sched = env_of(over["airflow-scheduler"])
+    assert sched["AIRFLOW_CONN_LEADS_PII"] == "!reset" and sched["AIRFLOW_CONN_LEADS_PII_BIDX"] == "!reset"
+    assert not {k for k in env_of(worker) if k.startswith("AIRFLOW_CONN_")}  # all from the scheduler
+    pins = dict(re.findall(r"(?m)^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.txt").read_text()))
+    for pkg in ("apache-airflow-providers-celery", "celery", "redis", "psycopg2-binary", "asyncpg"):
+        assert pkg in pins, f"the worker image needs {pkg} (requirements.txt)"
+
+
+def test_celery_override_resolves_with_the_keyring_on_the_workers_only(cli, tmp_path):
+    env_file = tmp_path / "compose.env"
+    env_file.write_text(ENV_EXAMPLE.read_text(encoding="utf-8") + gen_keyring_output(), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG")}
+    r = subprocess.run([*cli, "--env-file", str(env_file), "-f", str(COMPOSE), "-f", str(CELERY_OVERRIDE),
+                        "config", "--format", "json"], capture_output=True, text=True, cwd=tmp_path, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["services"]
+    assert set(model) == set(services()) | {"redis", "airflow-worker"}
+    runners = {n for n, s in model.items() if (s.get("command") or [])[:2] == ["celery", "worker"]}
+    assert runners == {"airflow-worker"}
+    holders = {n for n, s in model.items() if {"AIRFLOW_CONN_LEADS_PII", "AIRFLOW_CONN_LEADS_PII_BIDX"}
+               & set(s.get("environment") or {})}
+    assert holders == runners, holders
+    from leads_flow.crypto import Keyring
+
+    worker, sched = model["airflow-worker"], model["airflow-scheduler"]
+    Keyring.from_extra(json.loads(worker["environment"]["AIRFLOW_CONN_LEADS_PII"])["extra"])
+    # the worker is the scheduler's container in all but its command: image, mounts, logins, masking setting
+    assert (worker["image"], worker["build"], worker["volumes"]) == (sched["image"], sched["build"], sched["volumes"])
+    assert {k: v for k, v in worker["environment"].items() if not k.startswith("AIRFLOW_CONN_LEADS_PII")
+            and k != "DUMB_INIT_SETSID"} == sched["environment"]
+    assert worker["environment"]["AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"] == "enc_keys,bidx_keys"
+    assert worker["depends_on"]["mysql"]["condition"] == "service_healthy"
+    for name in [*airflow_services(), "airflow-init", "airflow-worker"]:
+        assert model[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
