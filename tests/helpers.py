@@ -47,3 +47,14 @@ def flow_table(dbs) -> list[tuple]:
     """leads_flow without the per-call random parts (cipher nonce, run ids), in lead order."""
     return [tuple(str(v) if isinstance(v, datetime) else v for v in r)
             for r in dbs.flow_rows(f"SELECT {FLOW_DATA_COLUMNS} FROM leads_flow ORDER BY lead_id")]
+
+
+def truncate_flow(dbs) -> None:
+    """Empty leads_flow, so the next run's result can be compared with another's."""
+    db = dbs.flow()
+    try:
+        db.conn.cursor().execute("DELETE FROM leads_flow")
+        db.conn.commit()
+    finally:
+        db.close()
+    assert dbs.flow_rows("SELECT COUNT(*) FROM leads_flow") == [(0,)]

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import flow_table, insert, legacy_row
+from tests.helpers import flow_table, insert, legacy_row, truncate_flow
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 
@@ -382,7 +382,7 @@ def test_backfill_and_one_manual_run_give_the_same_table(mysql_dbs, cipher, tmp_
             table_after_backfill = flow_table(dbs)
 
             # The same window as ONE manual run with a date range, into an emptied leads_flow.
-            _truncate(dbs)
+            truncate_flow(dbs)
             stack.cli("dags", "trigger", DAG_ID, "-c", json.dumps(MANUAL_CONF))
             [manual] = stack.wait_runs(lambda r: r["run_type"] == "manual", 1, MANUAL_WAIT_S, "manual run")
             print(f"[e2e] manual run finished after {time.monotonic() - t0:.0f} s")
@@ -415,16 +415,6 @@ def test_backfill_and_one_manual_run_give_the_same_table(mysql_dbs, cipher, tmp_
     finally:
         stack.stop()
         print(f"[e2e] total {time.monotonic() - t0:.0f} s")
-
-
-def _truncate(dbs) -> None:
-    db = dbs.flow()
-    try:
-        db.conn.cursor().execute("DELETE FROM leads_flow")
-        db.conn.commit()
-    finally:
-        db.close()
-    assert dbs.flow_rows("SELECT COUNT(*) FROM leads_flow") == [(0,)]
 
 
 def _check_backfill(stack: AirflowStack, dbs, cipher, runs: list[dict]) -> None:

@@ -45,8 +45,8 @@ import pytest
 from tests.conftest import REQUIRE_MYSQL, _mysql_admin, mysql_conn_uri
 from tests.e2e.celery_support import HOSTNAME_PREFIX
 from tests.e2e.test_backfill import (BACKFILL_FROM, BACKFILL_TO, DAG_ID, MANUAL_CONF, POOL, AirflowStack, Deadline,
-                                     _max_overlap, _seed_rows, _truncate)
-from tests.helpers import flow_table, insert, sync
+                                     _max_overlap, _seed_rows)
+from tests.helpers import flow_table, insert, sync, truncate_flow
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql, pytest.mark.celery]
 
@@ -252,7 +252,7 @@ def test_celery_two_workers_manual_range_and_backfill_match_local(mysql_dbs, pg_
             assert same, "the manual range under Celery gave another leads_flow than the LocalExecutor path"
 
             # 2. the same days as a backfill, into an emptied leads_flow
-            _truncate(dbs)
+            truncate_flow(dbs)
             stack.cli("backfill", "create", "--dag-id", DAG_ID, "--from-date", BACKFILL_FROM,
                       "--to-date", BACKFILL_TO)
             backfill = stack.wait_first_try(lambda r: r["run_type"] == "backfill", 3, RUNS_WAIT_S, "backfill")

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from leads_flow import stage
-from tests.helpers import flow_table, insert, legacy_row, sync
+from tests.helpers import flow_table, insert, legacy_row, sync, truncate_flow
 
 pytestmark = pytest.mark.mysql
 
@@ -109,12 +109,7 @@ def test_stage_workers_start_and_publish_inside_a_daemonic_task_process(mysql_db
     parallel = flow_table(dbs)
 
     # the same window in this (non-daemonic) process with one worker and no fork gives the same table
-    db = dbs.flow()
-    try:
-        db.conn.cursor().execute("DELETE FROM leads_flow")
-        db.conn.commit()
-    finally:
-        db.close()
+    truncate_flow(dbs)
     monkeypatch.setenv("LEADS_FLOW_WORKERS", "1")
     monkeypatch.setenv("LEADS_FLOW_READ_WORKERS", "1")
     sync(f"2026-11-{BIG}", f"2026-11-{EMPTY}", run_id="manual__serial")
