@@ -1,8 +1,8 @@
 """End to end under a real Airflow: backfill three days, then the same window as one manual run.
 
 Starts `airflow api-server`, `airflow scheduler` and `airflow dag-processor` as subprocesses (LocalExecutor,
-SQLite metadata in a temporary AIRFLOW_HOME, API on a free 127.0.0.1 port), wired to the MariaDB databases of
-the ``mysql_dbs`` fixture, and drives them with the CLI as an operator would (the REST API is used to wait for
+PostgreSQL metadata in a fresh database from tests/e2e/conftest.py, a temporary AIRFLOW_HOME, API on a free
+127.0.0.1 port), wired to the MariaDB databases of the ``mysql_dbs`` fixture, and drives them with the CLI as an operator would (the REST API is used to wait for
 runs and to read task instances, pools included):
 
     airflow pools set leads_legacy 2 "legacy reads"
@@ -100,8 +100,9 @@ class AirflowStack:
         "dag-processor": ["dag-processor"],
     }
 
-    def __init__(self, home: Path, deadline: Deadline):
+    def __init__(self, home: Path, deadline: Deadline, pg: str):
         self.home = home
+        self.pg = pg
         self.deadline = deadline
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -123,7 +124,7 @@ class AirflowStack:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}?timeout=60",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{self.pg}",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.base,
@@ -357,13 +358,13 @@ def _max_overlap(intervals: list[tuple[str, str]]) -> int:
 # ------------------------------------------------------------------------------------------------------ test
 
 
-def test_backfill_and_one_manual_run_give_the_same_table(mysql_dbs, cipher, tmp_path):
+def test_backfill_and_one_manual_run_give_the_same_table(mysql_dbs, pg_metadata, cipher, tmp_path):
     t0 = time.monotonic()
     deadline = Deadline(TEST_BUDGET_S)
     dbs = mysql_dbs
     insert(dbs, _seed_rows())
 
-    stack = AirflowStack(tmp_path / "airflow-home", deadline)
+    stack = AirflowStack(tmp_path / "airflow-home", deadline, pg_metadata)
     try:
         try:
             stack.cli("db", "migrate")

@@ -33,16 +33,13 @@ rows and no phone numbers.
 from __future__ import annotations
 
 import json
-import os
-import random
 import time
 import urllib.parse
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_MYSQL, _mysql_admin, mysql_conn_uri
+from tests.conftest import _mysql_admin, mysql_conn_uri
 from tests.e2e.celery_support import HOSTNAME_PREFIX
 from tests.e2e.test_backfill import (BACKFILL_FROM, BACKFILL_TO, DAG_ID, MANUAL_CONF, POOL, AirflowStack, Deadline,
                                      _max_overlap, _seed_rows)
@@ -50,8 +47,6 @@ from tests.helpers import flow_table, insert, sync, truncate_flow
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql, pytest.mark.celery]
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-REDIS = {"host": "127.0.0.1", "port": 6379}
 WORKERS = ("worker-1", "worker-2")
 WORKER_CONCURRENCY = 2  # 2 x 2 task slots: more than the pool's 2, so the pool is what limits the stages
 POOL_SLOTS = 2
@@ -61,70 +56,11 @@ RUNS_WAIT_S = 150
 BAD_STATES = {"up_for_retry", "failed", "upstream_failed", "up_for_reschedule", "removed"}
 
 
-def _unavailable(what: str, exc: Exception) -> None:
-    msg = f"{what} not reachable: {exc}"
-    if REQUIRE_MYSQL or os.environ.get("CI"):
-        pytest.fail(msg + " (CI needs it for the Celery test)")
-    pytest.skip("!!! SKIPPING THE CELERY TEST !!! " + msg)
-
-
-# ------------------------------------------------------------------------------------ PostgreSQL and Redis
-
-
-@pytest.fixture
-def pg_metadata():
-    """A fresh PostgreSQL database for Airflow's metadata; dropped (connections forced off) at the end."""
-    import psycopg2
-
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
-    except psycopg2.Error as exc:
-        _unavailable("PostgreSQL", exc)
-    admin.autocommit = True
-    name = f"lfc_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgres@{PG['host']}:{PG['port']}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
-@pytest.fixture
-def redis_broker():
-    """An empty Redis database number, claimed with a key (two runs at once never share one); flushed at the end."""
-    import redis
-
-    tag = uuid.uuid4().hex
-    try:
-        probe = redis.Redis(**REDIS, socket_timeout=5)
-        count = int(probe.config_get("databases").get("databases", 16))
-    except redis.RedisError as exc:
-        _unavailable("Redis", exc)
-    claimed = None
-    for n in random.sample(range(1, count), count - 1):  # db 0 is everybody's default: never ours
-        r = redis.Redis(**REDIS, db=n, socket_timeout=5)
-        if r.dbsize() == 0 and r.set("leads-flow-e2e:claim", tag, nx=True):
-            claimed = r
-            break
-        r.close()
-    probe.close()
-    if claimed is None:
-        pytest.fail("no empty Redis database number to use as the broker")
-    try:
-        yield f"redis://{REDIS['host']}:{REDIS['port']}/{claimed.connection_pool.connection_kwargs['db']}"
-    finally:
-        claimed.flushdb()
-        claimed.close()
-
-
 # ------------------------------------------------------------------------------------------- the Celery stack
 
 
 class CeleryStack(AirflowStack):
-    """AirflowStack with CeleryExecutor, PostgreSQL metadata, a Redis broker and two named workers."""
+    """AirflowStack with CeleryExecutor, a Redis broker and two named workers."""
 
     COMPONENTS = {
         **AirflowStack.COMPONENTS,
@@ -133,15 +69,14 @@ class CeleryStack(AirflowStack):
     }
 
     def __init__(self, home: Path, deadline: Deadline, pg: str, broker: str):
-        self.pg, self.broker = pg, broker
-        super().__init__(home, deadline)
+        self.broker = broker
+        super().__init__(home, deadline, pg)
 
     def _environment(self) -> dict[str, str]:
         env = super()._environment()
         env.update({
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{self.pg}",
             "AIRFLOW__CELERY__BROKER_URL": self.broker,
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{self.pg}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
