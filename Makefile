@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 ROWS    ?= 1000000
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: venv demo test test-unit test-fast bench bench-phone bench-incremental ui clean system-deps-demo system-deps-test
+.PHONY: venv demo test lint format test-unit test-fast bench bench-phone bench-incremental ui clean system-deps-demo system-deps-test
 
 ## Debian packages (scripts/system-deps.sh): installed with apt-get when missing and run as root, else one line
 ## says what to run. Nothing is fetched on a machine that has them all.
@@ -28,10 +28,18 @@ demo: venv
 
 ## Unit, integration (MariaDB + SQLite), DAG and end-to-end backfill tests.
 ## system-deps-test comes first: on a clean machine one apt-get installs the venv's packages and the tests'.
-test: system-deps-test venv
+test: system-deps-test venv lint
 	$(BIN)/python -m pytest -q
 
-test-fast: system-deps-test venv
+## ruff (pyproject.toml): lint and format check, first step of `make test`. `make format` applies the format.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+
+test-fast: system-deps-test venv lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
 ## Pipeline vs stock path vs server-side floor, on ROWS generated legacy rows in MariaDB.

@@ -23,8 +23,8 @@ import bench_pipeline as bp  # noqa: E402
 
 def ensure(rows: int) -> None:
     """Server-side generation (MariaDB's sequence engine): 10M rows in minutes instead of an hour."""
-    from leads_flow.db import connected, sql_text
-    from leads_flow.schema import create_legacy_table
+    from leads_flow.io.db import connected, sql_text
+    from leads_flow.io.schema import create_legacy_table
 
     def generate() -> None:
         with connected("leads_legacy") as db:
@@ -39,8 +39,8 @@ def ensure(rows: int) -> None:
 
 
 def explain() -> list[tuple]:
-    from leads_flow.db import connected
-    from leads_flow.extract import explain_window
+    from devkit.explain import explain_window
+    from leads_flow.io.db import connected
     from leads_flow.window import Partition
 
     with connected("leads_legacy") as db:
@@ -59,8 +59,10 @@ def main() -> None:
         print("explain:", row)
     res = bp.run_pipeline()
     print(f"incremental window {bp.DAY}: {res['rows']} of {args.rows} rows changed")
-    print(f"tasks: plan {res['plan_s']:.2f}s, stage {res['stage_s']:.2f}s, gate {res['gate_s']:.2f}s, "
-          f"publish {res['publish_s']:.2f}s")
+    print(
+        f"tasks: plan {res['plan_s']:.2f}s, stage {res['stage_s']:.2f}s, gate {res['gate_s']:.2f}s, "
+        f"publish {res['publish_s']:.2f}s"
+    )
     print(f"incremental_task_seconds={res['total_s']:.2f}")
 
 

@@ -47,16 +47,31 @@ def setup_env() -> None:
     os.environ["AIRFLOW_CONN_LEADS_FLOW"] = conn_uri(FLOW_DB)
     if "AIRFLOW_CONN_LEADS_PII" not in os.environ:
         k = lambda: base64.b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
-        os.environ["AIRFLOW_CONN_LEADS_PII"] = json.dumps({"conn_type": "generic", "extra": {
-            "enc_keys": {"1": k()}, "active_enc_kid": "1", "bidx_keys": {"1": k()}, "active_bidx_kid": "1"}})
+        os.environ["AIRFLOW_CONN_LEADS_PII"] = json.dumps(
+            {
+                "conn_type": "generic",
+                "extra": {
+                    "enc_keys": {"1": k()},
+                    "active_enc_kid": "1",
+                    "bidx_keys": {"1": k()},
+                    "active_bidx_kid": "1",
+                },
+            }
+        )
 
 
 def admin():
     import MySQLdb
 
     u = urlparse(URL)
-    return MySQLdb.connect(host=u.hostname or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
-                           passwd=u.password or "", charset="utf8mb4", local_infile=True)
+    return MySQLdb.connect(
+        host=u.hostname or "127.0.0.1",
+        port=u.port or 3306,
+        user=u.username or "root",
+        passwd=u.password or "",
+        charset="utf8mb4",
+        local_infile=True,
+    )
 
 
 def prepare_legacy(db: str, rows: int, probe: str, generate: Callable[[], None]) -> None:
@@ -66,8 +81,9 @@ def prepare_legacy(db: str, rows: int, probe: str, generate: Callable[[], None])
     """
     cur = admin().cursor()
     cur.execute(f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4")
-    cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=%s AND table_name='leads_aggr'",
-                (db,))
+    cur.execute(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=%s AND table_name='leads_aggr'", (db,)
+    )
     if cur.fetchone()[0]:
         cur.execute(probe.format(db=db))
         if cur.fetchone()[0] == rows:
@@ -83,8 +99,9 @@ def prepare_legacy(db: str, rows: int, probe: str, generate: Callable[[], None])
 
 def ensure_legacy(rows: int) -> None:
     """The seed's generator (realistic shapes and dirty mix), through the pipeline's own connection."""
-    from leads_flow import schema, seed
-    from leads_flow.db import connected
+    from devkit import seed
+    from leads_flow.io import schema
+    from leads_flow.io.db import connected
 
     def generate() -> None:
         with connected("leads_legacy") as db:
@@ -112,7 +129,7 @@ def child_task(task: str, meta: str) -> None:
     """
     import resource
 
-    from leads_flow import pipeline
+    from leads_flow.tasks import sync as pipeline
 
     params = {"start_date": DAY, "end_date": DAY}
     t0 = time.perf_counter()
@@ -125,8 +142,16 @@ def child_task(task: str, meta: str) -> None:
     else:
         out = pipeline.publish(json.loads(meta), params)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"out": out, "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb(),
-                      "workers_peak_rss_mb": children}))
+    print(
+        json.dumps(
+            {
+                "out": out,
+                "seconds": time.perf_counter() - t0,
+                "peak_rss_mb": _peak_rss_mb(),
+                "workers_peak_rss_mb": children,
+            }
+        )
+    )
 
 
 def run_pipeline() -> dict:
@@ -134,8 +159,13 @@ def run_pipeline() -> dict:
     fresh_flow_db()
     meta, res = "", {"peak_rss_mb": 0.0, "workers_peak_rss_mb": 0.0, "total_s": 0.0}
     for task in ("plan", "stage", "gate", "publish"):
-        proc = subprocess.run([sys.executable, __file__, "--child", task, meta], check=True, capture_output=True,
-                              text=True, env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", task, meta],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"},
+        )
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         meta = json.dumps(r["out"])
         res[f"{task}_s"] = r["seconds"]
@@ -151,11 +181,11 @@ def run_stock(limit: int) -> dict:
     """GenericTransfer's path: get_records of the window, per-row transform, insert_rows."""
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-    from leads_flow.crypto import PhoneCipher, load_keyring
     from leads_flow.config import Settings
-    from leads_flow.db import connected
-    from leads_flow.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
-    from leads_flow.schema import ensure_flow_schema
+    from leads_flow.io.db import connected
+    from leads_flow.io.schema import ensure_flow_schema
+    from leads_flow.rules.crypto import PhoneCipher, load_keyring
+    from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
 
     fresh_flow_db()
     with connected("leads_flow") as flow:
@@ -165,7 +195,8 @@ def run_stock(limit: int) -> dict:
     rows = src.get_records(
         f"SELECT {', '.join(LEGACY_COLUMNS)} FROM leads_aggr WHERE (update_time >= %s AND update_time < %s) "
         f"OR (update_time IS NULL AND create_time >= %s AND create_time < %s) LIMIT {int(limit)}",
-        parameters=(START, END, START, END))
+        parameters=(START, END, START, END),
+    )
     mapped = Mapper(PhoneCipher(load_keyring()), Settings(), END, "stock", datetime.now()).map_rows(rows)
     dst.insert_rows("leads_flow", mapped.staged, target_fields=list(STAGE_COLUMNS), commit_every=1000)
     secs = time.perf_counter() - t0
@@ -173,8 +204,8 @@ def run_stock(limit: int) -> dict:
 
 
 def run_floor() -> dict:
-    from leads_flow.db import connected, render
-    from leads_flow.schema import ensure_flow_schema
+    from leads_flow.io.db import connected, render
+    from leads_flow.io.schema import ensure_flow_schema
 
     fresh_flow_db()
     with connected("leads_flow") as flow:
@@ -202,27 +233,38 @@ def main() -> None:
     ensure_legacy(args.rows)
     only = set(args.only or ["pipeline", "stock", "floor"])
     res: dict[str, dict] = {}
-    for name, fn in (("floor", run_floor), ("pipeline", run_pipeline),
-                     ("stock", lambda: run_stock(min(args.stock_rows, args.rows)))):
+    for name, fn in (
+        ("floor", run_floor),
+        ("pipeline", run_pipeline),
+        ("stock", lambda: run_stock(min(args.stock_rows, args.rows))),
+    ):
         if name in only:
             res[name] = fn()
             r = res[name]
-            print(f"{name:<9} {r['rows']:>9} rows in {r['total_s']:7.2f}s = {r['rows'] / r['total_s']:>9,.0f} rows/s",
-                  flush=True)
+            print(
+                f"{name:<9} {r['rows']:>9} rows in {r['total_s']:7.2f}s = {r['rows'] / r['total_s']:>9,.0f} rows/s",
+                flush=True,
+            )
     rate = {k: v["rows"] / v["total_s"] for k, v in res.items()}
     if "pipeline" in res:
         p = res["pipeline"]
-        print(f"pipeline phases: plan {p['plan_s']:.2f}s, stage {p['stage_s']:.2f}s, gate {p['gate_s']:.2f}s, "
-              f"publish {p['publish_s']:.2f}s")
+        print(
+            f"pipeline phases: plan {p['plan_s']:.2f}s, stage {p['stage_s']:.2f}s, gate {p['gate_s']:.2f}s, "
+            f"publish {p['publish_s']:.2f}s"
+        )
         print(f"gate_share={p['gate_s'] / p['total_s']:.3f}")
-        print(f"peak_rss_mb={p['peak_rss_mb']:.0f}  (largest task process; stage workers: "
-              f"{p['workers_peak_rss_mb']:.0f} MB each at most)")
+        print(
+            f"peak_rss_mb={p['peak_rss_mb']:.0f}  (largest task process; stage workers: "
+            f"{p['workers_peak_rss_mb']:.0f} MB each at most)"
+        )
         if "stock" in rate:
             print(f"ratio_vs_stock={rate['pipeline'] / rate['stock']:.2f}")
         if "floor" in rate:
             print(f"ratio_vs_floor={rate['pipeline'] / rate['floor']:.2f}")
-    print(f"machine: {os.cpu_count()} cores, rows={args.rows}, stock measured on "
-          f"{res.get('stock', {}).get('rows', 0)} rows")
+    print(
+        f"machine: {os.cpu_count()} cores, rows={args.rows}, stock measured on "
+        f"{res.get('stock', {}).get('rows', 0)} rows"
+    )
 
 
 if __name__ == "__main__":

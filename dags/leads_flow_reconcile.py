@@ -7,8 +7,8 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 
-from leads_flow import reconcile
 from leads_flow.config import DB_TASK, LEGACY_POOL, current_run_ids
+from leads_flow.reconcile import core as reconcile
 
 DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
 
@@ -23,21 +23,46 @@ DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
     default_args={"owner": "data-engineering"},
     doc_md=DOC,
     params={
-        "start_date": Param(None, type=["null", "string"], format="date", section="Window",
-                            description="First day (inclusive, Asia/Shanghai) to compare. Empty: the run's data "
-                                        "interval snapped to whole days (yesterday), or yesterday for a manual run."),
-        "end_date": Param(None, type=["null", "string"], format="date", section="Window",
-                          description="Last day (inclusive). Empty: same as start_date."),
-        "repair": Param(False, type="boolean", section="Repair",
-                        description="Re-sync missing, stale and drifting leads through the sync pipeline (same "
-                                    "mapping, gate and newer-wins upsert). Off: report only."),
-        "decrypt_sample": Param(20, type="integer", minimum=0, maximum=reconcile.MAX_DECRYPT_SAMPLE,
-                                section="Checks",
-                                description="Matching rows per day whose phone token is decrypted and compared "
-                                            "with the normalised legacy phone (in memory only). 0: none."),
-        "min_match_rate": Param(0.0, type="number", minimum=0, maximum=1, section="Checks",
-                                description="Fail the run when the match rate over the range (after repair, if "
-                                            "any) is below this. 0: report only."),
+        "start_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            section="Window",
+            description="First day (inclusive, Asia/Shanghai) to compare. Empty: the run's data "
+            "interval snapped to whole days (yesterday), or yesterday for a manual run.",
+        ),
+        "end_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            section="Window",
+            description="Last day (inclusive). Empty: same as start_date.",
+        ),
+        "repair": Param(
+            False,
+            type="boolean",
+            section="Repair",
+            description="Re-sync missing, stale and drifting leads through the sync pipeline (same "
+            "mapping, gate and newer-wins upsert). Off: report only.",
+        ),
+        "decrypt_sample": Param(
+            20,
+            type="integer",
+            minimum=0,
+            maximum=reconcile.MAX_DECRYPT_SAMPLE,
+            section="Checks",
+            description="Matching rows per day whose phone token is decrypted and compared "
+            "with the normalised legacy phone (in memory only). 0: none.",
+        ),
+        "min_match_rate": Param(
+            0.0,
+            type="number",
+            minimum=0,
+            maximum=1,
+            section="Checks",
+            description="Fail the run when the match rate over the range (after repair, if "
+            "any) is below this. 0: report only.",
+        ),
     },
 )
 def leads_flow_reconcile():

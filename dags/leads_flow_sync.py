@@ -7,9 +7,9 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
-from leads_flow import pipeline
 from leads_flow.config import DB_TASK, LEGACY_POOL, current_run_ids
-from leads_flow.notify import on_failure
+from leads_flow.tasks import sync as pipeline
+from leads_flow.tasks.notify import on_failure
 
 DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
 
@@ -24,17 +24,40 @@ DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
     default_args={"owner": "data-engineering", "on_failure_callback": on_failure},
     doc_md=DOC,
     params={
-        "start_date": Param(None, type=["null", "string"], format="date", section="Window",
-                            description="First day (inclusive, Asia/Shanghai) of a manual run. Empty: the run's "
-                                        "data interval, or yesterday for a manual run."),
-        "end_date": Param(None, type=["null", "string"], format="date", section="Window",
-                          description="Last day (inclusive). Empty: same as start_date."),
-        "overlap_minutes": Param(60, type="integer", minimum=0, maximum=1440, section="Window",
-                                 description="Also re-read rows updated this long before the window start."),
-        "dry_run": Param(False, type="boolean", section="Safety",
-                         description="Extract, stage and gate, but publish nothing."),
-        "max_reject_ratio": Param(0.05, type="number", minimum=0, maximum=1, section="Safety",
-                                  description="The gate fails when rejected / extracted exceeds this."),
+        "start_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            section="Window",
+            description="First day (inclusive, Asia/Shanghai) of a manual run. Empty: the run's "
+            "data interval, or yesterday for a manual run.",
+        ),
+        "end_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            section="Window",
+            description="Last day (inclusive). Empty: same as start_date.",
+        ),
+        "overlap_minutes": Param(
+            60,
+            type="integer",
+            minimum=0,
+            maximum=1440,
+            section="Window",
+            description="Also re-read rows updated this long before the window start.",
+        ),
+        "dry_run": Param(
+            False, type="boolean", section="Safety", description="Extract, stage and gate, but publish nothing."
+        ),
+        "max_reject_ratio": Param(
+            0.05,
+            type="number",
+            minimum=0,
+            maximum=1,
+            section="Safety",
+            description="The gate fails when rejected / extracted exceeds this.",
+        ),
     },
 )
 def leads_flow_sync():

@@ -32,8 +32,11 @@ def demo_env() -> dict[str, str]:
     keyring = DEMO / "keyring.json"
     if not keyring.exists():
         key = lambda: base64.b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
-        keyring.write_text(json.dumps({"enc_keys": {"1": key()}, "active_enc_kid": "1",
-                                       "bidx_keys": {"1": key()}, "active_bidx_kid": "1"}))
+        keyring.write_text(
+            json.dumps(
+                {"enc_keys": {"1": key()}, "active_enc_kid": "1", "bidx_keys": {"1": key()}, "active_bidx_kid": "1"}
+            )
+        )
         keyring.chmod(0o600)
     return {
         "AIRFLOW_HOME": str(DEMO / "airflow"),
@@ -54,16 +57,20 @@ def setup() -> None:
     sys.path.insert(0, str(ROOT / "plugins"))
     if not (DEMO / "airflow" / "airflow.db").exists():
         print("migrating Airflow's metadata database (first run only) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True,
-                       stdout=subprocess.DEVNULL)
-    from leads_flow import schema, seed
-    from leads_flow.db import connected
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    from devkit import seed
+    from leads_flow.io import schema
+    from leads_flow.io.db import connected
 
     with connected("leads_legacy") as db:
         schema.create_legacy_table(db)
         if db.query("count_rows", table="leads_aggr")[0][0] == 0:
-            n = seed.insert_legacy(db, seed.legacy_rows(3000, datetime.fromisoformat(FIRST_DAY),
-                                                        datetime.fromisoformat("2026-11-23"), dirty=0.03))
+            n = seed.insert_legacy(
+                db,
+                seed.legacy_rows(
+                    3000, datetime.fromisoformat(FIRST_DAY), datetime.fromisoformat("2026-11-23"), dirty=0.03
+                ),
+            )
             print(f"seeded {n} generated legacy leads over {FIRST_DAY} .. {LAST_DAY}")
 
 
@@ -79,36 +86,50 @@ def run_dag() -> None:
 
 
 def summary() -> None:
-    from leads_flow.db import connected
+    from leads_flow.io.db import connected
 
     with connected("leads_flow") as db:
         cur = db.conn.cursor()
-        cur.execute("SELECT partition_start, status, extracted, staged, rejected, coerced, gate_success, "
-                    "gate_failed_checks FROM leads_flow_run ORDER BY started_at DESC, partition_start LIMIT 3")
+        cur.execute(
+            "SELECT partition_start, status, extracted, staged, rejected, coerced, gate_success, "
+            "gate_failed_checks FROM leads_flow_run ORDER BY started_at DESC, partition_start LIMIT 3"
+        )
         print("\nlatest partitions (leads_flow_run):")
         print(f"  {'day':<11}{'status':<11}{'extracted':>10}{'staged':>8}{'rejected':>10}{'coerced':>9}  gate")
         for day, status, ext, stg, rej, coe, ok, failed in sorted(cur.fetchall()):
-            print(f"  {day[:10]:<11}{status:<11}{ext:>10}{stg:>8}{rej:>10}{coe:>9}  "
-                  f"{'passed' if ok else 'FAILED ' + (failed or '')}")
-        cur.execute("SELECT reasons, COUNT(*) FROM leads_flow_reject WHERE etl_run_id IN "
-                    "(SELECT etl_run_id FROM leads_flow_run ORDER BY started_at DESC LIMIT 3) "
-                    "GROUP BY reasons ORDER BY 2 DESC")
+            print(
+                f"  {day[:10]:<11}{status:<11}{ext:>10}{stg:>8}{rej:>10}{coe:>9}  "
+                f"{'passed' if ok else 'FAILED ' + (failed or '')}"
+            )
+        cur.execute(
+            "SELECT reasons, COUNT(*) FROM leads_flow_reject WHERE etl_run_id IN "
+            "(SELECT etl_run_id FROM leads_flow_run ORDER BY started_at DESC LIMIT 3) "
+            "GROUP BY reasons ORDER BY 2 DESC"
+        )
         print("\nrejects by reason:")
         for reasons, n in cur.fetchall():
             print(f"  {reasons:<45}{n:>6}")
-        cur.execute("SELECT lead_id, phone_masked, phone_cipher, union_id, ip_address, leads_type, join_time "
-                    "FROM leads_flow ORDER BY lead_id LIMIT 5")
+        cur.execute(
+            "SELECT lead_id, phone_masked, phone_cipher, union_id, ip_address, leads_type, join_time "
+            "FROM leads_flow ORDER BY lead_id LIMIT 5"
+        )
         print("\nsample rows of leads_flow (phones only as mask and e1 token):")
         for lid, masked, token, union, ip, ltype, join in cur.fetchall():
-            print(f"  {lid:>5} {masked or '-':<12} {(token or '-')[:28] + '…':<30} {union or '-':<20} "
-                  f"{ip or '-':<16} {ltype:<9} {join}")
-        cur.execute("SELECT lead_id, phone_bidx, phone_bidx_kid, phone_masked, union_id, window_url, ip_address, "
-                    "user_agent, from_channel, has_tool, join_time, leads_type, is_group, main_business_id, "
-                    "is_deleted, source_updated_at FROM leads_flow ORDER BY lead_id")
+            print(
+                f"  {lid:>5} {masked or '-':<12} {(token or '-')[:28] + '…':<30} {union or '-':<20} "
+                f"{ip or '-':<16} {ltype:<9} {join}"
+            )
+        cur.execute(
+            "SELECT lead_id, phone_bidx, phone_bidx_kid, phone_masked, union_id, window_url, ip_address, "
+            "user_agent, from_channel, has_tool, join_time, leads_type, is_group, main_business_id, "
+            "is_deleted, source_updated_at FROM leads_flow ORDER BY lead_id"
+        )
         digest = hashlib.sha256(repr(cur.fetchall()).encode()).hexdigest()[:16]
         cur.execute("SELECT COUNT(*) FROM leads_flow")
-        print(f"\nleads_flow: {cur.fetchone()[0]} rows, content fingerprint {digest} "
-              "(run `make demo` again: the fingerprint stays the same)")
+        print(
+            f"\nleads_flow: {cur.fetchone()[0]} rows, content fingerprint {digest} "
+            "(run `make demo` again: the fingerprint stays the same)"
+        )
 
 
 def main() -> None:

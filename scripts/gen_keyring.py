@@ -4,7 +4,7 @@
     cp .env.example .env && python scripts/gen_keyring.py >> .env
 
 - AIRFLOW_CONN_LEADS_PII: the ``leads_pii`` connection (conn_type generic) whose extra is the phone
-  keyring read by ``leads_flow.crypto.Keyring.from_extra``: one random 32-byte encryption root key and
+  keyring read by ``leads_flow.rules.crypto.Keyring.from_extra``: one random 32-byte encryption root key and
   one independent random 32-byte blind-index root key, both under kid "1".
 - AIRFLOW__API_AUTH__JWT_SECRET: the secret every Airflow component shares to sign and check JWTs.
 - AIRFLOW__CORE__FERNET_KEY: encrypts passwords and extras of connections and variables kept in

@@ -10,7 +10,7 @@ at a seeding login, since the pipeline's own login may only SELECT), creates lea
 include/sql/<dialect>/legacy_ddl.sql if it is missing, and inserts generated rows whose update/create
 times spread over the last ``--days`` days as naive Asia/Shanghai wall-clock times, like the legacy
 columns. A table that already holds rows is left alone unless ``--append`` is given, so that starting
-the stack again does not double the data. Phones are random (leads_flow.seed); none is printed.
+the stack again does not double the data. Phones are random (devkit.seed); none is printed.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 # Airflow puts its plugins folder on sys.path for its own processes; a plain `python` run does not.
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-if PLUGINS.is_dir() and str(PLUGINS) not in sys.path:
-    sys.path.insert(0, str(PLUGINS))
+# devkit (the generator) sits at the project root, beside plugins/.
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT / "plugins", ROOT):
+    if _path.is_dir() and str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 log = logging.getLogger("seed_legacy")
 
@@ -67,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from leads_flow import schema, seed
+    from devkit import seed
     from leads_flow.config import LEGACY_CONN_ID, LEGACY_TABLE
-    from leads_flow.db import connect
+    from leads_flow.io import schema
+    from leads_flow.io.db import connect
 
     start, end = window(args.days)
     db = connect(LEGACY_CONN_ID)
@@ -80,8 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         t0 = time.monotonic()
         n = seed.insert_legacy(db, seed.legacy_rows(args.rows, start, end, seed=args.seed))
-        log.info("inserted %d generated rows into %s (%s dialect), times in [%s, %s), %.1fs",
-                 n, LEGACY_TABLE, db.dialect, start, end, time.monotonic() - t0)
+        log.info(
+            "inserted %d generated rows into %s (%s dialect), times in [%s, %s), %.1fs",
+            n,
+            LEGACY_TABLE,
+            db.dialect,
+            start,
+            end,
+            time.monotonic() - t0,
+        )
     finally:
         db.close()
     return 0

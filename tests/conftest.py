@@ -46,15 +46,19 @@ os.environ["AIRFLOW_CONN_LEADS_PII"] = json.dumps({"conn_type": "generic", "extr
 
 @pytest.fixture
 def cipher():
-    from leads_flow.crypto import Keyring, PhoneCipher
+    from leads_flow.rules.crypto import Keyring, PhoneCipher
 
     return PhoneCipher(Keyring.from_extra(keyring_extra()))
 
 
 def _mysql_params() -> dict:
     u = urlparse(MYSQL_URL)
-    return {"host": u.hostname or "127.0.0.1", "port": u.port or 3306, "user": u.username or "root",
-            "passwd": u.password or ""}
+    return {
+        "host": u.hostname or "127.0.0.1",
+        "port": u.port or 3306,
+        "user": u.username or "root",
+        "passwd": u.password or "",
+    }
 
 
 def _mysql_admin():
@@ -84,12 +88,12 @@ class Databases:
     flow_name: str
 
     def legacy(self):
-        from leads_flow.db import connect
+        from leads_flow.io.db import connect
 
         return connect("leads_legacy")
 
     def flow(self):
-        from leads_flow.db import connect
+        from leads_flow.io.db import connect
 
         return connect("leads_flow")
 
@@ -149,7 +153,7 @@ def any_dbs(request) -> Databases:
 
 
 def _create_legacy(dbs: Databases) -> None:
-    from leads_flow.schema import create_legacy_table
+    from leads_flow.io.schema import create_legacy_table
 
     db = dbs.legacy()
     try:

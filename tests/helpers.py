@@ -5,15 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from leads_flow import pipeline
-from leads_flow.seed import SEED_COLUMNS, insert_legacy
+from devkit.seed import SEED_COLUMNS, insert_legacy
+from leads_flow.tasks import sync as pipeline
 
 BASE: dict[str, Any] = {
-    "phone": None, "unionId": None, "window_url": "https://m.example.cn/lp/1", "ip_address": "58.1.2.3",
-    "user_agent": "Mozilla/5.0 test", "from_channel": "baidu_sem", "has_tool": 0, "is_group": 0,
-    "join_time": datetime(2026, 11, 20, 8), "leads_type": 0, "main_business_id": 3, "sales_name": None,
-    "follow_id": None, "ad_id": None, "campaign_id": None, "create_time": datetime(2026, 11, 20, 8),
-    "update_time": datetime(2026, 11, 20, 9), "is_deleted": 0}
+    "phone": None,
+    "unionId": None,
+    "window_url": "https://m.example.cn/lp/1",
+    "ip_address": "58.1.2.3",
+    "user_agent": "Mozilla/5.0 test",
+    "from_channel": "baidu_sem",
+    "has_tool": 0,
+    "is_group": 0,
+    "join_time": datetime(2026, 11, 20, 8),
+    "leads_type": 0,
+    "main_business_id": 3,
+    "sales_name": None,
+    "follow_id": None,
+    "ad_id": None,
+    "campaign_id": None,
+    "create_time": datetime(2026, 11, 20, 8),
+    "update_time": datetime(2026, 11, 20, 9),
+    "is_deleted": 0,
+}
 
 
 def legacy_row(**over: Any) -> tuple:
@@ -38,15 +52,19 @@ def sync(start: str, end: str | None = None, run_id: str = "manual__test", **par
     return out
 
 
-FLOW_DATA_COLUMNS = ("lead_id, phone_bidx, phone_bidx_kid, phone_masked, union_id, window_url, ip_address, "
-                     "user_agent, from_channel, has_tool, join_time, leads_type, is_group, main_business_id, "
-                     "is_deleted, source_updated_at")
+FLOW_DATA_COLUMNS = (
+    "lead_id, phone_bidx, phone_bidx_kid, phone_masked, union_id, window_url, ip_address, "
+    "user_agent, from_channel, has_tool, join_time, leads_type, is_group, main_business_id, "
+    "is_deleted, source_updated_at"
+)
 
 
 def flow_table(dbs) -> list[tuple]:
     """leads_flow without the per-call random parts (cipher nonce, run ids), in lead order."""
-    return [tuple(str(v) if isinstance(v, datetime) else v for v in r)
-            for r in dbs.flow_rows(f"SELECT {FLOW_DATA_COLUMNS} FROM leads_flow ORDER BY lead_id")]
+    return [
+        tuple(str(v) if isinstance(v, datetime) else v for v in r)
+        for r in dbs.flow_rows(f"SELECT {FLOW_DATA_COLUMNS} FROM leads_flow ORDER BY lead_id")
+    ]
 
 
 def truncate_flow(dbs) -> None:

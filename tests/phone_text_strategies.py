@@ -10,12 +10,62 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from datetime import UTC
 
 from hypothesis import strategies as st
 
-MOBILE_PREFIXES = ("130 131 132 133 134 135 136 137 138 139 145 147 150 151 152 153 155 156 157 158 159 162 165 "
-                   "166 167 170 171 172 173 175 176 177 178 180 181 182 183 184 185 186 187 188 189 191 193 195 "
-                   "196 197 198 199").split()
+MOBILE_PREFIXES = [
+    "130",
+    "131",
+    "132",
+    "133",
+    "134",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "145",
+    "147",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "162",
+    "165",
+    "166",
+    "167",
+    "170",
+    "171",
+    "172",
+    "173",
+    "175",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "184",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "193",
+    "195",
+    "196",
+    "197",
+    "198",
+    "199",
+]
 FULL_WIDTH = {str(d): chr(0xFF10 + d) for d in range(10)}
 ARABIC_INDIC = {str(d): chr(0x0660 + d) for d in range(10)}
 SEPARATORS = (" ", "-", "_", ".", "/", "(", ")", "+", "\u3000", "\uff0d", "\u2014", "%20", "%2D", "%5F", "%2E", "%2F")
@@ -34,8 +84,9 @@ class Spelled:
 
 @st.composite
 def mobiles(draw: st.DrawFn) -> str:
-    return draw(st.sampled_from(MOBILE_PREFIXES)) + "".join(draw(st.lists(
-        st.sampled_from("0123456789"), min_size=8, max_size=8)))
+    return draw(st.sampled_from(MOBILE_PREFIXES)) + "".join(
+        draw(st.lists(st.sampled_from("0123456789"), min_size=8, max_size=8))
+    )
 
 
 @st.composite
@@ -86,18 +137,23 @@ def spelled_mobiles(draw: st.DrawFn, *, exotic_digits: bool = True, url: bool = 
     for n, size in enumerate(sizes):
         if n:
             out.append(gaps[n - 1])
-        out.append("".join(digit(d) for d in nsn[i:i + size]))
+        out.append("".join(digit(d) for d in nsn[i : i + size]))
         i += size
     return Spelled(nsn, "".join(out))
 
 
 _LETTERS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=0, max_size=4)
 TEMPLATES = {
-    "window_url": ["https://m.example.cn/lp/spring?tel={}&utm_source=wechat", "https://h.example.com/p/{}",
-                   "https://m.example.cn/landing?utm_campaign=%E6%98%A5%E5%AD%A3&mobile={}#form"],
-    "user_agent": ["Mozilla/5.0 (Linux; Android 14; V2309A) AppleWebKit/537.36 Chrome/138.0.7204.183 Mobile "
-                   "Safari/537.36 tel:{}", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) {} "
-                   "MicroMessenger/8.0.47.2560(0x28002F37) NetType/WIFI"],
+    "window_url": [
+        "https://m.example.cn/lp/spring?tel={}&utm_source=wechat",
+        "https://h.example.com/p/{}",
+        "https://m.example.cn/landing?utm_campaign=%E6%98%A5%E5%AD%A3&mobile={}#form",
+    ],
+    "user_agent": [
+        "Mozilla/5.0 (Linux; Android 14; V2309A) AppleWebKit/537.36 Chrome/138.0.7204.183 Mobile Safari/537.36 tel:{}",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) {} "
+        "MicroMessenger/8.0.47.2560(0x28002F37) NetType/WIFI",
+    ],
     "from_channel": ["wx{}", "{}", "call {} now"],
     "union_id": ["{}", "oU{}", "o-{}-x"],
 }
@@ -121,53 +177,78 @@ def browser_user_agents(draw: st.DrawFn) -> str:
     """User agents of current browsers and in-app browsers, with version numbers drawn in their real ranges."""
     chrome = f"{_v(draw, 100, 150)}.0.{_v(draw, 4000, 8999)}.{_v(draw, 0, 300)}"
     webkit = draw(st.sampled_from(["537.36", "605.1.15", "604.1"]))
-    os_part = draw(st.sampled_from([
-        "Windows NT 10.0; Win64; x64", f"Macintosh; Intel Mac OS X 10_15_{_v(draw, 0, 7)}",
-        f"Linux; Android {_v(draw, 9, 16)}; {draw(st.sampled_from(['SM-S9180', 'V2309A', 'PJZ110', 'M2012K11AC']))} "
-        f"Build/{draw(st.sampled_from(['UP1A', 'TP1A', 'AP3A']))}.{_v(draw, 220101, 251231)}.{_v(draw, 0, 999):03d}",
-        f"iPhone; CPU iPhone OS {_v(draw, 15, 18)}_{_v(draw, 0, 7)}_{_v(draw, 0, 3)} like Mac OS X",
-        "X11; Linux x86_64"]))
-    tail = draw(st.sampled_from([
-        f"Chrome/{chrome} Safari/{webkit}", f"Chrome/{chrome} Mobile Safari/{webkit}",
-        f"Chrome/{chrome} Safari/{webkit} Edg/{_v(draw, 100, 150)}.0.{_v(draw, 1000, 3999)}.{_v(draw, 0, 199)}",
-        f"Chrome/{chrome} Safari/{webkit} OPR/{_v(draw, 90, 125)}.0.{_v(draw, 0, 9)}.{_v(draw, 0, 99)}",
-        f"Gecko/20100101 Firefox/{_v(draw, 115, 150)}.0",
-        f"Version/{_v(draw, 15, 18)}.{_v(draw, 0, 6)} Mobile/15E148 Safari/{webkit}",
-        f"CriOS/{chrome} Mobile/15E148 Safari/{webkit}",
-        f"FxiOS/{_v(draw, 120, 150)}.{_v(draw, 0, 3)} Mobile/15E148 Safari/{webkit}",
-        f"SamsungBrowser/{_v(draw, 20, 29)}.0 Chrome/{chrome} Mobile Safari/{webkit}",
-        f"UCBrowser/{_v(draw, 13, 17)}.{_v(draw, 0, 9)}.{_v(draw, 0, 9)}.{_v(draw, 1000, 1399)} Mobile Safari/{webkit}",
-        f"MQQBrowser/{_v(draw, 10, 15)}.{_v(draw, 0, 9)} Mobile Safari/{webkit}",
-        f"MicroMessenger/8.0.{_v(draw, 40, 60)}.{_v(draw, 2000, 2899)}(0x{_v(draw, 0x28000000, 0x28FFFFFF):08X}) "
-        "NetType/WIFI Language/zh_CN",
-        f"baiduboxapp/{_v(draw, 13, 15)}.{_v(draw, 0, 60)}.0.{_v(draw, 10, 99)}",
-        f"HuaweiBrowser/{_v(draw, 14, 16)}.0.{_v(draw, 0, 9)}.{_v(draw, 100, 399)} Mobile Safari/{webkit}",
-        f"Quark/{_v(draw, 6, 8)}.{_v(draw, 0, 9)}.{_v(draw, 0, 9)}.{_v(draw, 100, 999)} Mobile Safari/{webkit}",
-        f"YaBrowser/{_v(draw, 23, 25)}.{_v(draw, 1, 12)}.0.0 Safari/{webkit}",
-        f"aweme_{_v(draw, 300000, 339999)} JsSdk/2.0 NetType/WIFI Channel/huawei_{_v(draw, 1000, 1999)}_64 "
-        f"app_version/{_v(draw, 30, 35)}.{_v(draw, 0, 9)}.0",
-    ]))
+    os_part = draw(
+        st.sampled_from(
+            [
+                "Windows NT 10.0; Win64; x64",
+                f"Macintosh; Intel Mac OS X 10_15_{_v(draw, 0, 7)}",
+                f"Linux; Android {_v(draw, 9, 16)}; {draw(st.sampled_from(['SM-S9180', 'V2309A', 'PJZ110', 'M2012K11AC']))} "
+                f"Build/{draw(st.sampled_from(['UP1A', 'TP1A', 'AP3A']))}.{_v(draw, 220101, 251231)}.{_v(draw, 0, 999):03d}",
+                f"iPhone; CPU iPhone OS {_v(draw, 15, 18)}_{_v(draw, 0, 7)}_{_v(draw, 0, 3)} like Mac OS X",
+                "X11; Linux x86_64",
+            ]
+        )
+    )
+    tail = draw(
+        st.sampled_from(
+            [
+                f"Chrome/{chrome} Safari/{webkit}",
+                f"Chrome/{chrome} Mobile Safari/{webkit}",
+                f"Chrome/{chrome} Safari/{webkit} Edg/{_v(draw, 100, 150)}.0.{_v(draw, 1000, 3999)}.{_v(draw, 0, 199)}",
+                f"Chrome/{chrome} Safari/{webkit} OPR/{_v(draw, 90, 125)}.0.{_v(draw, 0, 9)}.{_v(draw, 0, 99)}",
+                f"Gecko/20100101 Firefox/{_v(draw, 115, 150)}.0",
+                f"Version/{_v(draw, 15, 18)}.{_v(draw, 0, 6)} Mobile/15E148 Safari/{webkit}",
+                f"CriOS/{chrome} Mobile/15E148 Safari/{webkit}",
+                f"FxiOS/{_v(draw, 120, 150)}.{_v(draw, 0, 3)} Mobile/15E148 Safari/{webkit}",
+                f"SamsungBrowser/{_v(draw, 20, 29)}.0 Chrome/{chrome} Mobile Safari/{webkit}",
+                f"UCBrowser/{_v(draw, 13, 17)}.{_v(draw, 0, 9)}.{_v(draw, 0, 9)}.{_v(draw, 1000, 1399)} Mobile Safari/{webkit}",
+                f"MQQBrowser/{_v(draw, 10, 15)}.{_v(draw, 0, 9)} Mobile Safari/{webkit}",
+                f"MicroMessenger/8.0.{_v(draw, 40, 60)}.{_v(draw, 2000, 2899)}(0x{_v(draw, 0x28000000, 0x28FFFFFF):08X}) "
+                "NetType/WIFI Language/zh_CN",
+                f"baiduboxapp/{_v(draw, 13, 15)}.{_v(draw, 0, 60)}.0.{_v(draw, 10, 99)}",
+                f"HuaweiBrowser/{_v(draw, 14, 16)}.0.{_v(draw, 0, 9)}.{_v(draw, 100, 399)} Mobile Safari/{webkit}",
+                f"Quark/{_v(draw, 6, 8)}.{_v(draw, 0, 9)}.{_v(draw, 0, 9)}.{_v(draw, 100, 999)} Mobile Safari/{webkit}",
+                f"YaBrowser/{_v(draw, 23, 25)}.{_v(draw, 1, 12)}.0.0 Safari/{webkit}",
+                f"aweme_{_v(draw, 300000, 339999)} JsSdk/2.0 NetType/WIFI Channel/huawei_{_v(draw, 1000, 1999)}_64 "
+                f"app_version/{_v(draw, 30, 35)}.{_v(draw, 0, 9)}.0",
+            ]
+        )
+    )
     return f"Mozilla/5.0 ({os_part}) AppleWebKit/{webkit} (KHTML, like Gecko) {tail}"
 
 
 @st.composite
 def timestamps(draw: st.DrawFn) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     dt = draw(st.datetimes(min_value=datetime(2015, 1, 1), max_value=datetime(2035, 12, 31)))
-    return draw(st.sampled_from([
-        str(int(dt.replace(tzinfo=timezone.utc).timestamp())),
-        str(int(dt.replace(tzinfo=timezone.utc).timestamp() * 1000)),
-        dt.isoformat(), dt.strftime("%Y-%m-%d %H:%M:%S"), dt.strftime("%Y%m%d%H%M%S"), dt.strftime("%Y/%m/%d"),
-        dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z", dt.strftime("%Y.%m.%d %H.%M")]))
+    return draw(
+        st.sampled_from(
+            [
+                str(int(dt.replace(tzinfo=UTC).timestamp())),
+                str(int(dt.replace(tzinfo=UTC).timestamp() * 1000)),
+                dt.isoformat(),
+                dt.strftime("%Y-%m-%d %H:%M:%S"),
+                dt.strftime("%Y%m%d%H%M%S"),
+                dt.strftime("%Y/%m/%d"),
+                dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z",
+                dt.strftime("%Y.%m.%d %H.%M"),
+            ]
+        )
+    )
 
 
 @st.composite
 def order_ids(draw: st.DrawFn) -> str:
-    return draw(st.sampled_from([
-        str(draw(st.integers(10**15, 10**20 - 1))),
-        "ORD" + str(draw(st.integers(10**15, 10**19))),
-        f"{draw(timestamps())}{draw(st.integers(0, 999999)):06d}"]))
+    return draw(
+        st.sampled_from(
+            [
+                str(draw(st.integers(10**15, 10**20 - 1))),
+                "ORD" + str(draw(st.integers(10**15, 10**19))),
+                f"{draw(timestamps())}{draw(st.integers(0, 999999)):06d}",
+            ]
+        )
+    )
 
 
 @st.composite
@@ -195,8 +276,10 @@ def non_phone_text(draw: st.DrawFn) -> tuple[str, str]:
     if column == "from_channel":
         return column, draw(st.sampled_from(["wx_", "baidu_sem_", "douyin-", ""])) + piece[:40]
     ts = draw(timestamps())
-    return column, (f"https://m.example.cn/lp?order={piece}&ts={ts}&ip={draw(ipv4s())}"
-                    f"&utm_campaign=%E6%98%A5%E5%AD%A3{draw(st.integers(2015, 2035))}")
+    return column, (
+        f"https://m.example.cn/lp?order={piece}&ts={ts}&ip={draw(ipv4s())}"
+        f"&utm_campaign=%E6%98%A5%E5%AD%A3{draw(st.integers(2015, 2035))}"
+    )
 
 
 def digits_only(text: str) -> str:

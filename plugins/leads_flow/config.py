@@ -19,8 +19,12 @@ FLOW_CONN_ID = "leads_flow"
 PII_CONN_ID = "leads_pii"
 LEGACY_POOL = "leads_legacy"
 
-DB_TASK: dict = {"retries": 3, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True,
-                 "max_retry_delay": timedelta(minutes=10)}
+DB_TASK: dict = {
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
 """Retry policy of every task that talks to a database (transient errors; permanent ones fail fast)."""
 
 LEGACY_TABLE = "leads_aggr"
@@ -76,7 +80,7 @@ class Settings:
             raise ConfigError("chunk_rows must be >= 1")
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Settings":
+    def from_env(cls, **overrides: object) -> Settings:
         """Read ``LEADS_FLOW_*`` variables; explicit overrides (DAG params) win."""
         kw: dict[str, object] = {}
         if v := os.environ.get("LEADS_FLOW_CHUNK_ROWS"):

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leads_flow.config import Settings, ident
-from leads_flow.db import Dialect, connected, dialect_of, get_connection, sql_text, sqlite_path
-from leads_flow.mapping import LEADS_TYPES
+from leads_flow.io.db import Dialect, connected, dialect_of, get_connection, sql_text, sqlite_path
+from leads_flow.rules.mapping import LEADS_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 # shorter body cannot be a token (a plain phone written into the column, say). The token itself is not
 # searched for phones: random base64url holds digit runs by chance.
 E1_PATTERN = r"^e1:[0-9a-z]{1,8}:[A-Za-z0-9_-]{44,}$"
-_SAFE_RESULT_KEYS = ("observed_value", "element_count", "unexpected_count", "unexpected_percent",
-                     "missing_count")
+_SAFE_RESULT_KEYS = ("observed_value", "element_count", "unexpected_count", "unexpected_percent", "missing_count")
 
 
 @dataclass
@@ -47,16 +46,32 @@ def sqlalchemy_url(conn_id: str) -> str:
     c = get_connection(conn_id)
     if dialect_of(conn_id, c) == "sqlite":
         return f"sqlite:///{sqlite_path(conn_id, c)}"
-    return URL.create("mysql+mysqldb", username=c.login or None, password=c.password or None,
-                      host=c.host or "127.0.0.1", port=c.port or 3306, database=c.schema or None,
-                      query={"charset": "utf8mb4"}).render_as_string(hide_password=False)
+    return URL.create(
+        "mysql+mysqldb",
+        username=c.login or None,
+        password=c.password or None,
+        host=c.host or "127.0.0.1",
+        port=c.port or 3306,
+        database=c.schema or None,
+        query={"charset": "utf8mb4"},
+    ).render_as_string(hide_password=False)
 
 
 AUDIT_CHECKS: dict[str, str] = {
     "leads_type_in_set": "leads_type_not_in_set",
     "leads_type_not_null": "leads_type_null",
-    **{c: c for c in ("lead_id_not_unique_or_null", "phone_cipher_not_e1", "phone_cipher_without_bidx",
-                      "plaintext_mobile", "flag_not_0_1_null", "join_time_out_of_range", "ip_address_invalid")},
+    **{
+        c: c
+        for c in (
+            "lead_id_not_unique_or_null",
+            "phone_cipher_not_e1",
+            "phone_cipher_without_bidx",
+            "plaintext_mobile",
+            "flag_not_0_1_null",
+            "join_time_out_of_range",
+            "ip_address_invalid",
+        )
+    },
 }
 """check → column of gate_audit.sql that counts the staged rows breaking it; every count must be 0."""
 
@@ -65,16 +80,20 @@ def audit_table_name(stage_table: str) -> str:
     return ident(stage_table + "_audit")
 
 
-def build_audit(conn_id: str, stage_table: str, min_join: datetime, max_join: datetime,
-                connection: Any = None) -> str:
+def build_audit(conn_id: str, stage_table: str, min_join: datetime, max_join: datetime, connection: Any = None) -> str:
     """Count every row-level violation in one scan of the staged rows, into a one-row audit table."""
     audit = audit_table_name(stage_table)
     fmt = "%Y-%m-%d %H:%M:%S"
     with connected(conn_id, connection=connection) as db:
         text = sql_text(db.dialect, "gate_audit")
-        for k, v in {"e1": E1_PATTERN, "leads_types": ", ".join(f"'{t}'" for t in sorted(LEADS_TYPES.values())),
-                     "min_join": min_join.strftime(fmt), "max_join": max_join.strftime(fmt),
-                     "stage": ident(stage_table), "audit": audit}.items():
+        for k, v in {
+            "e1": E1_PATTERN,
+            "leads_types": ", ".join(f"'{t}'" for t in sorted(LEADS_TYPES.values())),
+            "min_join": min_join.strftime(fmt),
+            "max_join": max_join.strftime(fmt),
+            "stage": ident(stage_table),
+            "audit": audit,
+        }.items():
             text = text.replace("{" + k + "}", v)
         db.run("stage_drop", stage=audit)
         cur = db.conn.cursor()
@@ -101,31 +120,68 @@ def _checks(expected_staged: int, max_rejects: int) -> list[tuple[str, Any, str]
     def exactly(column: str, value: int) -> Any:
         return gxe.ExpectColumnMaxToBeBetween(column=column, min_value=value, max_value=value)
 
-    checks: list[tuple[str, Any, str]] = [("extracted_equals_staged_plus_rejected",
-                                           exactly("staged_rows", expected_staged), "audit")]
+    checks: list[tuple[str, Any, str]] = [
+        ("extracted_equals_staged_plus_rejected", exactly("staged_rows", expected_staged), "audit")
+    ]
     checks += [(name, exactly(column, 0), "audit") for name, column in AUDIT_CHECKS.items()]
-    checks.append(("reject_ratio_within_limit",
-                   gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=max_rejects), "rejects"))
+    checks.append(
+        ("reject_ratio_within_limit", gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=max_rejects), "rejects")
+    )
     return checks
 
 
-def run_gate(conn_id: str, dialect: Dialect, stage_table: str, etl_run_id: str, *, extracted: int,
-             rejected: int, partition_end: datetime, settings: Settings) -> GateResult:
+def run_gate(
+    conn_id: str,
+    dialect: Dialect,
+    stage_table: str,
+    etl_run_id: str,
+    *,
+    extracted: int,
+    rejected: int,
+    partition_end: datetime,
+    settings: Settings,
+) -> GateResult:
     """Validate the staging table; every expectation is reported, pass or fail, with its observed value."""
     t0 = time.perf_counter()
     # The audit scan runs on the server while this process imports GX (seconds each): the driver releases
     # the GIL while it waits, so the two overlap instead of adding up.
     with ThreadPoolExecutor(1) as pool:
-        audit_future = pool.submit(build_audit, conn_id, stage_table, settings.min_join_time,
-                                   partition_end + timedelta(days=1), get_connection(conn_id))
+        audit_future = pool.submit(
+            build_audit,
+            conn_id,
+            stage_table,
+            settings.min_join_time,
+            partition_end + timedelta(days=1),
+            get_connection(conn_id),
+        )
         import great_expectations as gx  # noqa: F401 - the import itself is what overlaps the scan
+
         audit = audit_future.result()
-    return _validate(conn_id, dialect, stage_table, audit, etl_run_id, extracted=extracted, rejected=rejected,
-                     settings=settings, t0=t0)
+    return _validate(
+        conn_id,
+        dialect,
+        stage_table,
+        audit,
+        etl_run_id,
+        extracted=extracted,
+        rejected=rejected,
+        settings=settings,
+        t0=t0,
+    )
 
 
-def _validate(conn_id: str, dialect: Dialect, stage_table: str, audit: str, etl_run_id: str, *, extracted: int,
-              rejected: int, settings: Settings, t0: float) -> GateResult:
+def _validate(
+    conn_id: str,
+    dialect: Dialect,
+    stage_table: str,
+    audit: str,
+    etl_run_id: str,
+    *,
+    extracted: int,
+    rejected: int,
+    settings: Settings,
+    t0: float,
+) -> GateResult:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -134,12 +190,17 @@ def _validate(conn_id: str, dialect: Dialect, stage_table: str, audit: str, etl_
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     url = sqlalchemy_url(conn_id)
-    ds = (ctx.data_sources.add_sqlite(name="flow", connection_string=url) if dialect == "sqlite"
-          else ctx.data_sources.add_sql(name="flow", connection_string=url))
+    ds = (
+        ctx.data_sources.add_sqlite(name="flow", connection_string=url)
+        if dialect == "sqlite"
+        else ctx.data_sources.add_sql(name="flow", connection_string=url)
+    )
     assets = {
         "audit": ds.add_table_asset(name="audit", table_name=audit),
-        "rejects": ds.add_query_asset(name="rejects", query=sql_text(dialect, "gate_rejects").replace(
-            "{etl_run_id}", _sql_string(dialect, etl_run_id))),
+        "rejects": ds.add_query_asset(
+            name="rejects",
+            query=sql_text(dialect, "gate_rejects").replace("{etl_run_id}", _sql_string(dialect, etl_run_id)),
+        ),
     }
     max_rejects = math.floor(settings.max_reject_ratio * extracted + 1e-9)
     suites = {k: gx.ExpectationSuite(name=f"leads_flow_gate_{k}") for k in assets}
@@ -154,21 +215,27 @@ def _validate(conn_id: str, dialect: Dialect, stage_table: str, audit: str, etl_
             cfg = r.expectation_config
             res = r.result or {}
             err = _exception_message(r.exception_info) if not r.success else None
-            results.append({
-                "check": (cfg.meta or {}).get("check", cfg.type),
-                "expectation": cfg.type,
-                "success": bool(r.success),
-                **{k: _jsonable(res[k]) for k in _SAFE_RESULT_KEYS if k in res},
-                **({"error": "expectation raised: see task log"} if err else {}),
-            })
+            results.append(
+                {
+                    "check": (cfg.meta or {}).get("check", cfg.type),
+                    "expectation": cfg.type,
+                    "success": bool(r.success),
+                    **{k: _jsonable(res[k]) for k in _SAFE_RESULT_KEYS if k in res},
+                    **({"error": "expectation raised: see task log"} if err else {}),
+                }
+            )
             if err:
                 log.error("expectation %s raised: %s", cfg.type, err)
     drop_audit(conn_id, stage_table)
     failed = [r["check"] for r in results if not r["success"]]
     out = GateResult(not failed, failed, results, round(time.perf_counter() - t0, 3))
     for r in results:
-        log.info("gate %-40s %s %s", r["check"], "PASS" if r["success"] else "FAIL",
-                 {k: v for k, v in r.items() if k in _SAFE_RESULT_KEYS})
+        log.info(
+            "gate %-40s %s %s",
+            r["check"],
+            "PASS" if r["success"] else "FAIL",
+            {k: v for k, v in r.items() if k in _SAFE_RESULT_KEYS},
+        )
     return out
 
 

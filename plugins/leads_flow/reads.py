@@ -8,14 +8,14 @@ These are the reference implementations that the dual-writing services mirror (d
 - :func:`select_by_channel` / :func:`iter_by_channel` — a channel's leads over a join-time range,
   keyset-paginated on ``idx_channel_join`` (the GeneralKafkaConsumer#selectLeadsByAdChannel shape).
 - :func:`submit_lead` — the write a service does when a lead submits: the row is built by the sync
-  pipeline's own :class:`~leads_flow.mapping.Mapper` from the legacy-shaped row and upserted with
+  pipeline's own :class:`~leads_flow.rules.mapping.Mapper` from the legacy-shaped row and upserted with
   publish.sql's newer-wins rule, so a lead written here and the same lead imported by the DAG are the
   same row.
 
 Decisions (see the function docstrings):
 
 - An invalid raw phone is the caller's input error: :func:`find_by_phone` raises
-  :class:`~leads_flow.phone.InvalidPhone` instead of returning ``[]`` (an empty answer would read as
+  :class:`~leads_flow.rules.phone.InvalidPhone` instead of returning ``[]`` (an empty answer would read as
   "no such lead" and make a service create a lead for garbage input). A blank union_id or channel
   raises ``ValueError`` for the same reason.
 - Soft-deleted leads (``is_deleted = 1``) are left out unless ``include_deleted=True``.
@@ -36,10 +36,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from leads_flow.config import TZ, Settings
-from leads_flow.crypto import PhoneCipher, TokenError, UnknownKid
-from leads_flow.db import Db
-from leads_flow.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
-from leads_flow.phone import InvalidPhone, normalize
+from leads_flow.io.db import Db
+from leads_flow.rules.crypto import PhoneCipher, TokenError, UnknownKid
+from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
+from leads_flow.rules.phone import InvalidPhone, normalize
 
 __all__ = [
     "LEAD_COLUMNS",
@@ -169,14 +169,15 @@ def find_by_phone(db: Db, cipher: PhoneCipher, raw_phone: str, *, include_delete
     not "no lead". Searches the blind index under every bidx kid of the keyring, so rows indexed before a
     bidx rotation are still found. Every candidate is confirmed by decrypting its token; a candidate whose
     token fails authentication or is malformed is skipped with a warning (lead_id and error class only);
-    a token under an encryption kid this keyring lacks raises :class:`~leads_flow.crypto.UnknownKid`,
+    a token under an encryption kid this keyring lacks raises :class:`~leads_flow.rules.crypto.UnknownKid`,
     because it means this reader's keyring is behind the writers' (rotation: readers first).
     """
     e164 = normalize(raw_phone)
     found: dict[int, Lead] = {}
     for kid, bidx in cipher.bidx_all(e164).items():
-        for lead in _leads(db, "reads_by_phone_bidx",
-                           {"kid": kid, "bidx": bidx, "include_deleted": int(include_deleted)}):
+        for lead in _leads(
+            db, "reads_by_phone_bidx", {"kid": kid, "bidx": bidx, "include_deleted": int(include_deleted)}
+        ):
             if lead.phone_cipher is None:
                 continue
             try:
@@ -185,8 +186,11 @@ def find_by_phone(db: Db, cipher: PhoneCipher, raw_phone: str, *, include_delete
             except UnknownKid:
                 raise
             except TokenError as exc:
-                log.warning("lead %d: phone token of a blind-index candidate cannot be decrypted (%s); skipped",
-                            lead.lead_id, type(exc).__name__)
+                log.warning(
+                    "lead %d: phone token of a blind-index candidate cannot be decrypted (%s); skipped",
+                    lead.lead_id,
+                    type(exc).__name__,
+                )
                 continue
             found[lead.lead_id] = lead
     return [found[k] for k in sorted(found)]
@@ -201,9 +205,11 @@ def find_by_union_id(db: Db, union_id: str, *, include_deleted: bool = False) ->
     u = union_id.strip() if isinstance(union_id, str) else None
     if not u:
         raise ValueError("union_id must be a non-blank string")
-    return [lead for lead in _leads(db, "reads_by_union_id",
-                                    {"union_id": u, "include_deleted": int(include_deleted)})
-            if lead.union_id == u]
+    return [
+        lead
+        for lead in _leads(db, "reads_by_union_id", {"union_id": u, "include_deleted": int(include_deleted)})
+        if lead.union_id == u
+    ]
 
 
 def _as_datetime(v: datetime | date, what: str) -> datetime:
@@ -214,9 +220,17 @@ def _as_datetime(v: datetime | date, what: str) -> datetime:
     raise TypeError(f"{what} must be a datetime or a date")
 
 
-def select_by_channel(db: Db, from_channel: str, join_from: datetime | date, join_to: datetime | date,
-                      limit: int = 1000, after_lead_id: int | None = None, *,
-                      after_join_time: datetime | None = None, include_deleted: bool = False) -> list[Lead]:
+def select_by_channel(
+    db: Db,
+    from_channel: str,
+    join_from: datetime | date,
+    join_to: datetime | date,
+    limit: int = 1000,
+    after_lead_id: int | None = None,
+    *,
+    after_join_time: datetime | None = None,
+    include_deleted: bool = False,
+) -> list[Lead]:
     """One page of the leads of ``from_channel`` with ``join_from <= join_time < join_to``.
 
     Ordered by ``(join_time, lead_id)``, at most ``limit`` rows. Keyset pagination: pass the last lead of
@@ -245,20 +259,43 @@ def select_by_channel(db: Db, from_channel: str, join_from: datetime | date, joi
                 raise ValueError(f"after_lead_id {after_lead_id} is not a lead with a join_time")
             after_join_time = _dt(rows[0][0])
         cursor = (_as_datetime(after_join_time, "after_join_time"), int(after_lead_id))
-    return _leads(db, "reads_by_channel", {
-        "from_channel": ch, "range_start": max(lo, cursor[0]), "join_to": hi, "after_join_time": cursor[0],
-        "after_lead_id": cursor[1], "include_deleted": int(include_deleted), "page_size": limit})
+    return _leads(
+        db,
+        "reads_by_channel",
+        {
+            "from_channel": ch,
+            "range_start": max(lo, cursor[0]),
+            "join_to": hi,
+            "after_join_time": cursor[0],
+            "after_lead_id": cursor[1],
+            "include_deleted": int(include_deleted),
+            "page_size": limit,
+        },
+    )
 
 
-def iter_by_channel(db: Db, from_channel: str, join_from: datetime | date, join_to: datetime | date, *,
-                    page: int = 1000, include_deleted: bool = False) -> Iterator[Lead]:
+def iter_by_channel(
+    db: Db,
+    from_channel: str,
+    join_from: datetime | date,
+    join_to: datetime | date,
+    *,
+    page: int = 1000,
+    include_deleted: bool = False,
+) -> Iterator[Lead]:
     """Every lead of :func:`select_by_channel`'s range, a page at a time (memory bounded by ``page``)."""
     after: Lead | None = None
     while True:
-        rows = select_by_channel(db, from_channel, join_from, join_to, page,
-                                 None if after is None else after.lead_id,
-                                 after_join_time=None if after is None else after.join_time,
-                                 include_deleted=include_deleted)
+        rows = select_by_channel(
+            db,
+            from_channel,
+            join_from,
+            join_to,
+            page,
+            None if after is None else after.lead_id,
+            after_join_time=None if after is None else after.join_time,
+            include_deleted=include_deleted,
+        )
         yield from rows
         if len(rows) < page:
             return
@@ -322,8 +359,15 @@ def _legacy_row(lead: Mapping[str, Any]) -> tuple:
     return tuple(vals[c] for c in LEGACY_COLUMNS)
 
 
-def submit_lead(db: Db, cipher: PhoneCipher, lead: Mapping[str, Any], *, settings: Settings | None = None,
-                etl_run_id: str = ONLINE_RUN_ID, commit: bool = True) -> None:
+def submit_lead(
+    db: Db,
+    cipher: PhoneCipher,
+    lead: Mapping[str, Any],
+    *,
+    settings: Settings | None = None,
+    etl_run_id: str = ONLINE_RUN_ID,
+    commit: bool = True,
+) -> None:
     """Write one lead into leads_flow as the sync pipeline would: idempotent on lead_id, newer wins.
 
     ``lead`` is the leads_aggr row the service just wrote, keyed by legacy column names (``id``,
@@ -334,7 +378,7 @@ def submit_lead(db: Db, cipher: PhoneCipher, lead: Mapping[str, Any], *, setting
     stored (None until the row is first updated): source_updated_at is derived from them and decides
     which writer wins, so they must be the legacy values, not the service's clock.
 
-    The row is mapped by the pipeline's :class:`~leads_flow.mapping.Mapper` (same cleaning, same
+    The row is mapped by the pipeline's :class:`~leads_flow.rules.mapping.Mapper` (same cleaning, same
     token/index/mask, same content_hash; the join-time bound is the one of the daily partition the DAG
     would import the row in) and upserted with publish.sql's rule: an older source_updated_at never
     overwrites a newer one; the same timestamp rewrites only if the content differs. Raises

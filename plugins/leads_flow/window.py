@@ -5,9 +5,10 @@ All datetimes here are naive Asia/Shanghai wall-clock times, like the legacy DAT
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from leads_flow.config import TZ, ConfigError
 
@@ -33,7 +34,7 @@ class Partition:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "overlap_minutes": self.overlap_minutes}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Partition":
+    def from_dict(cls, d: Mapping[str, Any]) -> Partition:
         return cls(datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), int(d["overlap_minutes"]))
 
 
@@ -52,8 +53,9 @@ def _parse_date(value: Any, name: str) -> date:
         raise ConfigError(f"param {name} must be a date YYYY-MM-DD, got {value!r}") from exc
 
 
-def resolve_window(params: Mapping[str, Any], interval_start: Any, interval_end: Any,
-                   now: datetime | None = None) -> tuple[datetime, datetime]:
+def resolve_window(
+    params: Mapping[str, Any], interval_start: Any, interval_end: Any, now: datetime | None = None
+) -> tuple[datetime, datetime]:
     """[start, end) of the run: params first, then a non-empty data interval, else the last complete day.
 
     Params ``start_date``/``end_date`` are inclusive dates. Manual runs in Airflow 3 have an empty (or
@@ -65,12 +67,15 @@ def resolve_window(params: Mapping[str, Any], interval_start: Any, interval_end:
         last = _parse_date(end_p or start_p, "end_date")
         if last < first:
             raise ConfigError(f"end_date {last} is before start_date {first}")
-        return datetime.combine(first, datetime.min.time()), datetime.combine(last + timedelta(days=1),
-                                                                               datetime.min.time())
+        return datetime.combine(first, datetime.min.time()), datetime.combine(
+            last + timedelta(days=1), datetime.min.time()
+        )
     if interval_start is not None and interval_end is not None and interval_end > interval_start:
         return _local_naive(interval_start), _local_naive(interval_end)
     today = (now or datetime.now(TZ)).astimezone(TZ).date()
-    return datetime.combine(today - timedelta(days=1), datetime.min.time()), datetime.combine(today, datetime.min.time())
+    return datetime.combine(today - timedelta(days=1), datetime.min.time()), datetime.combine(
+        today, datetime.min.time()
+    )
 
 
 def partitions(start: datetime, end: datetime, overlap_minutes: int) -> list[Partition]:

@@ -49,9 +49,18 @@ def browser(tmp_path):
         _need(False, "selenium is not installed (pip install selenium)")
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1280,900"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1280,900",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(options=opts, service=Service(executable_path=str(CHROMEDRIVER)))
     driver.set_page_load_timeout(30)
@@ -67,7 +76,7 @@ def served(sqlite_dbs):
     import uvicorn
     from fastapi import FastAPI
 
-    from leads_flow.report import create_app
+    from leads_flow.report.core import create_app
 
     app = FastAPI()
     app.mount(PREFIX, create_app())
@@ -105,10 +114,15 @@ def test_report_in_a_real_browser(sqlite_dbs, served, browser):
     from selenium.webdriver.common.by import By
 
     day1, day2 = datetime(2026, 11, 20, 10), datetime(2026, 11, 21, 10)
-    rows = lambda d: [legacy_row(phone="13912345678", update_time=d),                      # noqa: E731
-                      legacy_row(phone="+86 158 8765 4321", unionId="oU2", update_time=d),
-                      legacy_row(phone="12345", update_time=d),                             # phone_invalid
-                      legacy_row(phone=None, unionId=None, has_tool=3, update_time=d)]       # two reasons
+
+    def rows(d):
+        return [
+            legacy_row(phone="13912345678", update_time=d),
+            legacy_row(phone="+86 158 8765 4321", unionId="oU2", update_time=d),
+            legacy_row(phone="12345", update_time=d),  # phone_invalid
+            legacy_row(phone=None, unionId=None, has_tool=3, update_time=d),
+        ]  # two reasons
+
     insert(sqlite_dbs, rows(day1) + rows(day2))
     [good] = sync("2026-11-20", run_id="manual__browser", max_reject_ratio=0.5)
     with pytest.raises(AirflowFailException):
@@ -129,17 +143,26 @@ def test_report_in_a_real_browser(sqlite_dbs, served, browser):
     assert browser.current_url.startswith(f"{served}{PREFIX}/runs/")
     h1 = browser.find_element(By.TAG_NAME, "h1").text
     assert h1 == "Partition 2026-11-20 published"
-    counts = {e.get_attribute("id"): e.find_element(By.CLASS_NAME, "v").text
-              for e in browser.find_elements(By.CSS_SELECTOR, "#counts .card")}
-    assert counts == {"count-extracted": "4", "count-staged": "2", "count-rejected": "2", "count-coerced": "0",
-                      "count-published": "2", "count-reject-ratio": "50.00 %"}
+    counts = {
+        e.get_attribute("id"): e.find_element(By.CLASS_NAME, "v").text
+        for e in browser.find_elements(By.CSS_SELECTOR, "#counts .card")
+    }
+    assert counts == {
+        "count-extracted": "4",
+        "count-staged": "2",
+        "count-rejected": "2",
+        "count-coerced": "0",
+        "count-published": "2",
+        "count-reject-ratio": "50.00 %",
+    }
     reasons = browser.find_element(By.ID, "rejects").text
     assert "phone_invalid" in reasons and "no_identity" in reasons and "flag_invalid" in reasons
     chart = browser.find_element(By.ID, "rejects-chart")
     assert chart.is_displayed() and chart.size["width"] > 300
     assert len(chart.find_elements(By.CSS_SELECTOR, "rect.bar")) == 3
-    [(recorded,)] = sqlite_dbs.flow_rows("SELECT gate_results FROM leads_flow_run WHERE etl_run_id = ?",
-                                         (good["etl_run_id"],))
+    [(recorded,)] = sqlite_dbs.flow_rows(
+        "SELECT gate_results FROM leads_flow_run WHERE etl_run_id = ?", (good["etl_run_id"],)
+    )
     expected = [r["check"] for r in json.loads(recorded)]
     table = browser.find_element(By.ID, "expectations")
     checks = table.find_elements(By.CSS_SELECTOR, "tbody tr")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-import pytest
-
-from leads_flow.seed import random_mobile
+from devkit.seed import random_mobile
 from tests.helpers import insert, legacy_row, sync
 
 DAG_ID = "leads_flow_reconcile"
@@ -52,8 +50,11 @@ def _ti_states(dr) -> dict[str, set[str]]:
 
 def test_dag_test_reports_drift(sqlite_dbs, airflow_db, dagbag, cipher):
     rng = random.Random(5)
-    rows = [legacy_row(phone=random_mobile(rng), update_time=datetime(2026, 11, day, 9, i))
-            for day in (20, 21) for i in range(5)]
+    rows = [
+        legacy_row(phone=random_mobile(rng), update_time=datetime(2026, 11, day, 9, i))
+        for day in (20, 21)
+        for i in range(5)
+    ]
     rows.append(legacy_row(phone="12345", update_time=datetime(2026, 11, 21, 10)))  # id 11: expected reject
     insert(sqlite_dbs, rows)
     sync(RANGE["start_date"], RANGE["end_date"], max_reject_ratio=0.5)
@@ -70,9 +71,10 @@ def test_dag_test_reports_drift(sqlite_dbs, airflow_db, dagbag, cipher):
     assert states["summary"] == {"success"}
     [row] = sqlite_dbs.flow_rows(
         "SELECT windows, legacy_rows, expected_rows, matched, missing_in_flow, rejected_by_rule, match_rate, "
-        f"cutover_ready FROM leads_flow_reconcile_run WHERE scope = 'run' AND reconcile_run_id = '{dr.run_id}'")
+        f"cutover_ready FROM leads_flow_reconcile_run WHERE scope = 'run' AND reconcile_run_id = '{dr.run_id}'"
+    )
     assert tuple(row) == (2, 11, 10, 9, 1, 1, 0.9, 0)
-    assert sqlite_dbs.flow_rows("SELECT lead_id, drift_class, next_action FROM leads_flow_drift "
-                                f"WHERE reconcile_run_id = '{dr.run_id}' ORDER BY lead_id") == [
-        (7, "missing_in_flow", "repair"), (11, "rejected_by_rule", "none")]
-
+    assert sqlite_dbs.flow_rows(
+        "SELECT lead_id, drift_class, next_action FROM leads_flow_drift "
+        f"WHERE reconcile_run_id = '{dr.run_id}' ORDER BY lead_id"
+    ) == [(7, "missing_in_flow", "repair"), (11, "rejected_by_rule", "none")]

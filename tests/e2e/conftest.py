@@ -76,5 +76,3 @@ def redis_broker():
     finally:
         claimed.flushdb()
         claimed.close()
-
-

@@ -115,43 +115,56 @@ class AirflowStack:
     def _environment(self) -> dict[str, str]:
         # The test process runs with conftest's Airflow settings (unit-test mode, its own home): none of them
         # may leak into the real components. Connections (AIRFLOW_CONN_*) are kept: the fixture set them.
-        env = {k: v for k, v in os.environ.items()
-               if not (k.startswith(("AIRFLOW__", "PYTEST_", "_AIRFLOW")) or k == "AIRFLOW_HOME")}
-        env.update({
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{self.pg}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.base,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base}/execution/",
-            # one secret for every component that signs or checks task tokens
-            "AIRFLOW__API_AUTH__JWT_SECRET": base64.b64encode(secrets.token_bytes(32)).decode(),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": SENSITIVE_NAMES,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not (k.startswith(("AIRFLOW__", "PYTEST_", "_AIRFLOW")) or k == "AIRFLOW_HOME")
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{self.pg}",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.base,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base}/execution/",
+                # one secret for every component that signs or checks task tokens
+                "AIRFLOW__API_AUTH__JWT_SECRET": base64.b64encode(secrets.token_bytes(32)).decode(),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": SENSITIVE_NAMES,
+                "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
     # -- processes
 
-    def cli(self, *args: str, timeout: float = CLI_TIMEOUT_S, check: bool = True,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, timeout: float = CLI_TIMEOUT_S, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "airflow", *args]
-        res = subprocess.run(cmd, env=self.env if env is None else env, cwd=self.home, capture_output=True, text=True,
-                             timeout=self.deadline.left(timeout))
+        res = subprocess.run(
+            cmd,
+            env=self.env if env is None else env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=self.deadline.left(timeout),
+        )
         if check and res.returncode != 0:
-            raise AssertionError(f"`airflow {' '.join(args)}` exited {res.returncode}:\n"
-                                 f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+            raise AssertionError(
+                f"`airflow {' '.join(args)}` exited {res.returncode}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+            )
         return res
 
     def component_env(self, name: str) -> dict[str, str]:
@@ -166,9 +179,15 @@ class AirflowStack:
 
     def start_component(self, name: str, args: list[str], env: dict[str, str]) -> None:
         out = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=env,
-                                            cwd=self.home, stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args],
+            env=env,
+            cwd=self.home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         out.close()
 
     def check_alive(self) -> None:
@@ -220,13 +239,18 @@ class AirflowStack:
 
     # -- REST
 
-    def http_raw(self, method: str, path: str, body: dict | None = None, auth: bool = True,
-                 base: str | None = None) -> tuple[int, bytes]:
+    def http_raw(
+        self, method: str, path: str, body: dict | None = None, auth: bool = True, base: str | None = None
+    ) -> tuple[int, bytes]:
         headers = {"Content-Type": "application/json"}
         if auth:
             headers["Authorization"] = f"Bearer {self.token()}"
-        req = urllib.request.Request((base or self.base) + path, method=method, headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(
+            (base or self.base) + path,
+            method=method,
+            headers=headers,
+            data=json.dumps(body).encode() if body is not None else None,
+        )
         try:
             with urllib.request.urlopen(req, timeout=20) as resp:
                 return resp.status, resp.read()
@@ -265,8 +289,11 @@ class AirflowStack:
                 if status == 200 and isinstance(health, dict):
                     states = {k: (v or {}).get("status") for k, v in health.items()}
                     last = f"health {states}"
-                    if (states.get("scheduler") == "healthy" and states.get("dag_processor") == "healthy"
-                            and (self.home / "simple_auth_manager_passwords.json.generated").exists()):
+                    if (
+                        states.get("scheduler") == "healthy"
+                        and states.get("dag_processor") == "healthy"
+                        and (self.home / "simple_auth_manager_passwords.json.generated").exists()
+                    ):
                         status, _ = self.http("GET", f"/api/v2/dags/{DAG_ID}")
                         if status == 200:
                             return
@@ -297,8 +324,9 @@ class AirflowStack:
                 break
             time.sleep(3)
         else:
-            raise AssertionError(f"{what}: not finished after {timeout:.0f} s: "
-                                 f"{[(r['dag_run_id'], r['state']) for r in chosen]}")
+            raise AssertionError(
+                f"{what}: not finished after {timeout:.0f} s: {[(r['dag_run_id'], r['state']) for r in chosen]}"
+            )
         bad = [(r["dag_run_id"], r["state"]) for r in chosen if r["state"] != "success"]
         assert not bad, f"{what}: runs did not succeed: {bad}"
         return chosen
@@ -314,8 +342,12 @@ class AirflowStack:
                 print(f"----- {name} (last {len(tail)} lines) -----")
                 print("\n".join(tail))
         task_logs = sorted((self.home / "logs").glob(f"dag_id={DAG_ID}/**/*.log"), key=lambda p: p.stat().st_mtime)
-        failing = [p for p in task_logs if '"level":"error"' in p.read_text(errors="replace").lower()
-                   or "traceback" in p.read_text(errors="replace").lower()]
+        failing = [
+            p
+            for p in task_logs
+            if '"level":"error"' in p.read_text(errors="replace").lower()
+            or "traceback" in p.read_text(errors="replace").lower()
+        ]
         for path in (failing or task_logs)[-6:]:
             tail = path.read_text(errors="replace").splitlines()[-30:]
             print(f"----- task log {path.relative_to(self.home / 'logs')} (last {len(tail)} lines) -----")
@@ -333,11 +365,22 @@ def _seed_rows() -> list[tuple]:
     rows = []
     for day in DAYS:
         for i in range(ROWS_PER_DAY):
-            rows.append(legacy_row(phone=_phone(day, i), create_time=datetime(2026, 11, day, 1),
-                                   join_time=datetime(2026, 11, day, 1),
-                                   update_time=datetime(2026, 11, day, 1) + timedelta(minutes=20 * i)))
-    rows.append(legacy_row(phone="12345", create_time=datetime(2026, 11, 21, 5),
-                           join_time=datetime(2026, 11, 21, 5), update_time=datetime(2026, 11, 21, 5)))
+            rows.append(
+                legacy_row(
+                    phone=_phone(day, i),
+                    create_time=datetime(2026, 11, day, 1),
+                    join_time=datetime(2026, 11, day, 1),
+                    update_time=datetime(2026, 11, day, 1) + timedelta(minutes=20 * i),
+                )
+            )
+    rows.append(
+        legacy_row(
+            phone="12345",
+            create_time=datetime(2026, 11, 21, 5),
+            join_time=datetime(2026, 11, 21, 5),
+            update_time=datetime(2026, 11, 21, 5),
+        )
+    )
     return rows
 
 
@@ -388,9 +431,11 @@ def test_backfill_and_one_manual_run_give_the_same_table(mysql_dbs, pg_metadata,
             [manual] = stack.wait_runs(lambda r: r["run_type"] == "manual", 1, MANUAL_WAIT_S, "manual run")
             print(f"[e2e] manual run finished after {time.monotonic() - t0:.0f} s")
             for r in stack.runs():
-                print(f"[e2e] run {r['dag_run_id']}: type={r['run_type']} state={r['state']} "
-                      f"logical_date={r['logical_date']} interval=[{r['data_interval_start']}, "
-                      f"{r['data_interval_end']}) conf={r['conf']}")
+                print(
+                    f"[e2e] run {r['dag_run_id']}: type={r['run_type']} state={r['state']} "
+                    f"logical_date={r['logical_date']} interval=[{r['data_interval_start']}, "
+                    f"{r['data_interval_end']}) conf={r['conf']}"
+                )
             _check_manual(stack, dbs, manual)
 
             same = flow_table(dbs) == table_after_backfill
@@ -402,11 +447,19 @@ def test_backfill_and_one_manual_run_give_the_same_table(mysql_dbs, pg_metadata,
 
             # every stage task of every run (backfill, the scheduled one, manual) ran in the pool, never more
             # than its 2 slots at once
-            stages = [ti for r in stack.runs() for ti in stack.task_instances(r["dag_run_id"])
-                      if ti["task_id"] == "partition.stage"]
+            stages = [
+                ti
+                for r in stack.runs()
+                for ti in stack.task_instances(r["dag_run_id"])
+                if ti["task_id"] == "partition.stage"
+            ]
             assert len(stages) >= 6 and {ti["pool"] for ti in stages} == {POOL}
-            assert _max_overlap([(ti["start_date"], ti["end_date"]) for ti in stages
-                                 if ti["start_date"] and ti["end_date"]]) <= 2
+            assert (
+                _max_overlap(
+                    [(ti["start_date"], ti["end_date"]) for ti in stages if ti["start_date"] and ti["end_date"]]
+                )
+                <= 2
+            )
 
             _check_keyring_never_readable(stack)
             print(f"[e2e] keyring check finished after {time.monotonic() - t0:.0f} s")
@@ -441,9 +494,11 @@ def _check_backfill(stack: AirflowStack, dbs, cipher, runs: list[dict]) -> None:
 
     # the flow tables
     run_ids = sorted(r["dag_run_id"] for r in runs)
-    published = dbs.flow_rows("SELECT dag_run_id, status, partition_start, extracted, rejected FROM leads_flow_run "
-                              f"WHERE dag_run_id IN ({', '.join(['%s'] * len(run_ids))}) ORDER BY partition_start",
-                              tuple(run_ids))
+    published = dbs.flow_rows(
+        "SELECT dag_run_id, status, partition_start, extracted, rejected FROM leads_flow_run "
+        f"WHERE dag_run_id IN ({', '.join(['%s'] * len(run_ids))}) ORDER BY partition_start",
+        tuple(run_ids),
+    )
     assert [(r[1], str(r[2])[:10]) for r in published] == [("published", f"2026-11-{d}") for d in DAYS]
     assert sorted(r[0] for r in published) == run_ids
     assert [(r[3], r[4]) for r in published] == [(30, 0), (31, 1), (30, 0)]
@@ -462,10 +517,16 @@ def _check_manual(stack: AirflowStack, dbs, run: dict) -> None:
     stage = [ti for ti in tis if ti["task_id"] == "partition.stage"]
     assert sorted(ti["map_index"] for ti in stage) == [0, 1, 2]
     assert {ti["pool"] for ti in stage} == {POOL}
-    published = dbs.flow_rows("SELECT status, partition_start, extracted, rejected FROM leads_flow_run "
-                              "WHERE dag_run_id = %s ORDER BY partition_start", (run["dag_run_id"],))
+    published = dbs.flow_rows(
+        "SELECT status, partition_start, extracted, rejected FROM leads_flow_run "
+        "WHERE dag_run_id = %s ORDER BY partition_start",
+        (run["dag_run_id"],),
+    )
     assert [(r[0], str(r[1])[:10], r[2], r[3]) for r in published] == [
-        ("published", "2026-11-20", 30, 0), ("published", "2026-11-21", 31, 1), ("published", "2026-11-22", 30, 0)]
+        ("published", "2026-11-20", 30, 0),
+        ("published", "2026-11-21", 31, 1),
+        ("published", "2026-11-22", 30, 0),
+    ]
     [(n,)] = dbs.flow_rows("SELECT COUNT(*) FROM leads_flow")
     assert n == len(DAYS) * ROWS_PER_DAY
 
@@ -480,7 +541,7 @@ def _key_spellings(key: bytes) -> set[str]:
 
 def _keyring_secrets() -> tuple[dict, set[str]]:
     """The keyring extra the fixture gave the scheduler, and every spelling of its root and derived keys."""
-    from leads_flow.crypto import BIDX_INFO, ENC_INFO, Keyring, _hkdf
+    from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, Keyring, _hkdf
 
     extra = json.loads(os.environ["AIRFLOW_CONN_LEADS_PII"])["extra"]
     kr = Keyring.from_extra(extra)
@@ -509,36 +570,50 @@ def _check_keyring_never_readable(stack: AirflowStack) -> None:
     # 1. A container without the keyring (api-server, dag-processor, triggerer) cannot read it with the CLI:
     #    `airflow connections get` prints a connection's extra UNMASKED, so the keyring must never be there.
     res = stack.cli("connections", "get", "leads_pii", "-o", "json", check=False, env=no_keyring_env)
-    assert res.returncode != 0 and "Connection not found" in res.stdout + res.stderr, \
+    assert res.returncode != 0 and "Connection not found" in res.stdout + res.stderr, (
         f"connections get without the keyring: exit {res.returncode}, leaks {_leaks(res.stdout + res.stderr, forms)}"
+    )
 
     # 2. Stored in the metadata database (the only place the REST API and the UI read connections from), split
     #    as leads_pii (encryption ring) + leads_pii_bidx (blind-index ring).
     main = {k: extra[k] for k in ("enc_keys", "active_enc_kid")}
     bidx = {k: extra[k] for k in ("bidx_keys", "active_bidx_kid")}
     conns = stack.home / "keyring-connections.json"
-    conns.write_text(json.dumps({"leads_pii": {"conn_type": "generic", "extra": json.dumps(main)},
-                                 "leads_pii_bidx": {"conn_type": "generic", "extra": json.dumps(bidx)}}))
+    conns.write_text(
+        json.dumps(
+            {
+                "leads_pii": {"conn_type": "generic", "extra": json.dumps(main)},
+                "leads_pii_bidx": {"conn_type": "generic", "extra": json.dumps(bidx)},
+            }
+        )
+    )
     conns.chmod(0o600)
     stack.cli("connections", "import", str(conns))
     conns.unlink()
 
     # 3. The REST API (what the UI's connection pages show) masks every key, keeps the kids.
     def check_api(base: str, what: str) -> None:
-        for path in ("/api/v2/connections/leads_pii", "/api/v2/connections/leads_pii_bidx",
-                     "/api/v2/connections?limit=100"):
+        for path in (
+            "/api/v2/connections/leads_pii",
+            "/api/v2/connections/leads_pii_bidx",
+            "/api/v2/connections?limit=100",
+        ):
             status, raw = stack.http_raw("GET", path, base=base)
             text = raw.decode(errors="replace")
             assert status == 200, f"{what} GET {path}: HTTP {status}"
             assert not _leaks(text, forms), f"{what} GET {path} returned keys: {_leaks(text, forms)}"
         one = json.loads(stack.http_raw("GET", "/api/v2/connections/leads_pii", base=base)[1])
         shown = json.loads(one["extra"])
-        assert shown == {"enc_keys": {k: "***" for k in main["enc_keys"]}, "active_enc_kid": main["active_enc_kid"]}, \
-            f"{what}: leads_pii extra shown as {sorted(shown)}"
+        assert shown == {
+            "enc_keys": dict.fromkeys(main["enc_keys"], "***"),
+            "active_enc_kid": main["active_enc_kid"],
+        }, f"{what}: leads_pii extra shown as {sorted(shown)}"
         one = json.loads(stack.http_raw("GET", "/api/v2/connections/leads_pii_bidx", base=base)[1])
         shown = json.loads(one["extra"])
-        assert shown == {"bidx_keys": {k: "***" for k in bidx["bidx_keys"]},
-                         "active_bidx_kid": bidx["active_bidx_kid"]}, f"{what}: leads_pii_bidx shown as {sorted(shown)}"
+        assert shown == {
+            "bidx_keys": dict.fromkeys(bidx["bidx_keys"], "***"),
+            "active_bidx_kid": bidx["active_bidx_kid"],
+        }, f"{what}: leads_pii_bidx shown as {sorted(shown)}"
 
     check_api(stack.base, "api-server with sensitive_var_conn_names")
 
@@ -546,8 +621,9 @@ def _check_keyring_never_readable(stack: AirflowStack) -> None:
     #    (plugins/leads_flow_report.py) marks enc_keys / bidx_keys sensitive when the api-server loads it.
     env = {k: v for k, v in no_keyring_env.items() if k != "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"}
     port = _free_port()
-    stack.start_component("api-server-no-setting",
-                          ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env)
+    stack.start_component(
+        "api-server-no-setting", ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env
+    )
     base = f"http://127.0.0.1:{port}"
     until = time.monotonic() + stack.deadline.left(120)
     while True:
@@ -564,8 +640,10 @@ def _check_keyring_never_readable(stack: AirflowStack) -> None:
     # 5. Pinned Airflow behaviour the docs rely on: where the keyring IS stored, `airflow connections get` prints
     #    it in clear (it prints passwords too; no setting changes that). Hence "never in the metadata database".
     res = stack.cli("connections", "get", "leads_pii", "-o", "json", env=no_keyring_env)
-    assert _leaks(res.stdout, forms), ("`airflow connections get` no longer prints the extra in clear: "
-                                       "update docs/phone-protection.md, 'Where the keys live'")
+    assert _leaks(res.stdout, forms), (
+        "`airflow connections get` no longer prints the extra in clear: "
+        "update docs/phone-protection.md, 'Where the keys live'"
+    )
 
     # 6. No component log (both api-servers, scheduler, dag-processor) and no task log holds a key.
     logs = sorted(stack.logs.glob("*.log")) + sorted((stack.home / "logs").rglob("*.log"))
@@ -575,6 +653,10 @@ def _check_keyring_never_readable(stack: AirflowStack) -> None:
         leaked = _leaks(text, forms)
         assert not leaked, f"{path.relative_to(stack.home)} holds keys: {leaked}"
         # the absent leads_pii_bidx is one quiet lookup per task, not a warning or an error
-        loud = [ln[:300] for ln in text.splitlines() if "leads_pii_bidx" in ln
-                and re.search(r'"level"\s*:\s*"(warning|error|critical)"|\b(WARNING|ERROR|CRITICAL)\b', ln)]
+        loud = [
+            ln[:300]
+            for ln in text.splitlines()
+            if "leads_pii_bidx" in ln
+            and re.search(r'"level"\s*:\s*"(warning|error|critical)"|\b(WARNING|ERROR|CRITICAL)\b', ln)
+        ]
         assert not loud, f"{path.relative_to(stack.home)} complains about leads_pii_bidx: {loud[:3]}"

@@ -41,8 +41,17 @@ import pytest
 
 from tests.conftest import _mysql_admin, mysql_conn_uri
 from tests.e2e.celery_support import HOSTNAME_PREFIX
-from tests.e2e.test_backfill import (BACKFILL_FROM, BACKFILL_TO, DAG_ID, MANUAL_CONF, POOL, AirflowStack, Deadline,
-                                     _max_overlap, _seed_rows)
+from tests.e2e.test_backfill import (
+    BACKFILL_FROM,
+    BACKFILL_TO,
+    DAG_ID,
+    MANUAL_CONF,
+    POOL,
+    AirflowStack,
+    Deadline,
+    _max_overlap,
+    _seed_rows,
+)
 from tests.helpers import flow_table, insert, sync, truncate_flow
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql, pytest.mark.celery]
@@ -64,8 +73,20 @@ class CeleryStack(AirflowStack):
 
     COMPONENTS = {
         **AirflowStack.COMPONENTS,
-        **{w: ["celery", "worker", "--celery-hostname", f"{w}@%h", "--concurrency", str(WORKER_CONCURRENCY),
-               "--skip-serve-logs", "--without-mingle", "--without-gossip"] for w in WORKERS},
+        **{
+            w: [
+                "celery",
+                "worker",
+                "--celery-hostname",
+                f"{w}@%h",
+                "--concurrency",
+                str(WORKER_CONCURRENCY),
+                "--skip-serve-logs",
+                "--without-mingle",
+                "--without-gossip",
+            ]
+            for w in WORKERS
+        },
     }
 
     def __init__(self, home: Path, deadline: Deadline, pg: str, broker: str):
@@ -74,29 +95,38 @@ class CeleryStack(AirflowStack):
 
     def _environment(self) -> dict[str, str]:
         env = super()._environment()
-        env.update({
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CELERY__BROKER_URL": self.broker,
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{self.pg}",
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
-        })
+        env.update(
+            {
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "8",
+                "AIRFLOW__CELERY__BROKER_URL": self.broker,
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{self.pg}",
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+            }
+        )
         return env
 
     def component_env(self, name: str) -> dict[str, str]:
         """The keyring goes to the workers only: under Celery they run the tasks (as in compose's celery profile)."""
         if name not in WORKERS:
             return {k: v for k, v in self.env.items() if not k.startswith("AIRFLOW_CONN_LEADS_PII")}
-        return {**self.env, "LEADS_E2E_WORKER": name,
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.celery_support.worker_hostname"}
+        return {
+            **self.env,
+            "LEADS_E2E_WORKER": name,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.celery_support.worker_hostname",
+        }
 
     def wait_workers(self, timeout: float) -> None:
         """Both workers consume the queue (Celery logs `<name>@<host> ready.`)."""
         until = time.monotonic() + self.deadline.left(timeout)
         while True:
             self.check_alive()
-            waiting = [w for w in WORKERS if f"{w}@" not in (self.logs / f"{w}.log").read_text(errors="replace")
-                       or " ready." not in (self.logs / f"{w}.log").read_text(errors="replace")]
+            waiting = [
+                w
+                for w in WORKERS
+                if f"{w}@" not in (self.logs / f"{w}.log").read_text(errors="replace")
+                or " ready." not in (self.logs / f"{w}.log").read_text(errors="replace")
+            ]
             if not waiting:
                 return
             assert time.monotonic() < until, f"celery workers not ready in {timeout:.0f} s: {waiting}"
@@ -116,17 +146,20 @@ class CeleryStack(AirflowStack):
         until = time.monotonic() + self.deadline.left(timeout)
         while True:
             self.check_alive()
-            bad = [(ti["dag_run_id"], ti["task_id"], ti["map_index"], ti["state"], ti["try_number"])
-                   for ti in self.all_task_instances()
-                   if ti["state"] in BAD_STATES or (ti["try_number"] or 0) > 1]
+            bad = [
+                (ti["dag_run_id"], ti["task_id"], ti["map_index"], ti["state"], ti["try_number"])
+                for ti in self.all_task_instances()
+                if ti["state"] in BAD_STATES or (ti["try_number"] or 0) > 1
+            ]
             assert not bad, f"{what}: a task failed or was retried under Celery: {bad}"
             chosen = [r for r in self.runs() if select(r)]
             failed = [(r["dag_run_id"], r["state"]) for r in chosen if r["state"] == "failed"]
             assert not failed, f"{what}: runs failed: {failed}"
             if len(chosen) >= n and all(r["state"] == "success" for r in chosen):
                 return chosen
-            assert time.monotonic() < until, (f"{what}: not finished after {timeout:.0f} s: "
-                                              f"{[(r['dag_run_id'], r['state']) for r in chosen]}")
+            assert time.monotonic() < until, (
+                f"{what}: not finished after {timeout:.0f} s: {[(r['dag_run_id'], r['state']) for r in chosen]}"
+            )
             time.sleep(3)
 
 
@@ -149,8 +182,9 @@ def _local_reference(dbs, monkeypatch) -> list[tuple]:
         admin.close()
 
 
-def test_celery_two_workers_manual_range_and_backfill_match_local(mysql_dbs, pg_metadata, redis_broker,
-                                                                  monkeypatch, tmp_path):
+def test_celery_two_workers_manual_range_and_backfill_match_local(
+    mysql_dbs, pg_metadata, redis_broker, monkeypatch, tmp_path
+):
     t0 = time.monotonic()
     deadline = Deadline(TEST_BUDGET_S)
     dbs = mysql_dbs
@@ -173,23 +207,30 @@ def test_celery_two_workers_manual_range_and_backfill_match_local(mysql_dbs, pg_
             #    for the latest complete day (no legacy rows: the empty-window read path that failed first)
             stack.cli("dags", "trigger", DAG_ID, "-c", json.dumps(MANUAL_CONF))
             stack.cli("dags", "unpause", DAG_ID)
-            [manual, _] = sorted(stack.wait_first_try(lambda r: r["run_type"] in ("manual", "scheduled"), 2,
-                                                      RUNS_WAIT_S, "manual + scheduled run"),
-                                 key=lambda r: r["run_type"])
+            [manual, _] = sorted(
+                stack.wait_first_try(
+                    lambda r: r["run_type"] in ("manual", "scheduled"), 2, RUNS_WAIT_S, "manual + scheduled run"
+                ),
+                key=lambda r: r["run_type"],
+            )
             print(f"[celery] manual and scheduled runs finished after {time.monotonic() - t0:.0f} s")
             assert manual["run_type"] == "manual" and manual["conf"] == MANUAL_CONF
-            published = dbs.flow_rows("SELECT status, partition_start, extracted, rejected FROM leads_flow_run "
-                                      "WHERE dag_run_id = %s ORDER BY partition_start", (manual["dag_run_id"],))
+            published = dbs.flow_rows(
+                "SELECT status, partition_start, extracted, rejected FROM leads_flow_run "
+                "WHERE dag_run_id = %s ORDER BY partition_start",
+                (manual["dag_run_id"],),
+            )
             assert [(r[0], str(r[1])[:10], r[2], r[3]) for r in published] == [
-                ("published", "2026-11-20", 30, 0), ("published", "2026-11-21", 31, 1),
-                ("published", "2026-11-22", 30, 0)]
+                ("published", "2026-11-20", 30, 0),
+                ("published", "2026-11-21", 31, 1),
+                ("published", "2026-11-22", 30, 0),
+            ]
             same = flow_table(dbs) == reference
             assert same, "the manual range under Celery gave another leads_flow than the LocalExecutor path"
 
             # 2. the same days as a backfill, into an emptied leads_flow
             truncate_flow(dbs)
-            stack.cli("backfill", "create", "--dag-id", DAG_ID, "--from-date", BACKFILL_FROM,
-                      "--to-date", BACKFILL_TO)
+            stack.cli("backfill", "create", "--dag-id", DAG_ID, "--from-date", BACKFILL_FROM, "--to-date", BACKFILL_TO)
             backfill = stack.wait_first_try(lambda r: r["run_type"] == "backfill", 3, RUNS_WAIT_S, "backfill")
             print(f"[celery] backfill finished after {time.monotonic() - t0:.0f} s")
             assert len(backfill) == 3
@@ -199,8 +240,9 @@ def test_celery_two_workers_manual_range_and_backfill_match_local(mysql_dbs, pg_
             # 3. every task instance: success on its first try, run by one of the two workers, both used
             tis = stack.all_task_instances()
             assert len(tis) >= 2 * 4 + 3 * 4  # manual (3 mapped partitions) + scheduled + 3 backfill runs
-            assert all(ti["state"] == "success" and ti["try_number"] == 1 for ti in tis), \
-                [(ti["task_id"], ti["state"], ti["try_number"]) for ti in tis if ti["state"] != "success"]
+            assert all(ti["state"] == "success" and ti["try_number"] == 1 for ti in tis), [
+                (ti["task_id"], ti["state"], ti["try_number"]) for ti in tis if ti["state"] != "success"
+            ]
             hosts = {ti["hostname"] for ti in tis}
             print(f"[celery] {len(tis)} task instances on hosts {sorted(hosts)}")
             assert hosts == {HOSTNAME_PREFIX + w for w in WORKERS}, f"task hosts {sorted(hosts)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from leads_flow.extract import explain_window
+from devkit.explain import explain_window
 from leads_flow.window import Partition
 from tests.helpers import insert, legacy_row
 
@@ -33,12 +33,17 @@ def test_datetimes_read_fast_convert_exactly_like_mysqlclient(mysql_dbs):
     and fractions included."""
     import MySQLdb
 
-    from leads_flow.db import connect
+    from leads_flow.io.db import connect
     from tests.conftest import _mysql_params
 
-    exprs = ["CAST('2026-11-20 10:00:00' AS DATETIME)", "CAST('2026-11-20 10:00:00.5' AS DATETIME(6))",
-             "CAST('1000-01-01 00:00:00.000001' AS DATETIME(6))", "CAST('9999-12-31 23:59:59' AS DATETIME)",
-             "TIMESTAMP('2026-02-28 23:59:59')", "NULL"]
+    exprs = [
+        "CAST('2026-11-20 10:00:00' AS DATETIME)",
+        "CAST('2026-11-20 10:00:00.5' AS DATETIME(6))",
+        "CAST('1000-01-01 00:00:00.000001' AS DATETIME(6))",
+        "CAST('9999-12-31 23:59:59' AS DATETIME)",
+        "TIMESTAMP('2026-02-28 23:59:59')",
+        "NULL",
+    ]
     db = connect("leads_flow")
     try:
         cur = db.conn.cursor()

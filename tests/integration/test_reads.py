@@ -12,15 +12,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from leads_flow import pipeline, reads
+from devkit.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
+from leads_flow import reads
 from leads_flow.config import Settings
-from leads_flow.crypto import Keyring, PhoneCipher, UnknownKid
-from leads_flow.db import Db, render
-from leads_flow.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
-from leads_flow.phone import InvalidPhone, mask, normalize
+from leads_flow.io.db import Db, render
+from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.reads import Lead, LeadRejected
-from leads_flow.schema import ensure_flow_schema
-from leads_flow.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
+from leads_flow.rules.crypto import Keyring, PhoneCipher, UnknownKid
+from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
+from leads_flow.rules.phone import InvalidPhone, mask, normalize
+from leads_flow.tasks import sync as pipeline
 
 ENC_ROOT = bytes(range(32))  # the keys of conftest.keyring_extra (the leads_pii connection)
 BIDX_ROOT = bytes(range(32, 64))
@@ -56,10 +57,23 @@ def flow_mysql(mysql_dbs):
 
 def legacy_lead(lead_id: int, phone: str | None, **over) -> dict:
     """A leads_aggr row as an online service holds it after writing it."""
-    d = dict(id=lead_id, phone=phone, unionId=f"o{lead_id:016x}WX", window_url="https://m.example.cn/lp/7?ch=gdt",
-             ip_address="58.16.1.2", user_agent="Mozilla/5.0 (test)", from_channel="gdt_feed", has_tool=1,
-             is_group=0, join_time=datetime(2026, 11, 20, 9, 0), leads_type=0, main_business_id=3,
-             create_time=datetime(2026, 11, 20, 9, 0, 5), update_time=None, is_deleted=0)
+    d = dict(
+        id=lead_id,
+        phone=phone,
+        unionId=f"o{lead_id:016x}WX",
+        window_url="https://m.example.cn/lp/7?ch=gdt",
+        ip_address="58.16.1.2",
+        user_agent="Mozilla/5.0 (test)",
+        from_channel="gdt_feed",
+        has_tool=1,
+        is_group=0,
+        join_time=datetime(2026, 11, 20, 9, 0),
+        leads_type=0,
+        main_business_id=3,
+        create_time=datetime(2026, 11, 20, 9, 0, 5),
+        update_time=None,
+        is_deleted=0,
+    )
     d.update(over)
     return d
 
@@ -90,15 +104,18 @@ def two_phones(seed: int) -> tuple[str, str]:
 # --- SQL contract ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dialect,clause", [("mysql", "ON DUPLICATE KEY UPDATE"),
-                                            ("sqlite", "ON CONFLICT (lead_id) DO UPDATE SET")])
+@pytest.mark.parametrize(
+    "dialect,clause", [("mysql", "ON DUPLICATE KEY UPDATE"), ("sqlite", "ON CONFLICT (lead_id) DO UPDATE SET")]
+)
 def test_upsert_one_uses_publish_rule_verbatim(dialect, clause):
     """The online write and the pipeline's publish apply the same newer-wins update clause."""
     pub = "\n".join(render(dialect, "publish", stage="leads_flow_stage_x"))
     one = "\n".join(render(dialect, "reads_upsert_one"))
-    assert one[one.index(clause):] == pub[pub.index(clause):]
-    assert one[one.index("INSERT INTO"):one.index("VALUES (")] == pub[pub.index("INSERT INTO"):pub.index("SELECT\n")]
-    head = pub[pub.index("INSERT INTO leads_flow (") + 24:pub.index(")")]
+    assert one[one.index(clause) :] == pub[pub.index(clause) :]
+    assert (
+        one[one.index("INSERT INTO") : one.index("VALUES (")] == pub[pub.index("INSERT INTO") : pub.index("SELECT\n")]
+    )
+    head = pub[pub.index("INSERT INTO leads_flow (") + 24 : pub.index(")")]
     assert [c.strip() for c in head.split(",")] == list(STAGE_COLUMNS)  # the order load_rows writes them in
 
 
@@ -133,7 +150,12 @@ def test_find_by_phone_matches_every_typed_shape(flow_any, cipher):
     reads.submit_lead(flow_any, cipher, legacy_lead(2, f"+86-{a[:3]}-{a[3:7]}-{a[7:]}"))
     reads.submit_lead(flow_any, cipher, legacy_lead(3, b))
     reads.submit_lead(flow_any, cipher, legacy_lead(4, f"0086{a}", is_deleted=1))
-    for typed in (a, f" {a[:3]} {a[3:7]} {a[7:]} ", f"+86{a}", a.translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+    for typed in (
+        a,
+        f" {a[:3]} {a[3:7]} {a[7:]} ",
+        f"+86{a}",
+        a.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    ):
         assert ids(reads.find_by_phone(flow_any, cipher, typed)) == [1, 2]
     assert ids(reads.find_by_phone(flow_any, cipher, a, include_deleted=True)) == [1, 2, 4]
     assert ids(reads.find_by_phone(flow_any, cipher, b)) == [3]
@@ -153,8 +175,9 @@ def _flip_last_char(token: str) -> str:
     return token[:-1] + ("A" if last != "A" else "Q")
 
 
-def _cipher(bidx_keys: dict[str, bytes], active_bidx: str, enc_keys: dict[str, bytes] | None = None,
-            active_enc: str = "1") -> PhoneCipher:
+def _cipher(
+    bidx_keys: dict[str, bytes], active_bidx: str, enc_keys: dict[str, bytes] | None = None, active_enc: str = "1"
+) -> PhoneCipher:
     return PhoneCipher(Keyring(enc_keys or {"1": ENC_ROOT}, active_enc, bidx_keys, active_bidx))
 
 
@@ -182,12 +205,28 @@ def test_find_by_phone_filters_bidx_collisions_and_bad_tokens(flow_any, cipher, 
         (32, cipher.encrypt(eb)),  # same index as a, token of b: a collision
         (33, _flip_last_char(cipher.encrypt(ea))),  # fails authentication
     ]
-    flow_any.executemany("insert_rows", [
-        (lead_id, token, cipher.bidx(ea), "1", mask(ea), "gdt_feed", datetime(2026, 11, 20, 9), "normal", 0,
-         datetime(2026, 11, 20, 9)) for lead_id, token in forged],
-        table="leads_flow", columns="lead_id, phone_cipher, phone_bidx, phone_bidx_kid, phone_masked, "
-                                    "from_channel, join_time, leads_type, is_deleted, source_updated_at",
-        placeholders="?, ?, ?, ?, ?, ?, ?, ?, ?, ?")
+    flow_any.executemany(
+        "insert_rows",
+        [
+            (
+                lead_id,
+                token,
+                cipher.bidx(ea),
+                "1",
+                mask(ea),
+                "gdt_feed",
+                datetime(2026, 11, 20, 9),
+                "normal",
+                0,
+                datetime(2026, 11, 20, 9),
+            )
+            for lead_id, token in forged
+        ],
+        table="leads_flow",
+        columns="lead_id, phone_cipher, phone_bidx, phone_bidx_kid, phone_masked, "
+        "from_channel, join_time, leads_type, is_deleted, source_updated_at",
+        placeholders="?, ?, ?, ?, ?, ?, ?, ?, ?, ?",
+    )
     flow_any.conn.commit()
     with caplog.at_level(logging.WARNING, logger="leads_flow.reads"):
         assert ids(reads.find_by_phone(flow_any, cipher, a)) == [31]
@@ -236,12 +275,15 @@ def test_select_by_channel_keyset_pages(flow_any, cipher):
         jt = lo + timedelta(minutes=10 * (n // 3))
         reads.submit_lead(flow_any, cipher, legacy_lead(lead_id, random_mobile(rng), join_time=jt))
         expected.append((jt, lead_id))
-    extra = [legacy_lead(131, random_mobile(rng), from_channel="baidu_sem", join_time=lo + timedelta(hours=1)),
-             legacy_lead(132, random_mobile(rng), join_time=hi),  # join_to is exclusive
-             legacy_lead(133, random_mobile(rng), join_time=lo - timedelta(seconds=1),
-                         create_time=lo - timedelta(seconds=1)),
-             legacy_lead(134, random_mobile(rng), join_time=lo + timedelta(hours=2), is_deleted=1),
-             legacy_lead(135, random_mobile(rng), join_time=lo, from_channel=" gdt_feed ")]  # trimmed: in
+    extra = [
+        legacy_lead(131, random_mobile(rng), from_channel="baidu_sem", join_time=lo + timedelta(hours=1)),
+        legacy_lead(132, random_mobile(rng), join_time=hi),  # join_to is exclusive
+        legacy_lead(
+            133, random_mobile(rng), join_time=lo - timedelta(seconds=1), create_time=lo - timedelta(seconds=1)
+        ),
+        legacy_lead(134, random_mobile(rng), join_time=lo + timedelta(hours=2), is_deleted=1),
+        legacy_lead(135, random_mobile(rng), join_time=lo, from_channel=" gdt_feed "),
+    ]  # trimmed: in
     for d in extra:
         reads.submit_lead(flow_any, cipher, d)
     expected = [lid for _, lid in sorted(expected + [(lo, 135)])]
@@ -288,8 +330,11 @@ def test_submit_lead_is_idempotent_and_newer_wins(flow_any, cipher):
     assert reads.find_by_phone(flow_any, cipher, phone) == []
 
     # An older write (a late retry, a lagging writer) never overwrites a newer row.
-    reads.submit_lead(flow_any, cipher, legacy_lead(51, phone, create_time=t0, update_time=t0 + timedelta(minutes=5),
-                                                    from_channel="offline"))
+    reads.submit_lead(
+        flow_any,
+        cipher,
+        legacy_lead(51, phone, create_time=t0, update_time=t0 + timedelta(minutes=5), from_channel="offline"),
+    )
     assert raw_row(flow_any, 51) == second
 
     # Same timestamp, other content: the content wins deterministically (publish.sql's tie rule).
@@ -323,9 +368,19 @@ def test_submit_lead_rejects_like_the_pipeline(flow_any, cipher):
     with pytest.raises(ValueError, match="create_time"):
         reads.submit_lead(flow_any, cipher, legacy_lead(67, phone, create_time=None))
     # Legacy-typed input as a service may hold it: text numbers, ISO text times, an aware time.
-    reads.submit_lead(flow_any, cipher, legacy_lead(68, phone, has_tool="1", leads_type="1", sales_name="s1",
-                                                   join_time="2026-11-20T09:00:00",
-                                                   create_time=datetime.fromisoformat("2026-11-20T01:00:05+00:00")))
+    reads.submit_lead(
+        flow_any,
+        cipher,
+        legacy_lead(
+            68,
+            phone,
+            has_tool="1",
+            leads_type="1",
+            sales_name="s1",
+            join_time="2026-11-20T09:00:00",
+            create_time=datetime.fromisoformat("2026-11-20T01:00:05+00:00"),
+        ),
+    )
     lead = reads.find_by_union_id(flow_any, f"o{68:016x}WX")[0]
     assert (lead.has_tool, lead.leads_type) == (True, "internal")
     assert lead.source_updated_at == datetime(2026, 11, 20, 9, 0, 5)
@@ -338,12 +393,19 @@ def _populate(db: Db, n: int) -> None:
     start, end = datetime(2026, 10, 1), datetime(2026, 11, 1)
     cipher = _cipher({"1": BIDX_ROOT}, "1")
     mapper = Mapper(cipher, Settings(), end, "bulk", datetime.now())
-    rows = [tuple([i + 1, *[dict(zip(SEED_COLUMNS, r))[c] for c in LEGACY_COLUMNS[1:]]])
-            for i, r in enumerate(legacy_rows(n, start, end, seed=11, dirty=0.0))]
+    rows = [
+        tuple([i + 1, *[dict(zip(SEED_COLUMNS, r))[c] for c in LEGACY_COLUMNS[1:]]])
+        for i, r in enumerate(legacy_rows(n, start, end, seed=11, dirty=0.0))
+    ]
     mapped = mapper.map_rows(rows)
     assert not mapped.rejects and len(mapped.staged) == n
-    db.executemany("insert_rows", mapped.staged, table="leads_flow", columns=", ".join(STAGE_COLUMNS),
-                   placeholders=", ".join("?" * len(STAGE_COLUMNS)))
+    db.executemany(
+        "insert_rows",
+        mapped.staged,
+        table="leads_flow",
+        columns=", ".join(STAGE_COLUMNS),
+        placeholders=", ".join("?" * len(STAGE_COLUMNS)),
+    )
     db.conn.commit()
     cur = db.conn.cursor()
     cur.execute("ANALYZE TABLE leads_flow")
@@ -365,22 +427,44 @@ def _explain(db: Db, name: str, params: dict) -> list[dict]:
 def test_each_read_uses_its_index_on_mariadb(flow_mysql, cipher):
     _populate(flow_mysql, 4000)
     col = {c: i for i, c in enumerate(reads.LEAD_COLUMNS)}
-    some = next(r for r in (raw_row(flow_mysql, i) for i in range(1, 200))
-                if r[col["union_id"]] is not None and r[col["phone_bidx"]] is not None)
+    some = next(
+        r
+        for r in (raw_row(flow_mysql, i) for i in range(1, 200))
+        if r[col["union_id"]] is not None and r[col["phone_bidx"]] is not None
+    )
     kid, bidx, union_id = some[col["phone_bidx_kid"]], some[col["phone_bidx"]], some[col["union_id"]]
     channel, jt = some[col["from_channel"]], some[col["join_time"]]
     day = datetime.combine(jt.date(), datetime.min.time())
     plans = {
-        "idx_phone_bidx": _explain(flow_mysql, "reads_by_phone_bidx",
-                                   {"kid": kid, "bidx": bidx, "include_deleted": 0}),
+        "idx_phone_bidx": _explain(flow_mysql, "reads_by_phone_bidx", {"kid": kid, "bidx": bidx, "include_deleted": 0}),
         "idx_union_id": _explain(flow_mysql, "reads_by_union_id", {"union_id": union_id, "include_deleted": 0}),
-        "idx_channel_join": _explain(flow_mysql, "reads_by_channel", {
-            "from_channel": channel, "range_start": day, "join_to": day + timedelta(days=1),
-            "after_join_time": day, "after_lead_id": -1, "include_deleted": 0, "page_size": 1000}),
+        "idx_channel_join": _explain(
+            flow_mysql,
+            "reads_by_channel",
+            {
+                "from_channel": channel,
+                "range_start": day,
+                "join_to": day + timedelta(days=1),
+                "after_join_time": day,
+                "after_lead_id": -1,
+                "include_deleted": 0,
+                "page_size": 1000,
+            },
+        ),
     }
-    plans["idx_channel_join (next page)"] = _explain(flow_mysql, "reads_by_channel", {
-        "from_channel": channel, "range_start": jt, "join_to": day + timedelta(days=1),
-        "after_join_time": jt, "after_lead_id": some[0], "include_deleted": 0, "page_size": 1000})
+    plans["idx_channel_join (next page)"] = _explain(
+        flow_mysql,
+        "reads_by_channel",
+        {
+            "from_channel": channel,
+            "range_start": jt,
+            "join_to": day + timedelta(days=1),
+            "after_join_time": jt,
+            "after_lead_id": some[0],
+            "include_deleted": 0,
+            "page_size": 1000,
+        },
+    )
     for index, plan in plans.items():
         assert len(plan) == 1, plan
         assert plan[0]["key"] == index.split()[0], (index, plan)
@@ -390,11 +474,20 @@ def test_each_read_uses_its_index_on_mariadb(flow_mysql, cipher):
     assert plans["idx_channel_join"][0]["type"] == "range"
 
     # And the paths answer on the populated table: every lead of that channel-day, in order, once.
-    direct = flow_mysql.query("reads_by_channel", {
-        "from_channel": channel, "range_start": day, "join_to": day + timedelta(days=1),
-        "after_join_time": day, "after_lead_id": -1, "include_deleted": 1, "page_size": 10_000}, columns=COLS)
-    paged = list(reads.iter_by_channel(flow_mysql, channel, day, day + timedelta(days=1), page=9,
-                                       include_deleted=True))
+    direct = flow_mysql.query(
+        "reads_by_channel",
+        {
+            "from_channel": channel,
+            "range_start": day,
+            "join_to": day + timedelta(days=1),
+            "after_join_time": day,
+            "after_lead_id": -1,
+            "include_deleted": 1,
+            "page_size": 10_000,
+        },
+        columns=COLS,
+    )
+    paged = list(reads.iter_by_channel(flow_mysql, channel, day, day + timedelta(days=1), page=9, include_deleted=True))
     assert ids(paged) == [r[0] for r in direct] and len(paged) > 9
     keys = [(lead.join_time, lead.lead_id) for lead in paged]
     assert keys == sorted(keys)
@@ -426,13 +519,46 @@ def test_submitted_and_imported_leads_are_indistinguishable(any_dbs, flow_any, c
     p, q = two_phones(10)
     created = datetime(2026, 11, 19, 22, 14, 3)
     dirty = [  # the shapes the rules clean: each lead goes through phone, URL, IP, UA, channel, flag and time rules
-        ("+86-" + p[:3] + "-" + p[3:7] + "-" + p[7:], "  oU1nIoNiD0001WX ",
-         f"https://m.example.cn/lp/3?tel={p}&ch=gdt ",
-         " ::ffff:172.16.4.9, 10.0.0.1", "Mozilla/5.0 MicroMessenger/8.0.49  ", "gdt_feed ", None, 1, None, 0, 12,
-         "sales7", "f1", "ad99", "c5", created, datetime(2026, 11, 20, 15, 30, 0), 0),
-        (q.translate(str.maketrans("0123456789", "０１２３４５６７８９")), None, "https://m.example.cn/lp/4", "unknown",
-         "UA", "baidu_sem", 0, 0, datetime(2026, 11, 20, 8, 1, 2), 1, None, None, None, None, None,
-         datetime(2026, 11, 20, 8, 1, 2), None, 0),
+        (
+            "+86-" + p[:3] + "-" + p[3:7] + "-" + p[7:],
+            "  oU1nIoNiD0001WX ",
+            f"https://m.example.cn/lp/3?tel={p}&ch=gdt ",
+            " ::ffff:172.16.4.9, 10.0.0.1",
+            "Mozilla/5.0 MicroMessenger/8.0.49  ",
+            "gdt_feed ",
+            None,
+            1,
+            None,
+            0,
+            12,
+            "sales7",
+            "f1",
+            "ad99",
+            "c5",
+            created,
+            datetime(2026, 11, 20, 15, 30, 0),
+            0,
+        ),
+        (
+            q.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+            None,
+            "https://m.example.cn/lp/4",
+            "unknown",
+            "UA",
+            "baidu_sem",
+            0,
+            0,
+            datetime(2026, 11, 20, 8, 1, 2),
+            1,
+            None,
+            None,
+            None,
+            None,
+            None,
+            datetime(2026, 11, 20, 8, 1, 2),
+            None,
+            0,
+        ),
     ]
     legacy = any_dbs.legacy()
     try:
@@ -445,8 +571,9 @@ def test_submitted_and_imported_leads_are_indistinguishable(any_dbs, flow_any, c
         flow_any.conn.commit()
         a = reads.find_by_phone(flow_any, cipher, p) + reads.find_by_phone(flow_any, cipher, q)
         b = reads.find_by_union_id(flow_any, "oU1nIoNiD0001WX")
-        c = list(reads.iter_by_channel(flow_any, "gdt_feed", datetime(2026, 11, 19), datetime(2026, 11, 21))) + \
-            list(reads.iter_by_channel(flow_any, "baidu_sem", datetime(2026, 11, 19), datetime(2026, 11, 21)))
+        c = list(reads.iter_by_channel(flow_any, "gdt_feed", datetime(2026, 11, 19), datetime(2026, 11, 21))) + list(
+            reads.iter_by_channel(flow_any, "baidu_sem", datetime(2026, 11, 19), datetime(2026, 11, 21))
+        )
         assert ids(a) == lead_ids and ids(b) == [1] and ids(c) == lead_ids
         assert a == c and a[0] == b[0]
         return a
@@ -472,8 +599,7 @@ def test_submitted_and_imported_leads_are_indistinguishable(any_dbs, flow_any, c
     for s, i in zip(submitted, imported):
         _fail_unless(s.reveal_phone(cipher) == i.reveal_phone(cipher), "the tokens decrypt to different phones")
     assert submitted[0].window_url == f"https://m.example.cn/lp/3?tel={mask(normalize(p))}&ch=gdt"
-    assert (submitted[0].ip_address, submitted[0].has_tool, submitted[0].join_time) == \
-        ("172.16.4.9", None, created)
+    assert (submitted[0].ip_address, submitted[0].has_tool, submitted[0].join_time) == ("172.16.4.9", None, created)
     assert submitted[1].union_id is None and submitted[1].leads_type == "internal"
 
     # Converged: the DAG re-importing what a service wrote changes nothing, and vice versa.

@@ -1,7 +1,7 @@
 """The reconcile on real databases (MariaDB and SQLite): each drift class, hard deletes, repair, and a
 large range in bounded memory.
 
-Phones are generated (leads_flow.seed.random_mobile) and never printed; assertions on them go through
+Phones are generated (devkit.seed.random_mobile) and never printed; assertions on them go through
 booleans so a failure message cannot echo one.
 """
 
@@ -17,9 +17,9 @@ from datetime import datetime
 
 import pytest
 
-from leads_flow import reconcile
+from devkit.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
 from leads_flow.reads import submit_lead
-from leads_flow.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
+from leads_flow.reconcile import core as reconcile
 from tests.helpers import insert, legacy_row, sync
 
 DAY = "2026-11-20"
@@ -47,8 +47,10 @@ def run_reconcile(run_id: str = RUN, start: str = DAY, end: str | None = None, *
 
 def drift(dbs, run_id: str = RUN) -> dict[int, tuple]:
     """lead_id -> (drift_class, next_action, detail dict, repair_result)."""
-    rows = dbs.flow_rows("SELECT lead_id, drift_class, next_action, detail, repair_result FROM leads_flow_drift "
-                         f"WHERE reconcile_run_id = '{run_id}' ORDER BY lead_id")
+    rows = dbs.flow_rows(
+        "SELECT lead_id, drift_class, next_action, detail, repair_result FROM leads_flow_drift "
+        f"WHERE reconcile_run_id = '{run_id}' ORDER BY lead_id"
+    )
     return {int(r[0]): (r[1], r[2], json.loads(r[3]) if r[3] else {}, r[4]) for r in rows}
 
 
@@ -73,8 +75,10 @@ def online_write(dbs, cipher, lead_id: int, **over) -> None:
 
 def no_phone_anywhere(dbs) -> bool:
     """No generated phone's digits in any drift or summary row (detail is names, codes and timings only)."""
-    text = json.dumps([dbs.flow_rows("SELECT * FROM leads_flow_drift"),
-                       dbs.flow_rows("SELECT * FROM leads_flow_reconcile_run")], default=str)
+    text = json.dumps(
+        [dbs.flow_rows("SELECT * FROM leads_flow_drift"), dbs.flow_rows("SELECT * FROM leads_flow_reconcile_run")],
+        default=str,
+    )
     return not any(p in text or p[3:] in text for p in PHONES) and not re.search(r"(?<![\d.])1[3-9]\d{9}(?!\d)", text)
 
 
@@ -90,10 +94,13 @@ def test_tables_in_step_match_and_expected_rejects_are_apart(synced):
     assert (s["legacy_rows"], s["expected_rows"], s["matched"], s["rejected_by_rule"]) == (9, 8, 8, 1)
     assert s["match_rate"] == 1.0 and s["cutover_ready"] is True and s["open_drift"] == 0
     assert s["phone_sampled"] == 8 and s["phone_sample_failed"] == 0
-    assert drift(synced) == {9: ("rejected_by_rule", "none", {"flow_row": "absent", "reasons": ["phone_invalid"]},
-                                 None)}
-    [row] = synced.flow_rows("SELECT scope, windows, match_rate, cutover_ready, status FROM leads_flow_reconcile_run "
-                             f"WHERE reconcile_run_id = '{RUN}' AND scope = 'run'")
+    assert drift(synced) == {
+        9: ("rejected_by_rule", "none", {"flow_row": "absent", "reasons": ["phone_invalid"]}, None)
+    }
+    [row] = synced.flow_rows(
+        "SELECT scope, windows, match_rate, cutover_ready, status FROM leads_flow_reconcile_run "
+        f"WHERE reconcile_run_id = '{RUN}' AND scope = 'run'"
+    )
     assert tuple(row) == ("run", 1, 1.0, 1, "done")
     # a rerun under the same run id replaces its rows
     assert run_reconcile()["matched"] == 8 and len(drift(synced)) == 1
@@ -116,7 +123,8 @@ def test_hard_delete_marks_is_deleted_and_keeps_the_row(synced):
     assert s["match_rate"] == 1.0 and s["expected_rows"] == 7 and s["cutover_ready"]
     assert drift(synced)[3][:3] == ("missing_in_legacy", "marked_deleted", {"flow_is_deleted": 0})
     [(deleted, chash, run_id)] = synced.flow_rows(
-        "SELECT is_deleted, content_hash, etl_run_id FROM leads_flow WHERE lead_id = 3")
+        "SELECT is_deleted, content_hash, etl_run_id FROM leads_flow WHERE lead_id = 3"
+    )
     assert (deleted, chash, run_id) == (1, None, f"reconcile:{RUN}")
     assert synced.flow_rows("SELECT COUNT(*) FROM leads_flow") == [(8,)]
     # the next run sees it already marked: reported, nothing to do
@@ -138,8 +146,9 @@ def test_field_drift_names_the_fields(synced, cipher):
 
 def test_phone_drift_by_blind_index_and_by_decrypt_sample(synced, cipher):
     online_write(synced, cipher, 6, phone=PHONES[10])  # a service stored another phone at the same timestamp
-    t1, t2 = [r[0] for r in synced.flow_rows("SELECT phone_cipher FROM leads_flow WHERE lead_id IN (7, 8) "
-                                             "ORDER BY lead_id")]
+    t1, t2 = [
+        r[0] for r in synced.flow_rows("SELECT phone_cipher FROM leads_flow WHERE lead_id IN (7, 8) ORDER BY lead_id")
+    ]
     flow_exec(synced, f"UPDATE leads_flow SET phone_cipher = '{t2}' WHERE lead_id = 7")  # index right, token wrong
     flow_exec(synced, f"UPDATE leads_flow SET phone_cipher = '{t1}' WHERE lead_id = 8")
     s = run_reconcile()
@@ -152,8 +161,9 @@ def test_phone_drift_by_blind_index_and_by_decrypt_sample(synced, cipher):
 
 def test_stale_in_flow_and_flow_ahead(synced, cipher):
     # legacy updated later the same day, the sync has not run since: flow is behind
-    synced.legacy_exec("UPDATE leads_aggr SET from_channel = 'gdt_feed', update_time = '2026-11-20 15:00:00' "
-                       "WHERE id = 1")
+    synced.legacy_exec(
+        "UPDATE leads_aggr SET from_channel = 'gdt_feed', update_time = '2026-11-20 15:00:00' WHERE id = 1"
+    )
     # a service wrote a newer version into flow that legacy never got
     online_write(synced, cipher, 2, update_time=datetime(2026, 11, 20, 16), is_group=1)
     s = run_reconcile()
@@ -168,8 +178,9 @@ def test_stale_in_flow_and_flow_ahead(synced, cipher):
 
 def test_rejected_by_rule_is_expected_not_drift(synced):
     # a synced lead later edited in legacy into something the rules reject: flow keeps the older version
-    synced.legacy_exec("UPDATE leads_aggr SET phone = 'abc', unionId = NULL, update_time = '2026-11-20 18:00:00' "
-                       "WHERE id = 5")
+    synced.legacy_exec(
+        "UPDATE leads_aggr SET phone = 'abc', unionId = NULL, update_time = '2026-11-20 18:00:00' WHERE id = 5"
+    )
     s = run_reconcile()
     assert s["rejected_by_rule"] == 2 and s["expected_rows"] == 7 and s["matched"] == 7
     assert s["match_rate"] == 1.0 and s["cutover_ready"]
@@ -179,23 +190,31 @@ def test_rejected_by_rule_is_expected_not_drift(synced):
 
 
 def test_repair_resyncs_through_the_pipeline_until_only_expected_rows_remain(synced, cipher):
-    flow_exec(synced, "DELETE FROM leads_flow WHERE lead_id = 2")                                 # missing
-    synced.legacy_exec("DELETE FROM leads_aggr WHERE id = 3")                                    # hard delete
-    online_write(synced, cipher, 4, from_channel="toutiao_feed")                                 # field drift
-    flow_exec(synced, "UPDATE leads_flow SET user_agent = 'edited by hand' WHERE lead_id = 5")   # under the hash
-    online_write(synced, cipher, 6, phone=PHONES[10])                                            # phone drift
+    flow_exec(synced, "DELETE FROM leads_flow WHERE lead_id = 2")  # missing
+    synced.legacy_exec("DELETE FROM leads_aggr WHERE id = 3")  # hard delete
+    online_write(synced, cipher, 4, from_channel="toutiao_feed")  # field drift
+    flow_exec(synced, "UPDATE leads_flow SET user_agent = 'edited by hand' WHERE lead_id = 5")  # under the hash
+    online_write(synced, cipher, 6, phone=PHONES[10])  # phone drift
     t8 = synced.flow_rows("SELECT phone_cipher FROM leads_flow WHERE lead_id = 8")[0][0]
-    flow_exec(synced, f"UPDATE leads_flow SET phone_cipher = '{t8}' WHERE lead_id = 7")          # token swap
-    synced.legacy_exec("UPDATE leads_aggr SET from_channel = 'gdt_feed', update_time = '2026-11-20 15:00:00' "
-                       "WHERE id = 1")                                                           # stale
+    flow_exec(synced, f"UPDATE leads_flow SET phone_cipher = '{t8}' WHERE lead_id = 7")  # token swap
+    synced.legacy_exec(
+        "UPDATE leads_aggr SET from_channel = 'gdt_feed', update_time = '2026-11-20 15:00:00' WHERE id = 1"
+    )  # stale
     s = run_reconcile(repair=True)
     assert s["matched"] == 1 and s["repaired"] == 6 and s["repair_fixed"] == 6
     assert s["match_rate_after_repair"] == 1.0 and s["open_drift"] == 0 and s["cutover_ready"]
     assert {k: v[3] for k, v in drift(synced).items() if v[1] in ("repair", "rewrite")} == {
-        1: "fixed", 2: "fixed", 4: "fixed", 5: "fixed", 6: "fixed", 7: "fixed"}
+        1: "fixed",
+        2: "fixed",
+        4: "fixed",
+        5: "fixed",
+        6: "fixed",
+        7: "fixed",
+    }
     # the repair went through the sync pipeline: audited in leads_flow_run, published
-    runs = synced.flow_rows("SELECT etl_run_id, dag_id, status, extracted FROM leads_flow_run "
-                            "WHERE dag_id = 'leads_flow_reconcile'")
+    runs = synced.flow_rows(
+        "SELECT etl_run_id, dag_id, status, extracted FROM leads_flow_run WHERE dag_id = 'leads_flow_reconcile'"
+    )
     assert [(r[1], r[2], r[3]) for r in runs] == [("leads_flow_reconcile", "published", 6)]
     # a fresh compare: everything matches but the expected reject and the (marked) hard delete
     after = run_reconcile("manual__verify")
@@ -224,10 +243,13 @@ def test_scheduled_interval_compares_the_last_complete_day():
 
     tz = pendulum.timezone("Asia/Shanghai")
     start, end = reconcile.resolve_reconcile_window(
-        {}, pendulum.datetime(2026, 11, 19, 1, 30, tz=tz), pendulum.datetime(2026, 11, 20, 1, 30, tz=tz))
+        {}, pendulum.datetime(2026, 11, 19, 1, 30, tz=tz), pendulum.datetime(2026, 11, 20, 1, 30, tz=tz)
+    )
     assert (start, end) == (datetime(2026, 11, 19), datetime(2026, 11, 20))
     assert reconcile.resolve_reconcile_window({"start_date": "2026-11-01", "end_date": "2026-11-03"}, None, None) == (
-        datetime(2026, 11, 1), datetime(2026, 11, 4))
+        datetime(2026, 11, 1),
+        datetime(2026, 11, 4),
+    )
 
 
 LARGE_ROWS = int(os.environ.get("LEADS_RECONCILE_LARGE_ROWS", "120000"))
@@ -240,8 +262,11 @@ def test_large_range_in_bounded_memory(mysql_dbs):
     the Python heap by far less than its rows would take."""
     db = mysql_dbs.legacy()
     try:
-        insert_legacy(db, legacy_rows(LARGE_ROWS, datetime(2026, 11, 1), datetime(2026, 11, 1 + LARGE_DAYS), seed=11),
-                      batch=10_000)
+        insert_legacy(
+            db,
+            legacy_rows(LARGE_ROWS, datetime(2026, 11, 1), datetime(2026, 11, 1 + LARGE_DAYS), seed=11),
+            batch=10_000,
+        )
     finally:
         db.close()
     last = f"2026-11-{LARGE_DAYS:02d}"
@@ -267,9 +292,11 @@ def test_large_range_in_bounded_memory(mysql_dbs):
     seconds = time.perf_counter() - t0
     s = reconcile.summary(p, reconcile.DAG_ID, "manual__large")
     rows = sum(r["legacy_rows"] for r in untraced)
-    print(f"\nreconcile: {s['legacy_rows']} legacy rows in {1 + len(rest)} windows; untraced {rows} rows in "
-          f"{seconds:.1f}s ({rows / seconds:.0f} rows/s); one window of {traced['legacy_rows']} rows under "
-          f"tracemalloc: peak heap growth {peak / 2**20:.1f} MiB")
+    print(
+        f"\nreconcile: {s['legacy_rows']} legacy rows in {1 + len(rest)} windows; untraced {rows} rows in "
+        f"{seconds:.1f}s ({rows / seconds:.0f} rows/s); one window of {traced['legacy_rows']} rows under "
+        f"tracemalloc: peak heap growth {peak / 2**20:.1f} MiB"
+    )
     assert s["legacy_rows"] == LARGE_ROWS and s["unfinished_windows"] == 0
     assert s["missing_in_flow"] == dropped > LARGE_ROWS // 200
     assert s["field_drift"] == changed > LARGE_ROWS // 200
@@ -286,13 +313,16 @@ def test_old_drift_rows_are_purged_by_the_next_plan(synced, monkeypatch):
     run_reconcile("manual__old")
     run_reconcile("manual__recent")
     assert set(drift(synced, "manual__old")) == set(drift(synced, "manual__recent")) == {2, 9}  # 9: a reject
-    flow_exec(synced, "UPDATE leads_flow_drift SET detected_at = '2026-01-01 00:00:00' "
-                      "WHERE reconcile_run_id = 'manual__old'")
+    flow_exec(
+        synced, "UPDATE leads_flow_drift SET detected_at = '2026-01-01 00:00:00' WHERE reconcile_run_id = 'manual__old'"
+    )
     monkeypatch.setenv("LEADS_FLOW_DRIFT_RETENTION_DAYS", "30")
     reconcile.plan({"start_date": DAY, "end_date": DAY}, None, None)
     assert drift(synced, "manual__old") == {} and set(drift(synced, "manual__recent")) == {2, 9}
-    assert synced.flow_rows("SELECT COUNT(*) FROM leads_flow_reconcile_run "
-                            "WHERE reconcile_run_id = 'manual__old'")[0][0] > 0  # the summaries stay
+    assert (
+        synced.flow_rows("SELECT COUNT(*) FROM leads_flow_reconcile_run WHERE reconcile_run_id = 'manual__old'")[0][0]
+        > 0
+    )  # the summaries stay
 
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -17,16 +17,16 @@ from tests.helpers import insert, legacy_row, sync
 PREFIX = "/leads-flow"
 P1, P2 = "13912345678", "15887654321"  # generated, not real subscribers
 DAY = datetime(2026, 11, 20, 10)
-XSS_RUN = 'manual__<script>alert(1)</script>'  # quotes are refused in run ids (pipeline.check_run_id)
+XSS_RUN = "manual__<script>alert(1)</script>"  # quotes are refused in run ids (pipeline.check_run_id)
 LONG_DIGITS = re.compile(r"\d{11,}")
 
 
 def rows_for(day: datetime) -> list[tuple]:
     return [
-        legacy_row(phone=P1, update_time=day),                                   # ok
-        legacy_row(phone=f"+86 {P2}", unionId="oU2", update_time=day),           # ok
-        legacy_row(phone="12345", update_time=day),                               # phone_invalid
-        legacy_row(phone=None, unionId=None, has_tool=3, update_time=day),       # flag_invalid,no_identity
+        legacy_row(phone=P1, update_time=day),  # ok
+        legacy_row(phone=f"+86 {P2}", unionId="oU2", update_time=day),  # ok
+        legacy_row(phone="12345", update_time=day),  # phone_invalid
+        legacy_row(phone=None, unionId=None, has_tool=3, update_time=day),  # flag_invalid,no_identity
     ]
 
 
@@ -35,7 +35,7 @@ def client():
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from leads_flow.report import create_app
+    from leads_flow.report.core import create_app
 
     parent = FastAPI()  # mounted like the api-server mounts plugin apps
     parent.mount(PREFIX, create_app())
@@ -45,9 +45,12 @@ def client():
 
 def run_row(dbs, etl_run_id: str) -> dict:
     cols = ("extracted", "staged", "rejected", "coerced", "published", "status", "gate_results", "rejects_by_reason")
-    [row] = dbs.flow_rows(f"SELECT {', '.join(cols)} FROM leads_flow_run WHERE etl_run_id = %s"
-                          if dbs.dialect == "mysql" else
-                          f"SELECT {', '.join(cols)} FROM leads_flow_run WHERE etl_run_id = ?", (etl_run_id,))
+    [row] = dbs.flow_rows(
+        f"SELECT {', '.join(cols)} FROM leads_flow_run WHERE etl_run_id = %s"
+        if dbs.dialect == "mysql"
+        else f"SELECT {', '.join(cols)} FROM leads_flow_run WHERE etl_run_id = ?",
+        (etl_run_id,),
+    )
     return dict(zip(cols, row))
 
 
@@ -97,18 +100,21 @@ def test_list_detail_and_api_show_real_runs(any_dbs, client):
         assert f">{reason}</text>" in html and f'<td class="mono">{reason}</td>' in html
     results = json.loads(good["gate_results"])
     assert len(results) >= 10 and "reject_ratio_within_limit" in [r["check"] for r in results]
-    table = html[html.index('id="expectations"'):]
+    table = html[html.index('id="expectations"') :]
     for r in results:
         assert f'<td class="mono">{r["check"]}</td><td class="mono">{r["expectation"]}</td>' in table, r["check"]
-    assert table.count('<span class="pf pass">PASS</span>') == len(results) and "FAIL" not in table[:table.index("</table>")]
+    assert (
+        table.count('<span class="pf pass">PASS</span>') == len(results)
+        and "FAIL" not in table[: table.index("</table>")]
+    )
     assert "Extract and stage" in text and "Data-quality gate" in text and "Publish" in text
     assert "Rejected leads" in text and "phone_invalid" in html
     assert not LONG_DIGITS.search(html)
 
     # the gate-failed partition: FAIL for its failed check, PASS for the rest
     bad = client.get(f"{PREFIX}/runs/{quote(bad_id, safe='')}").text
-    row = bad[bad.index('<td class="mono">reject_ratio_within_limit</td>'):]
-    assert row[:row.index("</tr>")].count('<span class="pf fail">FAIL</span>') == 1
+    row = bad[bad.index('<td class="mono">reject_ratio_within_limit</td>') :]
+    assert row[: row.index("</tr>")].count('<span class="pf fail">FAIL</span>') == 1
     assert '<span class="pf fail" id="gate">FAIL</span>' in bad and "nothing published" in bad
 
     # JSON
@@ -118,10 +124,15 @@ def test_list_detail_and_api_show_real_runs(any_dbs, client):
     assert first["status"] == "published" and first["extracted"] == 4 and first["gate_success"] is True
     assert first["partition_start"] == "2026-11-20T00:00:00" and first["report_url"].startswith(f"{PREFIX}/runs/")
     one = client.get(f"{PREFIX}/api/runs/{quote(ok['etl_run_id'], safe='')}").json()
-    assert one["rejects_by_reason"] == reasons and [r["check"] for r in one["gate_results"]] == [r["check"] for r in results]
+    assert one["rejects_by_reason"] == reasons and [r["check"] for r in one["gate_results"]] == [
+        r["check"] for r in results
+    ]
     assert set(one["timings"]) == {"stage_s", "gate_s", "publish_s"}
     assert sorted(r["lead_id"] for r in one["rejected_sample"]) == [3, 4]
-    assert client.get(f"{PREFIX}/api/runs", params={"status": "published"}).json()["runs"][0]["etl_run_id"] == ok["etl_run_id"]
+    assert (
+        client.get(f"{PREFIX}/api/runs", params={"status": "published"}).json()["runs"][0]["etl_run_id"]
+        == ok["etl_run_id"]
+    )
 
     # the DAG run page (the "Leads flow report" tab on a DAG run)
     tab = client.get(f"{PREFIX}/dag-runs/leads_flow_sync/manual__good").text
@@ -169,7 +180,7 @@ def test_before_the_first_run_the_list_is_empty(sqlite_dbs, client):
 
 def test_unreachable_database_is_503(monkeypatch, client):
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_FLOW", "mysql://nobody:x@127.0.0.1:1/none")
-    monkeypatch.setattr("leads_flow.db.time.sleep", lambda s: None)
+    monkeypatch.setattr("leads_flow.io.db.time.sleep", lambda s: None)
     page = client.get(f"{PREFIX}/")
     assert page.status_code == 503 and "Flow database unavailable" in page.text
     assert client.get(f"{PREFIX}/api/runs").status_code == 503
@@ -195,7 +206,9 @@ def test_plugin_declares_app_and_views_and_requires_an_airflow_login():
     assert app["url_prefix"] == PREFIX and app["name"] == "Leads flow runs"
     views = [ExternalViewResponse.model_validate(v) for v in plugin.external_views]
     assert [(v.destination, v.href) for v in views] == [
-        ("nav", f"{PREFIX}/"), ("dag_run", f"{PREFIX}/dag-runs/{{DAG_ID}}/{{RUN_ID}}")]
+        ("nav", f"{PREFIX}/"),
+        ("dag_run", f"{PREFIX}/dag-runs/{{DAG_ID}}/{{RUN_ID}}"),
+    ]
     assert views[0].category == "browse"
 
     parent = FastAPI()
@@ -210,30 +223,43 @@ def test_plugin_declares_app_and_views_and_requires_an_airflow_login():
 # -- only this project's DAGs, and per DAG only for users who may read its runs ------------------------------
 
 FOREIGN = "someone_elses_dag"
-SYNC_RUN, RECONCILE_RUN, FOREIGN_RUN = ("manual__s@2026-11-20T00:00", "manual__r@2026-11-20T00:00",
-                                        "manual__x@2026-11-20T00:00")
+SYNC_RUN, RECONCILE_RUN, FOREIGN_RUN = (
+    "manual__s@2026-11-20T00:00",
+    "manual__r@2026-11-20T00:00",
+    "manual__x@2026-11-20T00:00",
+)
 
 
 def audit_rows(dbs) -> None:
     """One leads_flow_run row for each project DAG and one for a DAG that is not ours (the table is shared
     in a flow database that other tools may write to)."""
-    from leads_flow.db import connected
-    from leads_flow.schema import ensure_flow_schema
+    from leads_flow.io.db import connected
+    from leads_flow.io.schema import ensure_flow_schema
 
     with connected("leads_flow") as db:
         ensure_flow_schema(db)
         with db.transaction():
-            for i, (etl, dag_id) in enumerate(((SYNC_RUN, "leads_flow_sync"), (RECONCILE_RUN, "leads_flow_reconcile"),
-                                              (FOREIGN_RUN, FOREIGN))):
-                db.run("run_start", {"etl_run_id": etl, "dag_id": dag_id, "dag_run_id": etl.split("@")[0],
-                                     "partition_start": datetime(2026, 11, 20), "partition_end": datetime(2026, 11, 21),
-                                     "window_start": datetime(2026, 11, 19, 23), "window_end": datetime(2026, 11, 21),
-                                     "now": datetime(2026, 11, 21, 1, i)})
+            for i, (etl, dag_id) in enumerate(
+                ((SYNC_RUN, "leads_flow_sync"), (RECONCILE_RUN, "leads_flow_reconcile"), (FOREIGN_RUN, FOREIGN))
+            ):
+                db.run(
+                    "run_start",
+                    {
+                        "etl_run_id": etl,
+                        "dag_id": dag_id,
+                        "dag_run_id": etl.split("@")[0],
+                        "partition_start": datetime(2026, 11, 20),
+                        "partition_end": datetime(2026, 11, 21),
+                        "window_start": datetime(2026, 11, 19, 23),
+                        "window_end": datetime(2026, 11, 21),
+                        "now": datetime(2026, 11, 21, 1, i),
+                    },
+                )
 
 
 def test_the_project_dag_ids_are_the_dags_in_the_dags_folder():
-    from leads_flow import reconcile
-    from leads_flow.report import project_dag_ids
+    from leads_flow.reconcile import core as reconcile
+    from leads_flow.report.core import project_dag_ids
 
     [sync_id] = re.findall(r'dag_id="([^"]+)"', (ROOT / "dags" / "leads_flow_sync.py").read_text())
     assert "reconcile.DAG_ID" in (ROOT / "dags" / "leads_flow_reconcile.py").read_text()
@@ -245,9 +271,14 @@ def test_runs_of_other_dags_are_neither_shown_nor_served(sqlite_dbs, client):
     listing = client.get(f"{PREFIX}/").text
     assert SYNC_RUN in listing and RECONCILE_RUN in listing and FOREIGN_RUN not in listing
     assert [r["etl_run_id"] for r in client.get(f"{PREFIX}/api/runs").json()["runs"]] == [RECONCILE_RUN, SYNC_RUN]
-    for path in (f"{PREFIX}/runs/{quote(FOREIGN_RUN, safe='')}", f"{PREFIX}/api/runs/{quote(FOREIGN_RUN, safe='')}",
-                 f"{PREFIX}/dag-runs/{FOREIGN}/manual__x", f"{PREFIX}/?dag_id={FOREIGN}",
-                 f"{PREFIX}/api/runs?dag_id={FOREIGN}", f"{PREFIX}/api/runs?dag_id={FOREIGN}&dag_run_id=manual__x"):
+    for path in (
+        f"{PREFIX}/runs/{quote(FOREIGN_RUN, safe='')}",
+        f"{PREFIX}/api/runs/{quote(FOREIGN_RUN, safe='')}",
+        f"{PREFIX}/dag-runs/{FOREIGN}/manual__x",
+        f"{PREFIX}/?dag_id={FOREIGN}",
+        f"{PREFIX}/api/runs?dag_id={FOREIGN}",
+        f"{PREFIX}/api/runs?dag_id={FOREIGN}&dag_run_id=manual__x",
+    ):
         page = client.get(path)
         assert page.status_code == 404, path
         assert "2026-11-21 01:02" not in page.text and "2026-11-21T01:02" not in page.text  # none of its data
@@ -263,15 +294,19 @@ def split_auth_manager():
     from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 
     class SplitAuthManager(SimpleAuthManager):
-        DAGS = {"sync_reader": {"leads_flow_sync"}, "both_reader": {"leads_flow_sync", "leads_flow_reconcile"},
-                "foreign_reader": {FOREIGN}}
+        DAGS = {
+            "sync_reader": {"leads_flow_sync"},
+            "both_reader": {"leads_flow_sync", "leads_flow_reconcile"},
+            "foreign_reader": {FOREIGN},
+        }
         asked: list = []
 
         def is_authorized_dag(self, *, method, user, access_entity=None, details=None):
             self.asked.append((method, access_entity, details.id if details else None))
             allowed = details is not None and details.id in self.DAGS.get(user.username, set())
-            return allowed and super().is_authorized_dag(method=method, user=user, access_entity=access_entity,
-                                                         details=details)
+            return allowed and super().is_authorized_dag(
+                method=method, user=user, access_entity=access_entity, details=details
+            )
 
     return SplitAuthManager()
 
@@ -331,7 +366,9 @@ def test_each_user_sees_and_opens_only_the_runs_of_dags_they_may_read(sqlite_dbs
 
         both = as_user("both_reader")
         assert [r["etl_run_id"] for r in c.get(f"{PREFIX}/api/runs", headers=both).json()["runs"]] == [
-            RECONCILE_RUN, SYNC_RUN]
+            RECONCILE_RUN,
+            SYNC_RUN,
+        ]
         assert c.get(f"{PREFIX}/runs/{rec_rid}", headers=both).status_code == 200
 
         # read access to another DAG opens nothing of it here, and a user with no project DAG gets 403

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from leads_flow import db as dbmod
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID
+from leads_flow.io import db as dbmod
 
 pytestmark = pytest.mark.mysql
 
@@ -52,38 +52,60 @@ def _write_certs(d: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
     def pem_key(key) -> bytes:
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
     def ca(cn: str):
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn))
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                             key_encipherment=False, data_encipherment=False,
-                                             key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                             encipher_only=False, decipher_only=False), critical=True)
-                .sign(key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(name(cn))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
         return key, cert
 
     ca_key, ca_cert = ca("leads-flow test CA")
     _, other_cert = ca("leads-flow unrelated CA")
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(name("leads-flow test db")).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOSTS[0]))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("leads-flow test db"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOSTS[0]))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     (d / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     (d / "other-ca.pem").write_bytes(other_cert.public_bytes(serialization.Encoding.PEM))
     (d / "server-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -108,16 +130,42 @@ def tls_server() -> Iterator[TlsServer]:
     try:
         _write_certs(d)
         as_root = ["--user=root"] if os.geteuid() == 0 else []
-        subprocess.run([INSTALL_DB, "--no-defaults", f"--datadir={d / 'data'}", "--auth-root-authentication-method=normal",
-                        "--skip-test-db", *as_root], check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [
+                INSTALL_DB,
+                "--no-defaults",
+                f"--datadir={d / 'data'}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                *as_root,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
         port = _free_port()
         log = open(d / "server.log", "wb")
         proc = subprocess.Popen(
-            [MARIADBD, "--no-defaults", f"--datadir={d / 'data'}", f"--socket={d / 'sock'}", f"--port={port}",
-             f"--bind-address={','.join(HOSTS)}", f"--pid-file={d / 'pid'}", f"--log-error={d / 'server.log'}",
-             f"--ssl-ca={d / 'ca.pem'}", f"--ssl-cert={d / 'server-cert.pem'}", f"--ssl-key={d / 'server-key.pem'}",
-             "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--skip-name-resolve", *as_root],
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                MARIADBD,
+                "--no-defaults",
+                f"--datadir={d / 'data'}",
+                f"--socket={d / 'sock'}",
+                f"--port={port}",
+                f"--bind-address={','.join(HOSTS)}",
+                f"--pid-file={d / 'pid'}",
+                f"--log-error={d / 'server.log'}",
+                f"--ssl-ca={d / 'ca.pem'}",
+                f"--ssl-cert={d / 'server-cert.pem'}",
+                f"--ssl-key={d / 'server-key.pem'}",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=16M",
+                "--skip-name-resolve",
+                *as_root,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         admin = None
         deadline = time.monotonic() + 60
@@ -149,9 +197,20 @@ def tls_server() -> Iterator[TlsServer]:
 
 
 def _set_conn(monkeypatch, conn_id: str, srv: TlsServer, extra: dict, host: str = HOSTS[0]) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
-        "conn_type": "mysql", "host": host, "port": srv.port, "login": srv.user, "password": srv.password,
-        "schema": "lft_tls", "extra": extra}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps(
+            {
+                "conn_type": "mysql",
+                "host": host,
+                "port": srv.port,
+                "login": srv.user,
+                "password": srv.password,
+                "schema": "lft_tls",
+                "extra": extra,
+            }
+        ),
+    )
 
 
 def _status(db: dbmod.Db, name: str) -> str:
@@ -164,11 +223,15 @@ def _status(db: dbmod.Db, name: str) -> str:
         cur.close()
 
 
-@pytest.mark.parametrize("extra", [
-    {"ssl": {"ca": "{ca}"}},  # a CA alone means VERIFY_IDENTITY (db.tls_config)
-    {"ssl": {"ca": "{ca}"}, "ssl_mode": "VERIFY_IDENTITY"},
-    {"ssl": json.dumps({"ca": "{ca}"}), "ssl_mode": "verify_identity"},  # as a URI query parameter gives it
-], ids=["ca-only", "verify-identity", "json-string"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"ssl": {"ca": "{ca}"}},  # a CA alone means VERIFY_IDENTITY (db.tls_config)
+        {"ssl": {"ca": "{ca}"}, "ssl_mode": "VERIFY_IDENTITY"},
+        {"ssl": json.dumps({"ca": "{ca}"}), "ssl_mode": "verify_identity"},  # as a URI query parameter gives it
+    ],
+    ids=["ca-only", "verify-identity", "json-string"],
+)
 def test_both_connections_are_encrypted_and_verified(tls_server, monkeypatch, tmp_path, extra):
     extra = json.loads(json.dumps(extra).replace("{ca}", str(tls_server.ca)))
     for conn_id in (LEGACY_CONN_ID, FLOW_CONN_ID):
@@ -204,8 +267,13 @@ def test_a_server_reached_under_a_name_its_certificate_lacks_is_refused(tls_serv
     _set_conn(monkeypatch, LEGACY_CONN_ID, tls_server, {"ssl": {"ca": str(tls_server.ca)}}, host=HOSTS[1])
     with pytest.raises(dbmod.PermanentDbError, match="SSL|certificate|TLS|match|host"):
         dbmod.connect(LEGACY_CONN_ID)
-    _set_conn(monkeypatch, LEGACY_CONN_ID, tls_server, {"ssl": {"ca": str(tls_server.ca)}, "ssl_mode": "REQUIRED"},
-              host=HOSTS[1])
+    _set_conn(
+        monkeypatch,
+        LEGACY_CONN_ID,
+        tls_server,
+        {"ssl": {"ca": str(tls_server.ca)}, "ssl_mode": "REQUIRED"},
+        host=HOSTS[1],
+    )
     with dbmod.connected(LEGACY_CONN_ID) as legacy:
         assert _status(legacy, "Ssl_cipher")
     assert "without server verification" in caplog.text

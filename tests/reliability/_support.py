@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from leads_flow import pipeline
-from leads_flow.seed import insert_legacy, legacy_rows
-from leads_flow.stage import stage_table_name
+from devkit.seed import insert_legacy, legacy_rows
+from leads_flow.io.stage import stage_table_name
+from leads_flow.tasks import sync as pipeline
 from leads_flow.window import Partition
 from tests.conftest import _mysql_params, mysql_conn_uri
 from tests.helpers import flow_table, sync
@@ -54,12 +54,14 @@ class Figures:
         out += [f"  - {f}" for f in self.faults]
         out += [f"concurrency: {self.concurrent_rounds} overlapping round(s) converged"]
         out += [f"  - {c}" for c in self.concurrency]
-        out += [f"bad inputs tried: {self.bad_inputs} generated examples + {self.crafted_batches} crafted batch(es), "
-                f"{self.bad_rows} legacy rows, every one loaded or rejected with a reason",
-                f"rows compared exactly with a clean run or the legacy window: {self.rows_compared}; "
-                f"rows lost: {self.rows_lost} (a single lost row fails its test)",
-                f"plaintext scan: {self.plaintext_needles} needles over {self.plaintext_places} places; "
-                f"findings: {self.plaintext_findings}"]
+        out += [
+            f"bad inputs tried: {self.bad_inputs} generated examples + {self.crafted_batches} crafted batch(es), "
+            f"{self.bad_rows} legacy rows, every one loaded or rejected with a reason",
+            f"rows compared exactly with a clean run or the legacy window: {self.rows_compared}; "
+            f"rows lost: {self.rows_lost} (a single lost row fails its test)",
+            f"plaintext scan: {self.plaintext_needles} needles over {self.plaintext_places} places; "
+            f"findings: {self.plaintext_findings}",
+        ]
         return out
 
 
@@ -82,19 +84,23 @@ def assert_same_table(got: list[tuple], want: list[tuple], when: str) -> None:
     got_ids, want_ids = {r[0] for r in got}, {r[0] for r in want}
     lost, extra = want_ids - got_ids, got_ids - want_ids
     differ = sorted(r[0] for r, w in zip(sorted(got), sorted(want)) if r != w)[:10]
-    raise AssertionError(f"{when}: leads_flow differs from a clean run: {len(got)} rows vs {len(want)}, "
-                         f"{len(lost)} lost (e.g. {sorted(lost)[:10]}), {len(extra)} extra, "
-                         f"first differing lead ids {differ}")
+    raise AssertionError(
+        f"{when}: leads_flow differs from a clean run: {len(got)} rows vs {len(want)}, "
+        f"{len(lost)} lost (e.g. {sorted(lost)[:10]}), {len(extra)} extra, "
+        f"first differing lead ids {differ}"
+    )
 
 
 def assert_run_reconciles(conn, etl_run_id: str) -> None:
     """leads_flow_run: extracted = staged + rejected, and the rejects are in leads_flow_reject."""
-    [(extracted, staged, rejected)] = rows(conn, "SELECT extracted, staged, rejected FROM leads_flow_run "
-                                                 "WHERE etl_run_id = %s", (etl_run_id,))
+    [(extracted, staged, rejected)] = rows(
+        conn, "SELECT extracted, staged, rejected FROM leads_flow_run WHERE etl_run_id = %s", (etl_run_id,)
+    )
     n_rejects = scalar(conn, "SELECT COUNT(*) FROM leads_flow_reject WHERE etl_run_id = %s", (etl_run_id,))
     if extracted != staged + rejected or rejected != n_rejects:
-        raise AssertionError(f"{etl_run_id}: extracted {extracted} != staged {staged} + rejected {rejected} "
-                             f"(reject rows {n_rejects})")
+        raise AssertionError(
+            f"{etl_run_id}: extracted {extracted} != staged {staged} + rejected {rejected} (reject rows {n_rejects})"
+        )
 
 
 class Login:
@@ -137,13 +143,21 @@ class Login:
         import MySQLdb
 
         p = _mysql_params()
-        return MySQLdb.connect(host=p["host"], port=p["port"], user=self.name,
-                               passwd=self.password if password is None else password, db=self.db,
-                               connect_timeout=5, charset="utf8mb4")
+        return MySQLdb.connect(
+            host=p["host"],
+            port=p["port"],
+            user=self.name,
+            passwd=self.password if password is None else password,
+            db=self.db,
+            connect_timeout=5,
+            charset="utf8mb4",
+        )
 
     def drop(self) -> None:
-        for pid in [r[0] for r in rows(self._admin, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = %s",
-                                       (self.name,))]:
+        for pid in [
+            r[0]
+            for r in rows(self._admin, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = %s", (self.name,))
+        ]:
             try:
                 self._exec(f"KILL CONNECTION {int(pid)}")
             except Exception:  # noqa: BLE001 - it may have ended meanwhile
@@ -166,8 +180,9 @@ def admin(db: str | None = None, **kw: Any):
     """A root session (the tests' own, never the pipeline's)."""
     import MySQLdb
 
-    return MySQLdb.connect(**_mysql_params(), connect_timeout=5, charset="utf8mb4", autocommit=True,
-                           **({"db": db} if db else {}), **kw)
+    return MySQLdb.connect(
+        **_mysql_params(), connect_timeout=5, charset="utf8mb4", autocommit=True, **({"db": db} if db else {}), **kw
+    )
 
 
 def scalar(conn, sql: str, params: tuple = ()) -> Any:
@@ -350,5 +365,9 @@ def task(fn: Callable[[], Any]) -> Iterator[Task]:
 
 def sessions_on(conn, db_name: str) -> list[tuple]:
     """(id, command, time, state, info) of the sessions whose current database is ``db_name``."""
-    return rows(conn, "SELECT ID, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST "
-                      "WHERE DB = %s AND ID <> CONNECTION_ID()", (db_name,))
+    return rows(
+        conn,
+        "SELECT ID, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST "
+        "WHERE DB = %s AND ID <> CONNECTION_ID()",
+        (db_name,),
+    )

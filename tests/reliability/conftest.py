@@ -17,9 +17,11 @@ from tests.reliability import _support as S
 BIG_DAY = "2026-11-20"
 BIG_GENERATED = 15_000
 BIG_DOUBLINGS = 1  # 15k generated rows, doubled server-side: 30k legacy rows in one day
-LEGACY_COPY_COLUMNS = ("id, phone, unionId, window_url, ip_address, user_agent, from_channel, has_tool, is_group, "
-                       "join_time, leads_type, main_business_id, sales_name, follow_id, ad_id, campaign_id, "
-                       "create_time, update_time, is_deleted")
+LEGACY_COPY_COLUMNS = (
+    "id, phone, unionId, window_url, ip_address, user_agent, from_channel, has_tool, is_group, "
+    "join_time, leads_type, main_business_id, sales_name, follow_id, ad_id, campaign_id, "
+    "create_time, update_time, is_deleted"
+)
 
 
 @dataclass
@@ -34,8 +36,10 @@ class BigData:
     def copy_into(self, dbs: Databases) -> None:
         c = S.admin()
         try:
-            c.cursor().execute(f"INSERT INTO {dbs.legacy_name}.leads_aggr ({LEGACY_COPY_COLUMNS}) "
-                               f"SELECT {LEGACY_COPY_COLUMNS} FROM {self.template_db}.leads_aggr")
+            c.cursor().execute(
+                f"INSERT INTO {dbs.legacy_name}.leads_aggr ({LEGACY_COPY_COLUMNS}) "
+                f"SELECT {LEGACY_COPY_COLUMNS} FROM {self.template_db}.leads_aggr"
+            )
         finally:
             c.close()
 

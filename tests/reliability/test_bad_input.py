@@ -25,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leads_flow.mapping import REJECT_REASONS
-from leads_flow.phone import InvalidPhone, normalize
-from leads_flow.seed import SEED_COLUMNS
+from devkit.seed import SEED_COLUMNS
+from leads_flow.rules.mapping import REJECT_REASONS
+from leads_flow.rules.phone import InvalidPhone, normalize
 from tests.helpers import sync
 from tests.reliability import _support as S
 
@@ -38,19 +38,54 @@ DAY_S = "2026-11-20"
 READ_START = DAY - timedelta(minutes=60)  # the default overlap re-reads the hour before the day
 END = DAY + timedelta(days=1)
 ZERO = "0000-00-00 00:00:00"
-WIDTH = {"phone": 32, "unionId": 64, "window_url": 2048, "ip_address": 64, "user_agent": 1024,
-         "from_channel": 64, "sales_name": 64, "follow_id": 64, "ad_id": 64, "campaign_id": 64}
+WIDTH = {
+    "phone": 32,
+    "unionId": 64,
+    "window_url": 2048,
+    "ip_address": 64,
+    "user_agent": 1024,
+    "from_channel": 64,
+    "sales_name": 64,
+    "follow_id": 64,
+    "ad_id": 64,
+    "campaign_id": 64,
+}
 MAX_EXAMPLES = 25
 
 # Open defects (modules owned by others); each has a strict-xfail regression test below.
-KNOWN_DEFECTS = {
-}
+KNOWN_DEFECTS = {}
 
 PREFIXES = ("130", "133", "135", "138", "139", "147", "150", "158", "166", "177", "180", "186", "189", "199")
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-SQL_META = ("'", '"', "\\", "\\'", "%", "_", "`", ";", "--", "/*", "*/", "\x00", "\n", "\r\n", "\t", "\x1a",
-            "\\N", "NULL", "' OR '1'='1", "'; DROP TABLE leads_flow; --", "\\'; SELECT 1; -- ", "{stage}",
-            "%(lead_id)s", ":etl_run_id", "?", "${jndi:ldap://127.0.0.1/x}", "<script>alert(1)</script>")
+SQL_META = (
+    "'",
+    '"',
+    "\\",
+    "\\'",
+    "%",
+    "_",
+    "`",
+    ";",
+    "--",
+    "/*",
+    "*/",
+    "\x00",
+    "\n",
+    "\r\n",
+    "\t",
+    "\x1a",
+    "\\N",
+    "NULL",
+    "' OR '1'='1",
+    "'; DROP TABLE leads_flow; --",
+    "\\'; SELECT 1; -- ",
+    "{stage}",
+    "%(lead_id)s",
+    ":etl_run_id",
+    "?",
+    "${jndi:ldap://127.0.0.1/x}",
+    "<script>alert(1)</script>",
+)
 EMOJI = ("😀", "🧨", "𠀋", "👩‍👩‍👧", "\U0010fffd")
 
 
@@ -62,11 +97,34 @@ def mobile(seed: int) -> str:
 
 
 def shaped(p: str, shape: int) -> str:
-    shapes = (p, f"{p[:3]} {p[3:7]} {p[7:]}", f"{p[:3]}-{p[3:7]}-{p[7:]}", f"+86{p}", f"+86-{p[:3]}-{p[3:7]}-{p[7:]}",
-              f"0086{p}", f"86{p}", f"0{p}", p.translate(FULL_WIDTH), f" {p} ", f"({p[:3]}) {p[3:7]}-{p[7:]}",
-              f"+86 {p[:3]} {p[3:7]} {p[7:]}", f"＋８６{p.translate(FULL_WIDTH)}", f"tel:{p}", p[:-1], p + "9",
-              "1" + p, p[:3] + "x" + p[4:], f"{p[:3]}\u3000{p[3:7]}\u3000{p[7:]}", f"{p}😀",
-              "400-800-8000", "010-62345678", "+1 415 555 0100", "+44 20 7946 0958", "12345", "99999999999")
+    shapes = (
+        p,
+        f"{p[:3]} {p[3:7]} {p[7:]}",
+        f"{p[:3]}-{p[3:7]}-{p[7:]}",
+        f"+86{p}",
+        f"+86-{p[:3]}-{p[3:7]}-{p[7:]}",
+        f"0086{p}",
+        f"86{p}",
+        f"0{p}",
+        p.translate(FULL_WIDTH),
+        f" {p} ",
+        f"({p[:3]}) {p[3:7]}-{p[7:]}",
+        f"+86 {p[:3]} {p[3:7]} {p[7:]}",
+        f"＋８６{p.translate(FULL_WIDTH)}",
+        f"tel:{p}",
+        p[:-1],
+        p + "9",
+        "1" + p,
+        p[:3] + "x" + p[4:],
+        f"{p[:3]}\u3000{p[3:7]}\u3000{p[7:]}",
+        f"{p}😀",
+        "400-800-8000",
+        "010-62345678",
+        "+1 415 555 0100",
+        "+44 20 7946 0958",
+        "12345",
+        "99999999999",
+    )
     return shapes[shape % len(shapes)]
 
 
@@ -90,11 +148,14 @@ def build(spec: Any, width: int) -> Any:
 
 def text_spec(width: int, phones: bool = True) -> st.SearchStrategy:
     anything = st.characters(exclude_categories=("Cs",))  # every code point MySQL's utf8mb4 can hold
-    parts = [st.none(), st.just(("text", "")), st.sampled_from([("text", " "), ("text", "  \t "),
-                                                                 ("text", "\u3000")]),
-             st.tuples(st.just("text"), st.text(anything, max_size=min(width, 40))),
-             st.tuples(st.just("long"), st.sampled_from(("a", "中", "'", "\\", "1", *EMOJI)), st.integers(0, 3)),
-             st.tuples(st.just("meta"), st.integers(0, len(SQL_META) - 1))]
+    parts = [
+        st.none(),
+        st.just(("text", "")),
+        st.sampled_from([("text", " "), ("text", "  \t "), ("text", "\u3000")]),
+        st.tuples(st.just("text"), st.text(anything, max_size=min(width, 40))),
+        st.tuples(st.just("long"), st.sampled_from(("a", "中", "'", "\\", "1", *EMOJI)), st.integers(0, 3)),
+        st.tuples(st.just("meta"), st.integers(0, len(SQL_META) - 1)),
+    ]
     if phones:
         around = st.text(st.sampled_from("ab/?=&:; -.+()中😀"), max_size=6)
         parts.append(st.tuples(st.just("phone"), st.integers(0, 10**9), st.integers(0, 25), around, around))
@@ -104,11 +165,20 @@ def text_spec(width: int, phones: bool = True) -> st.SearchStrategy:
 def time_spec(nullable: bool = True, zero: bool = True) -> st.SearchStrategy:
     span = int((END - READ_START).total_seconds())
     second = st.integers(0, span - 1).map(lambda s: READ_START + timedelta(seconds=s))
-    edges = st.sampled_from([READ_START - timedelta(seconds=1), READ_START, END - timedelta(seconds=1), END,
-                             datetime(1000, 1, 1), datetime(2014, 12, 31, 23, 59, 59),
-                             datetime(9999, 12, 31, 23, 59, 59)])
+    edges = st.sampled_from(
+        [
+            READ_START - timedelta(seconds=1),
+            READ_START,
+            END - timedelta(seconds=1),
+            END,
+            datetime(1000, 1, 1),
+            datetime(2014, 12, 31, 23, 59, 59),
+            datetime(9999, 12, 31, 23, 59, 59),
+        ]
+    )
     anywhen = st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)).map(
-        lambda d: d.replace(microsecond=0))
+        lambda d: d.replace(microsecond=0)
+    )
     parts = [second, second, edges, anywhen]
     if nullable:
         parts.append(st.none())
@@ -121,35 +191,54 @@ def tiny_int() -> st.SearchStrategy:
     return st.one_of(st.none(), st.sampled_from([0, 1]), st.integers(-128, 127))
 
 
-IP_SHAPES = ("58.1.2.3", " 10.0.0.1 ", "unknown", "::ffff:172.16.1.9", "58.7.1.2, 10.0.0.1", "2408:8207:1851:3aa0::1",
-             "[2001:db8::1]", "256.1.1.1", "1.2.3", "01.2.3.4", "::", "0.0.0.0", "::1", "1.2.3.4:8080",
-             "unknown, unknown", ",,,", "fe80::1%eth0", "fe80::1%25eth0")
+IP_SHAPES = (
+    "58.1.2.3",
+    " 10.0.0.1 ",
+    "unknown",
+    "::ffff:172.16.1.9",
+    "58.7.1.2, 10.0.0.1",
+    "2408:8207:1851:3aa0::1",
+    "[2001:db8::1]",
+    "256.1.1.1",
+    "1.2.3",
+    "01.2.3.4",
+    "::",
+    "0.0.0.0",
+    "::1",
+    "1.2.3.4:8080",
+    "unknown, unknown",
+    ",,,",
+    "fe80::1%eth0",
+    "fe80::1%25eth0",
+)
 
 
 def ip_spec() -> st.SearchStrategy:
     return st.one_of(text_spec(64, phones=False), st.sampled_from(IP_SHAPES).map(lambda s: ("text", s)))
 
 
-ROW = st.fixed_dictionaries({
-    "phone": text_spec(32),
-    "unionId": text_spec(64),
-    "window_url": text_spec(2048),
-    "ip_address": ip_spec(),
-    "user_agent": text_spec(1024),
-    "from_channel": text_spec(64),
-    "has_tool": tiny_int(),
-    "is_group": tiny_int(),
-    "join_time": time_spec(),
-    "leads_type": tiny_int(),
-    "main_business_id": st.one_of(st.none(), st.integers(-2**31, 2**31 - 1), st.integers(1, 40)),
-    "sales_name": text_spec(64, phones=False),
-    "follow_id": st.none(),
-    "ad_id": text_spec(64, phones=False),
-    "campaign_id": st.none(),
-    "create_time": time_spec(nullable=False),
-    "update_time": time_spec(),
-    "is_deleted": st.integers(-128, 127),
-})
+ROW = st.fixed_dictionaries(
+    {
+        "phone": text_spec(32),
+        "unionId": text_spec(64),
+        "window_url": text_spec(2048),
+        "ip_address": ip_spec(),
+        "user_agent": text_spec(1024),
+        "from_channel": text_spec(64),
+        "has_tool": tiny_int(),
+        "is_group": tiny_int(),
+        "join_time": time_spec(),
+        "leads_type": tiny_int(),
+        "main_business_id": st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1), st.integers(1, 40)),
+        "sales_name": text_spec(64, phones=False),
+        "follow_id": st.none(),
+        "ad_id": text_spec(64, phones=False),
+        "campaign_id": st.none(),
+        "create_time": time_spec(nullable=False),
+        "update_time": time_spec(),
+        "is_deleted": st.integers(-128, 127),
+    }
+)
 
 
 _ADJACENT_DIGITS = __import__("re").compile("[０-９][0-9]|[0-9][０-９]")
@@ -200,8 +289,10 @@ def insert_raw(dbs, rows: list[tuple]) -> None:
         cur.execute("SET SESSION sql_mode = ''")
         cur.execute("TRUNCATE TABLE leads_aggr")
         cols = ", ".join(("id",) + SEED_COLUMNS)
-        cur.executemany(f"INSERT INTO leads_aggr ({cols}) VALUES ({', '.join(['%s'] * (1 + len(SEED_COLUMNS)))})",
-                        [(i, *r) for i, r in enumerate(rows, start=1)])
+        cur.executemany(
+            f"INSERT INTO leads_aggr ({cols}) VALUES ({', '.join(['%s'] * (1 + len(SEED_COLUMNS)))})",
+            [(i, *r) for i, r in enumerate(rows, start=1)],
+        )
     finally:
         c.close()
 
@@ -210,14 +301,16 @@ def run_and_check(dbs, cipher, rows: list[tuple], run_id: str) -> None:
     insert_raw(dbs, rows)
     S.clear_flow(dbs)
     as_dicts = [dict(zip(SEED_COLUMNS, r)) for r in rows]
-    expected = {i for i, r in enumerate(as_dicts, start=1)
-                if (t := source_time(r)) is not None and READ_START <= t < END}
+    expected = {
+        i for i, r in enumerate(as_dicts, start=1) if (t := source_time(r)) is not None and READ_START <= t < END
+    }
     [res] = sync(DAY_S, run_id=run_id, max_reject_ratio=1.0)
     assert res["dry_run"] is False
     flow = dict(dbs.flow_rows("SELECT lead_id, phone_cipher FROM leads_flow"))
     rejects = dict(dbs.flow_rows("SELECT lead_id, reasons FROM leads_flow_reject"))
     [(status, extracted, staged, rejected)] = dbs.flow_rows(
-        "SELECT status, extracted, staged, rejected FROM leads_flow_run")
+        "SELECT status, extracted, staged, rejected FROM leads_flow_run"
+    )
     lost = expected - set(flow) - set(rejects)
     problems = []
     if status != "published":
@@ -232,8 +325,10 @@ def run_and_check(dbs, cipher, rows: list[tuple], run_id: str) -> None:
     if bad_reasons:
         problems.append(f"rejects without a known reason: {sorted(bad_reasons)}")
     if (extracted, staged, rejected) != (len(expected), len(flow), len(rejects)) or extracted != staged + rejected:
-        problems.append(f"counts: extracted {extracted} staged {staged} rejected {rejected}; "
-                        f"window {len(expected)} loaded {len(flow)} reject rows {len(rejects)}")
+        problems.append(
+            f"counts: extracted {extracted} staged {staged} rejected {rejected}; "
+            f"window {len(expected)} loaded {len(flow)} reject rows {len(rejects)}"
+        )
     for lead, token in flow.items():
         raw = as_dicts[lead - 1]["phone"]
         if token is not None and cipher.decrypt(token) != normalize(raw):
@@ -250,9 +345,19 @@ def run_and_check(dbs, cipher, rows: list[tuple], run_id: str) -> None:
     S.FIGURES.rows_compared += len(expected)
 
 
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=False, print_blob=False,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=False,
+    print_blob=False,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 @given(batch=st.lists(ROW, min_size=1, max_size=6))
 def test_every_legacy_row_is_loaded_or_rejected_with_a_reason(mysql_dbs, cipher, batch):
     rows = [legacy_values(avoid_known_defects(r)) for r in batch]
@@ -264,11 +369,23 @@ def test_every_legacy_row_is_loaded_or_rejected_with_a_reason(mysql_dbs, cipher,
 
 
 def _row(**over: Any) -> tuple:
-    base = {c: None for c in SEED_COLUMNS}
-    base.update(phone=mobile(1), unionId=None, window_url="https://m.example.cn/lp/1",
-                ip_address="58.1.2.3", user_agent="UA", from_channel="baidu_sem", has_tool=0, is_group=0,
-                join_time=DAY + timedelta(hours=8), leads_type=0, main_business_id=3,
-                create_time=DAY + timedelta(hours=8), update_time=DAY + timedelta(hours=9), is_deleted=0)
+    base = dict.fromkeys(SEED_COLUMNS)
+    base.update(
+        phone=mobile(1),
+        unionId=None,
+        window_url="https://m.example.cn/lp/1",
+        ip_address="58.1.2.3",
+        user_agent="UA",
+        from_channel="baidu_sem",
+        has_tool=0,
+        is_group=0,
+        join_time=DAY + timedelta(hours=8),
+        leads_type=0,
+        main_business_id=3,
+        create_time=DAY + timedelta(hours=8),
+        update_time=DAY + timedelta(hours=9),
+        is_deleted=0,
+    )
     base.update(over)
     return tuple(base[c] for c in SEED_COLUMNS)
 
@@ -277,24 +394,50 @@ def test_a_batch_of_every_shape_at_once(mysql_dbs, cipher):
     """One of each hostile value, in one batch next to valid rows: nothing crashes, nothing is lost."""
     rows = [_row()]
     for i, meta in enumerate(SQL_META):
-        rows.append(_row(phone=shaped(mobile(i + 7), i), unionId=meta, window_url=meta + "😀" * 3,
-                         user_agent=meta, from_channel=meta[:64], sales_name=meta))
+        rows.append(
+            _row(
+                phone=shaped(mobile(i + 7), i),
+                unionId=meta,
+                window_url=meta + "😀" * 3,
+                user_agent=meta,
+                from_channel=meta[:64],
+                sales_name=meta,
+            )
+        )
     for width_col in ("window_url", "user_agent", "unionId", "from_channel"):
         rows.append(_row(**{width_col: "😀" * WIDTH[width_col]}))
         rows.append(_row(**{width_col: "\\" * WIDTH[width_col]}))
         rows.append(_row(**{width_col: " " * WIDTH[width_col]}))
     for shape in range(26):
-        rows.append(_row(phone=shaped(mobile(shape + 100), shape)[:32],
-                         window_url=f"https://x.cn/?tel={shaped(mobile(shape + 100), shape)}"))
-    rows += [_row(phone=None, unionId=None), _row(phone="", unionId="  "), _row(phone="\x00", unionId="\t"),
-             _row(has_tool=2), _row(is_group=-1), _row(has_tool=127, is_group=-128), _row(leads_type=None),
-             _row(leads_type=5), _row(main_business_id=0), _row(main_business_id=-(2**31)),
-             _row(main_business_id=2**31 - 1), _row(join_time=ZERO), _row(join_time=None, create_time=ZERO,
-                                                                             update_time=DAY + timedelta(hours=3)),
-             _row(join_time=datetime(1000, 1, 1)), _row(join_time=datetime(9999, 12, 31, 23, 59, 59)),
-             _row(is_deleted=-5), _row(update_time=None, create_time=DAY), _row(update_time=END),
-             _row(update_time=READ_START), _row(update_time=READ_START - timedelta(seconds=1)),
-             _row(update_time=None, create_time=ZERO)]
+        rows.append(
+            _row(
+                phone=shaped(mobile(shape + 100), shape)[:32],
+                window_url=f"https://x.cn/?tel={shaped(mobile(shape + 100), shape)}",
+            )
+        )
+    rows += [
+        _row(phone=None, unionId=None),
+        _row(phone="", unionId="  "),
+        _row(phone="\x00", unionId="\t"),
+        _row(has_tool=2),
+        _row(is_group=-1),
+        _row(has_tool=127, is_group=-128),
+        _row(leads_type=None),
+        _row(leads_type=5),
+        _row(main_business_id=0),
+        _row(main_business_id=-(2**31)),
+        _row(main_business_id=2**31 - 1),
+        _row(join_time=ZERO),
+        _row(join_time=None, create_time=ZERO, update_time=DAY + timedelta(hours=3)),
+        _row(join_time=datetime(1000, 1, 1)),
+        _row(join_time=datetime(9999, 12, 31, 23, 59, 59)),
+        _row(is_deleted=-5),
+        _row(update_time=None, create_time=DAY),
+        _row(update_time=END),
+        _row(update_time=READ_START),
+        _row(update_time=READ_START - timedelta(seconds=1)),
+        _row(update_time=None, create_time=ZERO),
+    ]
     rows += [_row(ip_address=ip) for ip in IP_SHAPES if "%" not in ip or "scoped_ipv6" not in KNOWN_DEFECTS]
     S.FIGURES.crafted_batches += 1
     run_and_check(mysql_dbs, cipher, rows, "manual__every_shape")
@@ -320,8 +463,7 @@ def test_a_phone_in_a_union_id_does_not_fail_the_partition(mysql_dbs, cipher):
 
 
 def test_a_phone_right_after_a_full_width_digit_is_masked(mysql_dbs, cipher):
-    run_and_check(mysql_dbs, cipher, [_row(), _row(window_url="https://x.cn/?id=１" + mobile(5))],
-                  "manual__phone_fw")
+    run_and_check(mysql_dbs, cipher, [_row(), _row(window_url="https://x.cn/?id=１" + mobile(5))], "manual__phone_fw")
 
 
 def test_an_ipv6_address_with_a_zone_does_not_fail_the_partition(mysql_dbs, cipher):

@@ -1,4 +1,4 @@
-"""Retention of the staging tables that failed runs leave behind (leads_flow.cleanup)."""
+"""Retention of the staging tables that failed runs leave behind (leads_flow.io.cleanup)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow import cleanup, pipeline
-from leads_flow.db import connected
+from leads_flow.io import cleanup
+from leads_flow.io.db import connected
+from leads_flow.tasks import sync as pipeline
 from tests.helpers import insert, legacy_row, sync
 from tests.reliability import _support as S
 
@@ -19,13 +20,17 @@ def _failed_run(dbs) -> str:
     insert(dbs, [legacy_row(phone=None, unionId="oU1", update_time=d), legacy_row(phone="12345", update_time=d)])
     with pytest.raises(AirflowFailException, match="reject_ratio_within_limit"):
         sync("2026-11-20", run_id="manual__fails", max_reject_ratio=0.0)
-    return S.stage_name("manual__fails", {"start": "2026-11-20T00:00:00", "end": "2026-11-21T00:00:00",
-                                          "overlap_minutes": 60})
+    return S.stage_name(
+        "manual__fails", {"start": "2026-11-20T00:00:00", "end": "2026-11-21T00:00:00", "overlap_minutes": 60}
+    )
 
 
 def _tables(dbs) -> set[str]:
-    sql = ("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
-           if dbs.dialect == "mysql" else "SELECT name FROM sqlite_master WHERE type = 'table'")
+    sql = (
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+        if dbs.dialect == "mysql"
+        else "SELECT name FROM sqlite_master WHERE type = 'table'"
+    )
     return {r[0] for r in dbs.flow_rows(sql)}
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import pytest
 
-from leads_flow import pipeline
+from leads_flow.tasks import sync as pipeline
 from tests.helpers import flow_table, sync
 from tests.reliability import _support as S
 
@@ -44,7 +44,7 @@ class _Retries(logging.Handler):
 
 def _run(days: tuple[str, str], run_id: str, backwards: bool, go) -> dict:
     retries = _Retries()
-    logging.getLogger("leads_flow.db").addHandler(retries)
+    logging.getLogger("leads_flow.io.db").addHandler(retries)
     p = {"start_date": days[0], "end_date": days[1], **PARAMS}
     parts = pipeline.plan(p, None, None)
     if not go.wait(60):
@@ -65,8 +65,10 @@ def test_two_overlapping_runs_at_once_converge_to_the_serial_result(mysql_dbs, g
     for n in range(ROUNDS):
         S.clear_flow(mysql_dbs)
         go = ctx.Event()
-        with S.task(lambda: _run(RUN_A, f"backfill__a{n}", False, go)) as a, \
-                S.task(lambda: _run(RUN_B, f"manual__b{n}", True, go)) as b:
+        with (
+            S.task(lambda: _run(RUN_A, f"backfill__a{n}", False, go)) as a,
+            S.task(lambda: _run(RUN_B, f"manual__b{n}", True, go)) as b,
+        ):
             go.set()
             ra, rb = a.result(180), b.result(180)
         retried += ra["retries"] + rb["retries"]
@@ -76,8 +78,11 @@ def test_two_overlapping_runs_at_once_converge_to_the_serial_result(mysql_dbs, g
         watch = S.admin(mysql_dbs.flow_name)
         for (run_id,) in S.rows(watch, "SELECT etl_run_id FROM leads_flow_run"):
             S.assert_run_reconciles(watch, run_id)
-        assert not S.rows(watch, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
-                                 "AND table_name LIKE 'leads\\\\_flow\\\\_stage\\\\_%%'")
+        assert not S.rows(
+            watch,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "AND table_name LIKE 'leads\\\\_flow\\\\_stage\\\\_%%'",
+        )
         watch.close()
         S.FIGURES.concurrent_rounds += 1
     S.FIGURES.concurrent(f"two overlapping runs at once, {ROUNDS} rounds ({retried} transient error(s) retried)")
@@ -85,7 +90,7 @@ def test_two_overlapping_runs_at_once_converge_to_the_serial_result(mysql_dbs, g
 
 def _publish_when_told(staged: dict, go) -> dict:
     retries = _Retries()
-    logging.getLogger("leads_flow.db").addHandler(retries)
+    logging.getLogger("leads_flow.io.db").addHandler(retries)
     gated = {"etl_run_id": staged["etl_run_id"], "stage_table": staged["stage_table"], "timings": {}}
     if not go.wait(60):
         raise RuntimeError("no start signal")
@@ -99,8 +104,10 @@ def test_racing_publishes_of_an_older_and_a_newer_version_leave_the_newer(mysql_
     [part] = pipeline.plan(p, None, None)
     older = [pipeline.stage(part, p, S.DAG_ID, f"backfill__old{n}") for n in range(RACES)]
     c = S.admin(mysql_dbs.legacy_name)
-    c.cursor().execute("UPDATE leads_aggr SET from_channel = 'newer', update_time = COALESCE(update_time, create_time)"
-                       " + INTERVAL 1 SECOND")
+    c.cursor().execute(
+        "UPDATE leads_aggr SET from_channel = 'newer', update_time = COALESCE(update_time, create_time)"
+        " + INTERVAL 1 SECOND"
+    )
     c.close()
     newer = [pipeline.stage(part, p, S.DAG_ID, f"manual__new{n}") for n in range(RACES)]
     c = S.admin(mysql_dbs.flow_name)
@@ -122,8 +129,10 @@ def test_racing_publishes_of_an_older_and_a_newer_version_leave_the_newer(mysql_
         retried += ra["retries"] + rb["retries"]
         S.assert_same_table(flow_table(mysql_dbs), want, f"race {n + 1}: an older and a newer publish at once")
     S.FIGURES.concurrent_rounds += RACES
-    S.FIGURES.concurrent(f"an older and a newer publish of the same leads at once, {RACES} races "
-                    f"({retried} transient error(s), e.g. deadlocks, retried)")
+    S.FIGURES.concurrent(
+        f"an older and a newer publish of the same leads at once, {RACES} races "
+        f"({retried} transient error(s), e.g. deadlocks, retried)"
+    )
 
 
 def test_a_deadlock_with_another_writer_makes_the_publish_retry_and_converge(mysql_dbs, gx_imported):
@@ -135,8 +144,10 @@ def test_a_deadlock_with_another_writer_makes_the_publish_retry_and_converge(mys
     S.seed(mysql_dbs, 1000, datetime(2026, 11, 20), datetime(2026, 11, 20, 23), seed_=17, dirty=0.0)
     S.sync_day(day, "manual__base", **PARAMS)  # every lead exists: the publish updates, taking row locks
     c = S.admin(mysql_dbs.legacy_name)
-    c.cursor().execute("UPDATE leads_aggr SET from_channel = 'newer', update_time = COALESCE(update_time, create_time)"
-                       " + INTERVAL 1 SECOND")
+    c.cursor().execute(
+        "UPDATE leads_aggr SET from_channel = 'newer', update_time = COALESCE(update_time, create_time)"
+        " + INTERVAL 1 SECOND"
+    )
     c.close()
     p = {"start_date": day, "end_date": day, **PARAMS}
     [part] = pipeline.plan(p, None, None)
@@ -150,14 +161,21 @@ def test_a_deadlock_with_another_writer_makes_the_publish_retry_and_converge(mys
     S.rows(writer, "UPDATE leads_flow SET etl_loaded_at = NOW(6) WHERE lead_id >= %s", (middle,))
     watch = S.admin(mysql_dbs.flow_name)
     retries = _Retries()
-    logging.getLogger("leads_flow.db").addHandler(retries)
+    logging.getLogger("leads_flow.io.db").addHandler(retries)
     try:
         with ThreadPoolExecutor(1) as pool:
             try:
-                fut = pool.submit(pipeline.publish, {"etl_run_id": staged["etl_run_id"],
-                                                     "stage_table": staged["stage_table"], "timings": {}}, PARAMS)
-                S.wait_for(lambda: _waiting_publishers(watch, mysql_dbs.flow_name) == 1, 30,
-                           "the publish to wait for the writer's half", 0.25)
+                fut = pool.submit(
+                    pipeline.publish,
+                    {"etl_run_id": staged["etl_run_id"], "stage_table": staged["stage_table"], "timings": {}},
+                    PARAMS,
+                )
+                S.wait_for(
+                    lambda: _waiting_publishers(watch, mysql_dbs.flow_name) == 1,
+                    30,
+                    "the publish to wait for the writer's half",
+                    0.25,
+                )
                 S.rows(writer, "SELECT lead_id FROM leads_flow WHERE lead_id = %s FOR UPDATE", (first,))
                 S.wait_for(lambda: retries.count, 10, "the publish to be chosen as the deadlock victim and retry")
             finally:
@@ -165,14 +183,19 @@ def test_a_deadlock_with_another_writer_makes_the_publish_retry_and_converge(mys
                 writer.close()
             result = fut.result(60)
     finally:
-        logging.getLogger("leads_flow.db").removeHandler(retries)
+        logging.getLogger("leads_flow.io.db").removeHandler(retries)
     assert result["published"] > 0
     S.assert_same_table(flow_table(mysql_dbs), S.reference(mysql_dbs, day, **PARAMS), "after a deadlock")
     S.FIGURES.concurrent(f"deadlock of a publish with another writer ({retries.count} victim retry)")
 
 
 def _waiting_publishers(watch, flow_db: str) -> int:
-    return len(S.rows(watch, "SELECT t.trx_mysql_thread_id FROM information_schema.INNODB_TRX t "
-                             "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
-                             "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = %s AND p.INFO LIKE 'INSERT INTO leads_flow%%'",
-                      (flow_db,)))
+    return len(
+        S.rows(
+            watch,
+            "SELECT t.trx_mysql_thread_id FROM information_schema.INNODB_TRX t "
+            "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+            "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = %s AND p.INFO LIKE 'INSERT INTO leads_flow%%'",
+            (flow_db,),
+        )
+    )

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from leads_flow import stage
+from leads_flow.io import stage
 from tests.helpers import flow_table, insert, legacy_row, sync, truncate_flow
 
 pytestmark = pytest.mark.mysql
@@ -69,8 +69,7 @@ def _in_daemon(out) -> None:
         os.environ["LEADS_FLOW_WORKERS"] = str(WORKERS)
         os.environ["LEADS_FLOW_READ_WORKERS"] = str(READ_WORKERS)
         published = sync(f"2026-11-{BIG}", f"2026-11-{EMPTY}", run_id="manual__daemonic")
-        report.update(published=[p["published"] for p in published], worker_starts=len(starts),
-                      daemon_after=me.daemon)
+        report.update(published=[p["published"] for p in published], worker_starts=len(starts), daemon_after=me.daemon)
         out.send(("ok", report))
     except BaseException as exc:  # noqa: BLE001 - reported to the test; type and message only, never rows
         out.send(("error", f"{type(exc).__name__}: {str(exc)[:500]}\n{traceback.format_exc(limit=8)[-2000:]}"))
@@ -100,10 +99,14 @@ def test_stage_workers_start_and_publish_inside_a_daemonic_task_process(mysql_db
     assert report["worker_starts"] == WORKERS + 2 * READ_WORKERS
     assert report["published"] == [ROWS[BIG], ROWS[SMALL], 0]
 
-    runs = dbs.flow_rows("SELECT status, partition_start, extracted, staged, rejected FROM leads_flow_run "
-                         "WHERE dag_run_id = %s ORDER BY partition_start", ("manual__daemonic",))
+    runs = dbs.flow_rows(
+        "SELECT status, partition_start, extracted, staged, rejected FROM leads_flow_run "
+        "WHERE dag_run_id = %s ORDER BY partition_start",
+        ("manual__daemonic",),
+    )
     assert [(s, str(p)[:10], e, st, rj) for s, p, e, st, rj in runs] == [
-        ("published", f"2026-11-{d}", ROWS[d], ROWS[d], 0) for d in (BIG, SMALL, EMPTY)]
+        ("published", f"2026-11-{d}", ROWS[d], ROWS[d], 0) for d in (BIG, SMALL, EMPTY)
+    ]
     [(n,)] = dbs.flow_rows("SELECT COUNT(*) FROM leads_flow")
     assert n == sum(ROWS.values())
     parallel = flow_table(dbs)

@@ -18,8 +18,8 @@ import MySQLdb
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow import pipeline
-from leads_flow.db import PermanentDbError, TransientDbError, classify, retrying
+from leads_flow.io.db import PermanentDbError, TransientDbError, classify, retrying
+from leads_flow.tasks import sync as pipeline
 from tests.helpers import flow_table
 from tests.reliability import _support as S
 from tests.reliability.conftest import BIG_DAY
@@ -41,7 +41,7 @@ class Records(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
 
-    def __enter__(self) -> "Records":
+    def __enter__(self) -> Records:
         self.logger.addHandler(self)
         return self
 
@@ -63,7 +63,8 @@ def bump_to_v2(dbs) -> None:
         c.cursor().execute(
             "UPDATE leads_aggr SET from_channel = 'v2', update_time = COALESCE(update_time, create_time) + "
             "INTERVAL 1 SECOND WHERE COALESCE(update_time, create_time) >= '2026-11-20' "
-            "AND COALESCE(update_time, create_time) < '2026-11-20 23:00'")
+            "AND COALESCE(update_time, create_time) < '2026-11-20 23:00'"
+        )
     finally:
         c.close()
 
@@ -125,18 +126,22 @@ I_S_POLL = 0.25
 
 def blocked_publisher(watch, flow_db: str) -> tuple[int, int] | None:
     """(session id, rows modified) of the publish once it has written some rows and waits for the lock."""
-    got = S.rows(watch, "SELECT t.trx_mysql_thread_id, t.trx_rows_modified FROM information_schema.INNODB_TRX t "
-                        "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
-                        "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = %s AND p.INFO LIKE 'INSERT INTO leads_flow%%'",
-                 (flow_db,))
+    got = S.rows(
+        watch,
+        "SELECT t.trx_mysql_thread_id, t.trx_rows_modified FROM information_schema.INNODB_TRX t "
+        "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+        "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = %s AND p.INFO LIKE 'INSERT INTO leads_flow%%'",
+        (flow_db,),
+    )
     return (int(got[0][0]), int(got[0][1])) if got and got[0][1] > 0 else None
 
 
 # --- SIGKILL of the task process -----------------------------------------------------------------
 
 
-def _big_partition(mysql_dbs, big_data, monkeypatch, run_id: str, chunk_rows: int = 4000,
-                   one_process: bool = False) -> tuple[dict, dict, str]:
+def _big_partition(
+    mysql_dbs, big_data, monkeypatch, run_id: str, chunk_rows: int = 4000, one_process: bool = False
+) -> tuple[dict, dict, str]:
     """The big day in the legacy database, small chunks (early, frequent commits: a fault lands mid-way):
     (params, planned partition, staging table name)."""
     big_data.copy_into(mysql_dbs)
@@ -156,14 +161,16 @@ def _stage_rows(conn, table: str) -> int:
         return 0
 
 
-def test_sigkill_of_the_stage_task_mid_extraction_then_the_rerun_equals_a_clean_run(mysql_dbs, big_data,
-                                                                                     monkeypatch):
+def test_sigkill_of_the_stage_task_mid_extraction_then_the_rerun_equals_a_clean_run(mysql_dbs, big_data, monkeypatch):
     run_id = "manual__sigkill_stage"
     p, part, table = _big_partition(mysql_dbs, big_data, monkeypatch, run_id)
     watch = S.admin(mysql_dbs.flow_name)
     with S.task(lambda: pipeline.stage(part, p, S.DAG_ID, run_id)) as tk:
-        loaded = S.wait_for(lambda: (tk.remember_descendants(), _stage_rows(watch, table))[1], 60,
-                            "the stage task to load its first rows")
+        loaded = S.wait_for(
+            lambda: (tk.remember_descendants(), _stage_rows(watch, table))[1],
+            60,
+            "the stage task to load its first rows",
+        )
         tk.kill_group()  # what Airflow's supervisor does to a task it kills: the whole process group
         assert tk.proc.exitcode == -9
         S.wait_for(lambda: not tk.alive_descendants(), 10, "the task's workers to die with it")
@@ -207,18 +214,27 @@ def test_sigkill_during_publish_shows_readers_all_or_nothing_and_the_rerun_conve
     try:
         with S.task(lambda: pipeline.publish(gated, p)) as tk:
             sampler = Sampler(mysql_dbs)  # started after the fork: the task must not inherit its thread
-            session, modified = S.wait_for(lambda: blocked_publisher(watch, mysql_dbs.flow_name), 30,
-                                           "the publish to write rows and wait for the locked one", I_S_POLL)
-            assert 0 < modified  # half the window is written, uncommitted
+            session, modified = S.wait_for(
+                lambda: blocked_publisher(watch, mysql_dbs.flow_name),
+                30,
+                "the publish to write rows and wait for the locked one",
+                I_S_POLL,
+            )
+            assert modified > 0  # half the window is written, uncommitted
             assert v2_count(watch) == 0
             tk.kill_group()
             assert v2_count(watch) == 0
         locker.rollback()  # the orphaned statement may now finish, but nobody will ever commit it
-        S.wait_for(lambda: not S.rows(watch, "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = %s",
-                                      (session,)), 30, "the server to drop the killed task's session")
+        S.wait_for(
+            lambda: not S.rows(watch, "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = %s", (session,)),
+            30,
+            "the server to drop the killed task's session",
+        )
         assert v2_count(watch) == 0
-        assert S.scalar(watch, "SELECT status FROM leads_flow_run WHERE etl_run_id = %s",
-                        (gated["etl_run_id"],)) == "gated"
+        assert (
+            S.scalar(watch, "SELECT status FROM leads_flow_run WHERE etl_run_id = %s", (gated["etl_run_id"],))
+            == "gated"
+        )
     finally:
         seen = sampler.stop() if sampler else set()
         locker.close()
@@ -249,9 +265,10 @@ def test_a_retry_after_the_commit_of_publish_succeeds_without_doing_anything(mys
 
 def _child_stage_with_log(part, p, run_id):
     def run():
-        with Records("leads_flow.db") as rec:
+        with Records("leads_flow.io.db") as rec:
             res = pipeline.stage(part, p, S.DAG_ID, run_id)
         return {"staged": res, "retries": rec.retries()}
+
     return run
 
 
@@ -265,8 +282,11 @@ def test_kill_connection_of_the_legacy_stream_mid_extraction_is_retried(mysql_db
     def streaming_session():
         if not _stage_rows(watch, f"{mysql_dbs.flow_name}.{table}"):
             return None
-        got = [r for r in S.sessions_on(watch, mysql_dbs.legacy_name)
-               if r[1] == "Query" and (r[4] or "").startswith("SELECT")]
+        got = [
+            r
+            for r in S.sessions_on(watch, mysql_dbs.legacy_name)
+            if r[1] == "Query" and (r[4] or "").startswith("SELECT")
+        ]
         return got[0][0] if got else None
 
     with S.task(_child_stage_with_log(part, p, run_id)) as tk:
@@ -287,11 +307,15 @@ def test_kill_connection_during_publish_is_retried_and_readers_never_see_half(my
     watch = S.admin(mysql_dbs.flow_name)
     sampler = Sampler(mysql_dbs)
     try:
-        with Records("leads_flow.db") as rec, ThreadPoolExecutor(1) as pool:
+        with Records("leads_flow.io.db") as rec, ThreadPoolExecutor(1) as pool:
             try:
                 fut = pool.submit(pipeline.publish, gated, p)
-                session, _ = S.wait_for(lambda: blocked_publisher(watch, mysql_dbs.flow_name), 30,
-                                        "the publish to write rows and wait for the locked one", I_S_POLL)
+                session, _ = S.wait_for(
+                    lambda: blocked_publisher(watch, mysql_dbs.flow_name),
+                    30,
+                    "the publish to write rows and wait for the locked one",
+                    I_S_POLL,
+                )
                 watch.cursor().execute(f"KILL CONNECTION {session}")
                 S.wait_for(rec.retries, 10, "the publish to see the lost connection as transient")
             finally:
@@ -303,8 +327,9 @@ def test_kill_connection_during_publish_is_retried_and_readers_never_see_half(my
     if not seen <= {0, staged}:
         raise AssertionError(f"a reader saw a partial window: v2 counts {sorted(seen)} of {staged}")
     assert result["published"] > 0 and v2_count(watch) == staged
-    S.assert_same_table(flow_table(mysql_dbs), S.reference(mysql_dbs, DAY, max_reject_ratio=0.2),
-                        "after KILL CONNECTION during publish")
+    S.assert_same_table(
+        flow_table(mysql_dbs), S.reference(mysql_dbs, DAY, max_reject_ratio=0.2), "after KILL CONNECTION during publish"
+    )
     S.FIGURES.fault("KILL CONNECTION of the publish session mid-INSERT")
 
 
@@ -322,8 +347,11 @@ def test_kill_connection_of_a_stage_loader_is_retried(mysql_dbs, big_data, monke
         return True
 
     def waiting_loader():
-        got = [r[0] for r in S.sessions_on(watch, mysql_dbs.flow_name)
-               if "metadata lock" in (r[3] or "") and (r[4] or "").startswith("LOAD DATA")]
+        got = [
+            r[0]
+            for r in S.sessions_on(watch, mysql_dbs.flow_name)
+            if "metadata lock" in (r[3] or "") and (r[4] or "").startswith("LOAD DATA")
+        ]
         return got[0] if got else None
 
     with S.task(_child_stage_with_log(part, p, run_id)) as tk:
@@ -341,14 +369,19 @@ def test_kill_connection_of_a_stage_loader_is_retried(mysql_dbs, big_data, monke
     S.FIGURES.fault("KILL CONNECTION of a stage worker's session mid chunk load")
 
 
-@pytest.mark.parametrize("locked, victim_waits_on, label", [
-    ("{stage}", "", "KILL CONNECTION of the gate's session"),
-    # GX catches the driver's error itself and reports the expectation as failed with an exception: that
-    # is no verdict on the data, so it must not fail the run for good as a failed gate.
-    ("leads_flow_reject", "leads_flow_reject", "KILL CONNECTION of a Great Expectations query in the gate"),
-], ids=["audit_query", "gx_query"])
-def test_kill_connection_during_the_gate_is_retried_not_reported_as_a_data_failure(mysql_dbs, locked,
-                                                                                   victim_waits_on, label):
+@pytest.mark.parametrize(
+    "locked, victim_waits_on, label",
+    [
+        ("{stage}", "", "KILL CONNECTION of the gate's session"),
+        # GX catches the driver's error itself and reports the expectation as failed with an exception: that
+        # is no verdict on the data, so it must not fail the run for good as a failed gate.
+        ("leads_flow_reject", "leads_flow_reject", "KILL CONNECTION of a Great Expectations query in the gate"),
+    ],
+    ids=["audit_query", "gx_query"],
+)
+def test_kill_connection_during_the_gate_is_retried_not_reported_as_a_data_failure(
+    mysql_dbs, locked, victim_waits_on, label
+):
     """A lost connection in the gate (its audit query, or a query GX runs: the reject ratio's waits on
     a lock on leads_flow_reject) must not read as 'the data failed the gate'."""
     small_data(mysql_dbs)
@@ -361,9 +394,15 @@ def test_kill_connection_during_the_gate_is_retried_not_reported_as_a_data_failu
     with ThreadPoolExecutor(1) as pool:
         try:
             fut = pool.submit(pipeline.gate, staged, p)
-            victim = S.wait_for(lambda: [r[0] for r in S.sessions_on(watch, mysql_dbs.flow_name)
-                                         if "metadata lock" in (r[3] or "") and victim_waits_on in (r[4] or "")],
-                                60, "the gate's query to wait for the lock")
+            victim = S.wait_for(
+                lambda: [
+                    r[0]
+                    for r in S.sessions_on(watch, mysql_dbs.flow_name)
+                    if "metadata lock" in (r[3] or "") and victim_waits_on in (r[4] or "")
+                ],
+                60,
+                "the gate's query to wait for the lock",
+            )
             watch.cursor().execute(f"KILL CONNECTION {int(victim[0])}")
         finally:
             S.rows(locker, "UNLOCK TABLES")
@@ -389,7 +428,7 @@ def test_a_table_lock_on_leads_flow_times_out_transiently_and_publish_retries(my
     locker = S.admin(mysql_dbs.flow_name)
     S.rows(locker, "LOCK TABLES leads_flow READ")
     watch = S.admin(mysql_dbs.flow_name)
-    with Records("leads_flow.db") as rec, ThreadPoolExecutor(1) as pool:
+    with Records("leads_flow.io.db") as rec, ThreadPoolExecutor(1) as pool:
         try:
             fut = pool.submit(pipeline.publish, gated, p)
             S.wait_for(rec.retries, 20, "the publish to time out on the table lock and retry")
@@ -400,8 +439,9 @@ def test_a_table_lock_on_leads_flow_times_out_transiently_and_publish_retries(my
         fut.result(60)
     assert any("OperationalError" in m for m in rec.retries())
     assert v2_count(watch) == staged
-    S.assert_same_table(flow_table(mysql_dbs), S.reference(mysql_dbs, DAY, max_reject_ratio=0.2),
-                        "after a table lock on leads_flow")
+    S.assert_same_table(
+        flow_table(mysql_dbs), S.reference(mysql_dbs, DAY, max_reject_ratio=0.2), "after a table lock on leads_flow"
+    )
     S.FIGURES.fault("LOCK TABLES leads_flow READ during publish (lock wait timeout, retried)")
 
 
@@ -471,8 +511,11 @@ def real_errors(flow_db: str) -> dict[str, MySQLdb.Error]:
     S.rows(b, "UPDATE fault_probe SET v = 1 WHERE id = 2")
     with ThreadPoolExecutor(1) as pool:
         fut = pool.submit(update, a, 2)  # a waits for b
-        S.wait_for(lambda: any(r[0] == a_id and "UPDATE" in (r[4] or "") for r in S.sessions_on(b, flow_db)),
-                   10, "the first session to wait")
+        S.wait_for(
+            lambda: any(r[0] == a_id and "UPDATE" in (r[4] or "") for r in S.sessions_on(b, flow_db)),
+            10,
+            "the first session to wait",
+        )
         from_b = update(b, 1)  # b waits for a: a cycle, one of them is chosen as the victim
         errs["deadlock"] = from_b or fut.result(30)
     a.rollback(), b.rollback()
@@ -481,8 +524,11 @@ def real_errors(flow_db: str) -> dict[str, MySQLdb.Error]:
     vid = victim.thread_id()
     with ThreadPoolExecutor(1) as pool:
         fut = pool.submit(lambda: _server_error(lambda: S.rows(victim, "SELECT SLEEP(20)")))
-        S.wait_for(lambda: any(r[0] == vid and "SLEEP" in (r[4] or "") for r in S.sessions_on(a, flow_db)), 10,
-                   "the victim's query to start")
+        S.wait_for(
+            lambda: any(r[0] == vid and "SLEEP" in (r[4] or "") for r in S.sessions_on(a, flow_db)),
+            10,
+            "the victim's query to start",
+        )
         a.cursor().execute(f"KILL CONNECTION {vid}")
         errs["lost_connection"] = fut.result(25)
     # server gone away (2006 or similar) on a connection killed while idle
@@ -500,7 +546,8 @@ def real_errors(flow_db: str) -> dict[str, MySQLdb.Error]:
     errs["syntax"] = _server_error(lambda: S.rows(a, "SELEC 1"))
     with S.login(flow_db, "SELECT") as user:
         errs["command_denied"] = _server_error(
-            lambda: user.connect().cursor().execute("INSERT INTO fault_probe VALUES (9, 9)"))
+            lambda: user.connect().cursor().execute("INSERT INTO fault_probe VALUES (9, 9)")
+        )
         errs["access_denied"] = _server_error(lambda: user.connect(password="wrong"))
         user.max_connections(1)
         held = user.connect()
@@ -511,10 +558,22 @@ def real_errors(flow_db: str) -> dict[str, MySQLdb.Error]:
     return errs
 
 
-TRANSIENT = {"lock_wait_timeout": 1205, "deadlock": 1213, "lost_connection": 2013, "gone_away": None,
-             "cannot_connect": None, "too_many_user_connections": 1226}
-PERMANENT = {"no_such_table": 1146, "unknown_column": 1054, "duplicate_key": 1062, "syntax": 1064,
-             "command_denied": 1142, "access_denied": 1045}
+TRANSIENT = {
+    "lock_wait_timeout": 1205,
+    "deadlock": 1213,
+    "lost_connection": 2013,
+    "gone_away": None,
+    "cannot_connect": None,
+    "too_many_user_connections": 1226,
+}
+PERMANENT = {
+    "no_such_table": 1146,
+    "unknown_column": 1054,
+    "duplicate_key": 1062,
+    "syntax": 1064,
+    "command_denied": 1142,
+    "access_denied": 1045,
+}
 
 
 def test_real_server_errors_are_split_into_transient_and_permanent(mysql_dbs):
@@ -525,14 +584,15 @@ def test_real_server_errors_are_split_into_transient_and_permanent(mysql_dbs):
     assert errs["cannot_connect"].args[0] in (2002, 2003)  # the client library decides which
     assert {k for k in errs if classify(errs[k]) is TransientDbError} == set(TRANSIENT)
     assert {k for k in errs if classify(errs[k]) is PermanentDbError} == set(PERMANENT)
-    S.FIGURES.fault(f"{len(errs)} real server errors classified (transient {len(TRANSIENT)}, "
-                    f"permanent {len(PERMANENT)})")
+    S.FIGURES.fault(
+        f"{len(errs)} real server errors classified (transient {len(TRANSIENT)}, permanent {len(PERMANENT)})"
+    )
 
 
 def test_transient_errors_are_retried_with_backoff_and_permanent_ones_fail_fast(mysql_dbs, monkeypatch):
     errs = real_errors(mysql_dbs.flow_name)
     delays: list[float] = []
-    monkeypatch.setattr("leads_flow.db.time.sleep", delays.append)
+    monkeypatch.setattr("leads_flow.io.db.time.sleep", delays.append)
 
     for kind in TRANSIENT:
         calls = []
@@ -551,6 +611,7 @@ def test_transient_errors_are_retried_with_backoff_and_permanent_ones_fail_fast(
         def fn():
             calls.append(1)
             raise exc
+
         return fn
 
     calls = []
@@ -566,6 +627,6 @@ def test_transient_errors_are_retried_with_backoff_and_permanent_ones_fail_fast(
         assert str(err.value).startswith("publish x: ") and str(errs[kind].args[1]) in str(err.value), kind
 
     # through the pipeline: a permanent error becomes AirflowFailException, which Airflow does not retry
-    failed = pipeline._fail_fast(PermanentDbError("publish x: ProgrammingError: (1146, \"Table doesn't exist\")"))
+    failed = pipeline._fail_fast(PermanentDbError('publish x: ProgrammingError: (1146, "Table doesn\'t exist")'))
     assert isinstance(failed, AirflowFailException) and "Table doesn't exist" in str(failed)
     assert pipeline._fail_fast(errs["deadlock"]) is errs["deadlock"]  # left to Airflow's retries

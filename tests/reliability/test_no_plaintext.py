@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from leads_flow import pipeline
-from leads_flow.crypto import BIDX_INFO, ENC_INFO, _hkdf
-from leads_flow.seed import random_mobile
+from devkit.seed import random_mobile
+from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, _hkdf
+from leads_flow.tasks import sync as pipeline
 from tests.conftest import BIDX_ROOT, ENC_ROOT
 from tests.helpers import insert, legacy_row, sync
 from tests.reliability import _support as S
@@ -58,11 +58,23 @@ def spellings(p: str) -> dict[str, str]:
     """Every spelling of issue 11 (the needle is the whole spelling; this matcher shares nothing with the
     product's detector)."""
     a, b, c = p[:3], p[3:7], p[7:]
-    return {"digits": p, "e164": "+86" + p, "0086": "0086" + p, "86": "86" + p, "spaced": f"{a} {b} {c}",
-            "dashed": f"{a}-{b}-{c}", "full-width": p.translate(FULL_WIDTH), "glued to letters": f"oU{p}x",
-            "double dashes": f"{a}--{b}--{c}", "underscores": f"{a}_{b}_{c}", "dotted": f"{a}.{b}.{c}",
-            "slashed": f"{a}/{b}/{c}", "%2B86 escaped": "%2B86" + p, "%20 separated": f"{a}%20{b}%20{c}",
-            "full-width +86 spaced": ("\uff0b\uff18\uff16 " + f"{a} {b} {c}").translate(FULL_WIDTH)}
+    return {
+        "digits": p,
+        "e164": "+86" + p,
+        "0086": "0086" + p,
+        "86": "86" + p,
+        "spaced": f"{a} {b} {c}",
+        "dashed": f"{a}-{b}-{c}",
+        "full-width": p.translate(FULL_WIDTH),
+        "glued to letters": f"oU{p}x",
+        "double dashes": f"{a}--{b}--{c}",
+        "underscores": f"{a}_{b}_{c}",
+        "dotted": f"{a}.{b}.{c}",
+        "slashed": f"{a}/{b}/{c}",
+        "%2B86 escaped": "%2B86" + p,
+        "%20 separated": f"{a}%20{b}%20{c}",
+        "full-width +86 spaced": ("\uff0b\uff18\uff16 " + f"{a} {b} {c}").translate(FULL_WIDTH),
+    }
 
 
 PHONE_FIELD_SPELLINGS = ("digits", "e164", "0086", "86", "spaced", "dashed", "full-width")
@@ -70,12 +82,22 @@ PHONE_FIELD_SPELLINGS = ("digits", "e164", "0086", "86", "spaced", "dashed", "fu
 
 def key_spellings() -> dict[str, str]:
     out = {}
-    keys = {"enc root": ENC_ROOT, "bidx root": BIDX_ROOT, "enc derived": _hkdf(ENC_ROOT, ENC_INFO),
-            "bidx derived": _hkdf(BIDX_ROOT, BIDX_INFO)}
+    keys = {
+        "enc root": ENC_ROOT,
+        "bidx root": BIDX_ROOT,
+        "enc derived": _hkdf(ENC_ROOT, ENC_INFO),
+        "bidx derived": _hkdf(BIDX_ROOT, BIDX_INFO),
+    }
     for name, key in keys.items():
         std, url = base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode()
-        out.update({f"{name} base64": std.rstrip("="), f"{name} base64url": url.rstrip("="),
-                    f"{name} hex": key.hex(), f"{name} HEX": key.hex().upper()})
+        out.update(
+            {
+                f"{name} base64": std.rstrip("="),
+                f"{name} base64url": url.rstrip("="),
+                f"{name} hex": key.hex(),
+                f"{name} HEX": key.hex().upper(),
+            }
+        )
     return out
 
 
@@ -129,17 +151,24 @@ def crafted(phones: list[str]) -> list[tuple]:
         # the phone column gets the spellings a phone field holds; free text and unionIds get them all
         phone_shapes = [v for k, v in spellings(p).items() if k in PHONE_FIELD_SPELLINGS]
         t = day + timedelta(hours=i + 1)  # the 20th and 21st, and the 22nd (until noon) for the failing run
-        rows.append(legacy_row(
-            phone=phone_shapes[i % len(phone_shapes)],
-            window_url=f"https://m.example.cn/lp/{i}?tel={shapes[(i + 1) % len(shapes)]}&x=1",
-            user_agent=f"Mozilla/5.0 Chrome/138.0.7204.183 tel:{shapes[(i + 2) % len(shapes)]}",
-            from_channel=f"wx {shapes[(i + 4) % len(shapes)]}"[:64],
-            sales_name=p, follow_id=shapes[(i + 3) % len(shapes)],  # columns the pipeline never reads
-            # every seventh unionId carries a phone: its row is rejected (union_id_invalid), raw values masked
-            unionId=(shapes[(i + 5) % len(shapes)] if i % 7 == 3 else f"o{rng.getrandbits(48):012x}")
-            if i % 3 else None,
-            has_tool=7 if i % 5 == 0 else 0,  # every fifth row is rejected: its raw values are kept
-            join_time=t - timedelta(hours=1), create_time=t - timedelta(hours=1), update_time=t))
+        rows.append(
+            legacy_row(
+                phone=phone_shapes[i % len(phone_shapes)],
+                window_url=f"https://m.example.cn/lp/{i}?tel={shapes[(i + 1) % len(shapes)]}&x=1",
+                user_agent=f"Mozilla/5.0 Chrome/138.0.7204.183 tel:{shapes[(i + 2) % len(shapes)]}",
+                from_channel=f"wx {shapes[(i + 4) % len(shapes)]}"[:64],
+                sales_name=p,
+                follow_id=shapes[(i + 3) % len(shapes)],  # columns the pipeline never reads
+                # every seventh unionId carries a phone: its row is rejected (union_id_invalid), raw values masked
+                unionId=(shapes[(i + 5) % len(shapes)] if i % 7 == 3 else f"o{rng.getrandbits(48):012x}")
+                if i % 3
+                else None,
+                has_tool=7 if i % 5 == 0 else 0,  # every fifth row is rejected: its raw values are kept
+                join_time=t - timedelta(hours=1),
+                create_time=t - timedelta(hours=1),
+                update_time=t,
+            )
+        )
     return rows
 
 
@@ -150,8 +179,14 @@ def scan_everything(scanner: Scanner, dbs, log: Capture, console: str, errors: l
             for row in S.rows(c, f"SELECT * FROM {table}"):
                 for v in row:
                     scanner.scan(f"flow db: {table}", v)
-        left = [r[0] for r in S.rows(c, "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                                        "DATABASE() AND table_name LIKE 'leads\\\\_flow\\\\_stage\\\\_%%'")]
+        left = [
+            r[0]
+            for r in S.rows(
+                c,
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                "DATABASE() AND table_name LIKE 'leads\\\\_flow\\\\_stage\\\\_%%'",
+            )
+        ]
         assert left, "the failing run was expected to leave its staging table for inspection"
         for table in left:
             for row in S.rows(c, f"SELECT * FROM {table}"):
@@ -183,7 +218,7 @@ def scan_everything(scanner: Scanner, dbs, log: Capture, console: str, errors: l
     for text in errors:
         scanner.scan("exception messages and tracebacks", text)
     # the run report's pages and JSON, for every partition run of the test
-    from leads_flow import report
+    from leads_flow.report import core as report
 
     runs = report.list_runs(limit=report.MAX_LIMIT)
     assert runs, "the runs were expected in the report"
@@ -205,15 +240,19 @@ def test_no_plaintext_phone_or_key_material_anywhere(mysql_dbs, airflow_db, dagb
     errors: list[str] = []
     try:
         dag = dagbag.dags["leads_flow_sync"]
-        ok = dag.test(logical_date=None, run_conf={"start_date": "2026-11-20", "end_date": "2026-11-21",
-                                                   "max_reject_ratio": 0.5})
+        ok = dag.test(
+            logical_date=None, run_conf={"start_date": "2026-11-20", "end_date": "2026-11-21", "max_reject_ratio": 0.5}
+        )
         assert ok.state == "success"
-        failed = dag.test(logical_date=None, run_conf={"start_date": "2026-11-22", "end_date": "2026-11-22",
-                                                       "max_reject_ratio": 0.0})
+        failed = dag.test(
+            logical_date=None, run_conf={"start_date": "2026-11-22", "end_date": "2026-11-22", "max_reject_ratio": 0.0}
+        )
         assert failed.state == "failed"
         # the same failures in-process, to hold the exceptions themselves
-        for call in (lambda: sync("2026-11-22", run_id="manual__fails", max_reject_ratio=0.0),
-                     lambda: _fail_with_missing_column(mysql_dbs)):
+        for call in (
+            lambda: sync("2026-11-22", run_id="manual__fails", max_reject_ratio=0.0),
+            lambda: _fail_with_missing_column(mysql_dbs),
+        ):
             try:
                 call()
             except Exception as exc:  # noqa: BLE001 - the exception is what is scanned

@@ -15,10 +15,10 @@ import MySQLdb
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow import pipeline
+from devkit.seed import random_mobile
 from leads_flow.config import ConfigError, Settings, ident
-from leads_flow.db import render
-from leads_flow.seed import random_mobile
+from leads_flow.io.db import render
+from leads_flow.tasks import sync as pipeline
 from tests.helpers import flow_table, insert, legacy_row, sync
 from tests.reliability import _support as S
 
@@ -30,7 +30,8 @@ FLOW_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX"
 def _rows() -> list[tuple]:
     d = datetime(2026, 11, 20, 10)
     return [legacy_row(phone=S_PHONE[i], unionId=f"oU{i}" if i % 2 else None, update_time=d) for i in range(4)] + [
-        legacy_row(phone="12345", update_time=d)]
+        legacy_row(phone="12345", update_time=d)
+    ]
 
 
 S_PHONE = [random_mobile(random.Random(i)) for i in range(4)]  # generated, not subscribers
@@ -44,8 +45,10 @@ def _denied(fn) -> int:
 
 def test_the_pipeline_runs_with_least_privilege_logins(mysql_dbs, monkeypatch):
     insert(mysql_dbs, _rows())
-    with S.login(mysql_dbs.legacy_name, "SELECT", table="leads_aggr") as legacy, \
-            S.login(mysql_dbs.flow_name, FLOW_PRIVILEGES) as flow:
+    with (
+        S.login(mysql_dbs.legacy_name, "SELECT", table="leads_aggr") as legacy,
+        S.login(mysql_dbs.flow_name, FLOW_PRIVILEGES) as flow,
+    ):
         monkeypatch.setenv("AIRFLOW_CONN_LEADS_LEGACY", legacy.uri)
         monkeypatch.setenv("AIRFLOW_CONN_LEADS_FLOW", flow.uri)
         [res] = sync("2026-11-20", run_id="manual__least_privilege", max_reject_ratio=0.5)
@@ -65,13 +68,27 @@ def test_the_pipeline_runs_with_least_privilege_logins(mysql_dbs, monkeypatch):
         fc.close()
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_LEGACY", S.root_uri(mysql_dbs.legacy_name))
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_FLOW", S.root_uri(mysql_dbs.flow_name))
-    S.assert_same_table(got, S.reference(mysql_dbs, "2026-11-20", max_reject_ratio=0.5),
-                        "least-privilege logins vs root")
+    S.assert_same_table(
+        got, S.reference(mysql_dbs, "2026-11-20", max_reject_ratio=0.5), "least-privilege logins vs root"
+    )
 
 
-BAD_IDENTIFIERS = ["leads_aggr; DROP TABLE x", "leads_aggr`", "`leads_aggr`", "leads aggr", "leads_aggr'--",
-                   "leads_aggr/*", " ", "1leads", "a" * 65, "ｌｅａｄｓ", "legacy.leads_aggr", "leads-aggr",
-                   "leads_aggr\t", "léads"]
+BAD_IDENTIFIERS = [
+    "leads_aggr; DROP TABLE x",
+    "leads_aggr`",
+    "`leads_aggr`",
+    "leads aggr",
+    "leads_aggr'--",
+    "leads_aggr/*",
+    " ",
+    "1leads",
+    "a" * 65,
+    "ｌｅａｄｓ",
+    "legacy.leads_aggr",
+    "leads-aggr",
+    "leads_aggr\t",
+    "léads",
+]
 
 
 @pytest.mark.parametrize("bad", BAD_IDENTIFIERS)
@@ -83,7 +100,7 @@ def test_a_bad_table_name_in_configuration_fails_before_any_sql(mysql_dbs, monke
         opened.append(1)
         raise AssertionError("a database connection was opened")
 
-    monkeypatch.setattr("leads_flow.db.connect", no_sql)
+    monkeypatch.setattr("leads_flow.io.db.connect", no_sql)
     monkeypatch.setattr(MySQLdb, "connect", no_sql)
     with pytest.raises(AirflowFailException, match="ConfigError|not a valid SQL identifier"):
         pipeline.plan({"start_date": "2026-11-20", "end_date": "2026-11-20"}, None, None)
@@ -101,11 +118,23 @@ def test_a_trailing_newline_is_not_a_valid_identifier():
 
 def test_values_with_sql_metacharacters_are_bound_not_spliced(mysql_dbs):
     """Legacy text full of SQL reaches leads_flow verbatim; a run id with quotes is refused up front."""
-    nasty = ["'; DROP TABLE leads_flow; --", "\\'; DELETE FROM leads_flow_run; --", "%(etl_run_id)s", ":now",
-             "{stage}", "?", "\" OR \"1\"=\"1"]
+    nasty = [
+        "'; DROP TABLE leads_flow; --",
+        "\\'; DELETE FROM leads_flow_run; --",
+        "%(etl_run_id)s",
+        ":now",
+        "{stage}",
+        "?",
+        '" OR "1"="1',
+    ]
     d = datetime(2026, 11, 20, 10)
-    insert(mysql_dbs, [legacy_row(phone=None, unionId=f"o{i}", from_channel=v, user_agent=v, window_url=v,
-                                  update_time=d) for i, v in enumerate(nasty)])
+    insert(
+        mysql_dbs,
+        [
+            legacy_row(phone=None, unionId=f"o{i}", from_channel=v, user_agent=v, window_url=v, update_time=d)
+            for i, v in enumerate(nasty)
+        ],
+    )
     sync("2026-11-20", run_id="manual__o.k-1:2+3~4")
     stored = dict(mysql_dbs.flow_rows("SELECT union_id, from_channel FROM leads_flow"))
     assert stored == {f"o{i}": v for i, v in enumerate(nasty)}
@@ -127,15 +156,24 @@ def test_the_gate_reject_query_binds_the_run_id(mysql_dbs):
     p = {"start_date": "2026-11-20", "end_date": "2026-11-20", "max_reject_ratio": 0.0}
     [part] = pipeline.plan(p, None, None)
     sneaky = "manual__x\\' AND 1=0 -- "
-    from leads_flow.stage import stage_partition
-    from leads_flow.crypto import PhoneCipher, load_keyring
+    from leads_flow.io.stage import stage_partition
+    from leads_flow.rules.crypto import PhoneCipher, load_keyring
 
     run_id = pipeline.etl_run_id_for(sneaky, Partition.from_dict(part))
-    res = stage_partition(Partition.from_dict(part), run_id, PhoneCipher(load_keyring("leads_pii")),
-                          pipeline.settings_from(p))
+    res = stage_partition(
+        Partition.from_dict(part), run_id, PhoneCipher(load_keyring("leads_pii")), pipeline.settings_from(p)
+    )
     assert res.rejected == 1
-    result = run_gate("leads_flow", "mysql", res.stage_table, run_id, extracted=res.extracted, rejected=res.rejected,
-                      partition_end=Partition.from_dict(part).end, settings=pipeline.settings_from(p))
+    result = run_gate(
+        "leads_flow",
+        "mysql",
+        res.stage_table,
+        run_id,
+        extracted=res.extracted,
+        rejected=res.rejected,
+        partition_end=Partition.from_dict(part).end,
+        settings=pipeline.settings_from(p),
+    )
     assert not result.success and "reject_ratio_within_limit" in result.failed
 
 

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from leads_flow import db as dbmod
-from leads_flow import stage
-from leads_flow.mapping import STAGE_COLUMNS
+from leads_flow.io import db as dbmod
+from leads_flow.io import stage
+from leads_flow.rules.mapping import STAGE_COLUMNS
 
-CLIENT_CAPS = (0x0001 | 0x0004 | 0x0008 | 0x0080 | 0x0200 | 0x2000 | 0x8000 | 0x10000 | 0x20000 | 0x80000)
+CLIENT_CAPS = 0x0001 | 0x0004 | 0x0008 | 0x0080 | 0x0200 | 0x2000 | 0x8000 | 0x10000 | 0x20000 | 0x80000
 # LONG_PASSWORD LONG_FLAG CONNECT_WITH_DB LOCAL_FILES PROTOCOL_41 TRANSACTIONS SECURE_CONNECTION
 # MULTI_STATEMENTS MULTI_RESULTS PLUGIN_AUTH (no SSL: the client keeps to plain TCP)
 IO_TIMEOUT = 10.0
@@ -95,10 +95,22 @@ class RogueServer:
 
     def _session(self, conn: socket.socket) -> None:
         salt = bytes(secrets.choice(range(33, 127)) for _ in range(20))
-        hello = (bytes([10]) + b"8.0.99-rogue\0" + struct.pack("<I", 7) + salt[:8] + b"\0"
-                 + struct.pack("<H", CLIENT_CAPS & 0xFFFF) + bytes([45]) + struct.pack("<H", 2)
-                 + struct.pack("<H", CLIENT_CAPS >> 16) + bytes([21]) + b"\0" * 10 + salt[8:] + b"\0"
-                 + b"mysql_native_password\0")
+        hello = (
+            bytes([10])
+            + b"8.0.99-rogue\0"
+            + struct.pack("<I", 7)
+            + salt[:8]
+            + b"\0"
+            + struct.pack("<H", CLIENT_CAPS & 0xFFFF)
+            + bytes([45])
+            + struct.pack("<H", 2)
+            + struct.pack("<H", CLIENT_CAPS >> 16)
+            + bytes([21])
+            + b"\0" * 10
+            + salt[8:]
+            + b"\0"
+            + b"mysql_native_password\0"
+        )
         _send(conn, 0, hello)
         seq, _auth = _recv(conn)  # any password will do
         _send(conn, seq + 1, _ok())
@@ -181,8 +193,9 @@ def rogue(monkeypatch) -> Iterator[Callable[[Callable[[bytes], bytes | None]], R
         server = RogueServer(answer)
         servers.append(server)
         password = secrets.token_hex(8)
-        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}",
-                           f"mysql://leads_flow:{password}@127.0.0.1:{server.port}/leads_flow")
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{CONN_ID.upper()}", f"mysql://leads_flow:{password}@127.0.0.1:{server.port}/leads_flow"
+        )
         return server
 
     yield start
@@ -204,12 +217,14 @@ def _unprotected_connection():
 
 def _load_statement(path: str) -> str:
     """The stage's LOAD statement, rendered the way load_rows renders it."""
-    [sql] = dbmod.render("mysql", "stage_load", stage="leads_flow_stage_0123456789abcdef",
-                         columns=", ".join(STAGE_COLUMNS))
+    [sql] = dbmod.render(
+        "mysql", "stage_load", stage="leads_flow_stage_0123456789abcdef", columns=", ".join(STAGE_COLUMNS)
+    )
     return sql
 
 
 # -- controls: without the protection the fake server gets the secret --------------------------------
+
 
 def test_control_unprotected_client_sends_the_file_the_server_names_after_the_load(rogue, canary, tmp_path):
     path, secret = canary
@@ -240,6 +255,7 @@ def test_control_unprotected_client_sends_a_file_in_answer_to_any_query(rogue, c
 
 
 # -- the project's code path ------------------------------------------------------------------------
+
 
 def test_an_honest_server_gets_the_staging_file_and_only_it(rogue):
     server = rogue(lambda q: m.group(1) if (m := LOAD_QUERY.match(q)) else None)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from leads_flow import stage
+from leads_flow.io import stage
 from tests.helpers import insert, legacy_row, sync
 
 SHM = Path(stage._SHM or "/tmp")
@@ -104,8 +104,12 @@ def test_sweep_keeps_what_it_cannot_prove_abandoned(tmp_path, writers):
     ns = stage._pid_ns()
     dead = _dead_pid()
     live = writers(str(tmp_path))
-    decoys = ["leads_flow_stage.x.tsv", f"leads_flow_stage.{ns}.{dead}.short.tsv", "tmpabc.tsv",
-              f"other.{ns}.{dead}.0123456789abcdef.tsv"]
+    decoys = [
+        "leads_flow_stage.x.tsv",
+        f"leads_flow_stage.{ns}.{dead}.short.tsv",
+        "tmpabc.tsv",
+        f"other.{ns}.{dead}.0123456789abcdef.tsv",
+    ]
     for d in decoys:
         (tmp_path / d).write_text("x")
     abandoned = tmp_path / f"leads_flow_stage.{ns}.{dead}.0123456789abcdef.tsv"
@@ -147,8 +151,9 @@ def _hardening() -> tuple[int, tuple[int, int]]:
 @pytest.mark.skipif(not Path("/proc/self/ns").exists(), reason="Linux only")
 def test_stage_workers_are_not_dumpable_and_write_no_core():
     # started exactly as _stage_once starts them: fork context, _init_worker with the task's pid
-    with ProcessPoolExecutor(2, mp_context=FORK, initializer=stage._init_worker,
-                             initargs=(None, {}, os.getpid())) as pool:
+    with ProcessPoolExecutor(
+        2, mp_context=FORK, initializer=stage._init_worker, initargs=(None, {}, os.getpid())
+    ) as pool:
         results = list(pool.map(_hardening_of, range(2)))
     assert results == [(0, (0, 0))] * 2
 
@@ -188,11 +193,12 @@ def test_the_task_process_writes_no_core_once_it_stages(sqlite_dbs):
 
 
 @pytest.mark.mysql
-def test_after_a_sigkilled_stage_on_mariadb_the_rerun_leaves_no_file_of_the_killed_processes(mysql_dbs, big_data,
-                                                                                             monkeypatch):
+def test_after_a_sigkilled_stage_on_mariadb_the_rerun_leaves_no_file_of_the_killed_processes(
+    mysql_dbs, big_data, monkeypatch
+):
     """The real thing: a stage task with its loader workers SIGKILLed (process group) while it loads, then the
     retry. Whether a worker died holding a file depends on timing; afterwards none of theirs may be left."""
-    from leads_flow import pipeline
+    from leads_flow.tasks import sync as pipeline
     from tests.reliability import _support as S
 
     big_data.copy_into(mysql_dbs)

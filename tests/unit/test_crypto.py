@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leads_flow.crypto import (
+from leads_flow.rules.crypto import (
     BIDX_INFO,
     ENC_INFO,
     Keyring,
@@ -30,11 +30,11 @@ from leads_flow.crypto import (
     TamperedToken,
     TokenError,
     UnknownKid,
-    _HmacSha256,
     _hkdf,
+    _HmacSha256,
     load_keyring,
 )
-from leads_flow.phone import InvalidPhone, mask, normalize
+from leads_flow.rules.phone import InvalidPhone, mask, normalize
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "tests" / "vectors" / "phone_crypto.json"
@@ -47,7 +47,13 @@ def b64(key: bytes) -> str:
 
 
 def key_forms(key: bytes) -> list[str]:
-    return [b64(key), b64(key).rstrip("="), base64.urlsafe_b64encode(key).decode().rstrip("="), key.hex(), key.hex().upper()]
+    return [
+        b64(key),
+        b64(key).rstrip("="),
+        base64.urlsafe_b64encode(key).decode().rstrip("="),
+        key.hex(),
+        key.hex().upper(),
+    ]
 
 
 def ring(**kids: tuple[bytes, bytes]) -> Keyring:
@@ -460,7 +466,7 @@ def test_missing_bidx_connection_is_looked_up_once_per_process(split_env, monkey
 
 def test_identical_bidx_keys_left_in_leads_pii_are_accepted_with_a_warning(split_env, caplog) -> None:
     split_env(extra(), BIDX_ONLY)
-    with caplog.at_level(logging.INFO, logger="leads_flow.crypto"):
+    with caplog.at_level(logging.INFO, logger="leads_flow.rules.crypto"):
         kr = load_keyring()
     assert kr.bidx_keys == {"1": BIDX}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -468,22 +474,30 @@ def test_identical_bidx_keys_left_in_leads_pii_are_accepted_with_a_warning(split
     assert all(f not in caplog.text for f in key_forms(ENC) + key_forms(BIDX))
 
 
-@pytest.mark.parametrize(("main", "bidx", "fragment"), [
-    # leads_pii and leads_pii_bidx disagree: one is stale, refuse rather than index with the wrong key
-    (extra(bidx_keys={"1": b64(bytes(range(0xC0, 0xE0)))}), BIDX_ONLY, "hold different blind-index keys"),
-    (extra(bidx_keys={"1": b64(BIDX), "2": b64(bytes(range(0xC0, 0xE0)))}), BIDX_ONLY,
-     "hold different blind-index keys"),
-    (extra(active_bidx_kid="2", bidx_keys={"1": b64(BIDX), "2": b64(bytes(range(0xC0, 0xE0)))}),
-     {"bidx_keys": {"1": b64(BIDX), "2": b64(bytes(range(0xC0, 0xE0)))}, "active_bidx_kid": "1"},
-     "hold different blind-index keys"),
-    # the blind-index store must never hold the encryption key
-    (ENC_ONLY, {**BIDX_ONLY, **ENC_ONLY}, "must not hold ['enc_keys', 'active_enc_kid']"),
-    (ENC_ONLY, {**BIDX_ONLY, "active_enc_kid": "1"}, "must not hold ['active_enc_kid']"),
-    (ENC_ONLY, {"bidx_keys": {"1": b64(BIDX)}}, "blind-index keyring extra is missing 'active_bidx_kid'"),
-    (ENC_ONLY, {"bidx_keys": {"1": b64(BIDX[:16])}, "active_bidx_kid": "1"}, "must decode to 32 bytes, got 16"),
-    (ENC_ONLY, {"bidx_keys": {"1": b64(ENC)}, "active_bidx_kid": "1"}, "must not share a key"),
-    ({"active_enc_kid": "1"}, BIDX_ONLY, "missing 'enc_keys'"),
-])
+@pytest.mark.parametrize(
+    ("main", "bidx", "fragment"),
+    [
+        # leads_pii and leads_pii_bidx disagree: one is stale, refuse rather than index with the wrong key
+        (extra(bidx_keys={"1": b64(bytes(range(0xC0, 0xE0)))}), BIDX_ONLY, "hold different blind-index keys"),
+        (
+            extra(bidx_keys={"1": b64(BIDX), "2": b64(bytes(range(0xC0, 0xE0)))}),
+            BIDX_ONLY,
+            "hold different blind-index keys",
+        ),
+        (
+            extra(active_bidx_kid="2", bidx_keys={"1": b64(BIDX), "2": b64(bytes(range(0xC0, 0xE0)))}),
+            {"bidx_keys": {"1": b64(BIDX), "2": b64(bytes(range(0xC0, 0xE0)))}, "active_bidx_kid": "1"},
+            "hold different blind-index keys",
+        ),
+        # the blind-index store must never hold the encryption key
+        (ENC_ONLY, {**BIDX_ONLY, **ENC_ONLY}, "must not hold ['enc_keys', 'active_enc_kid']"),
+        (ENC_ONLY, {**BIDX_ONLY, "active_enc_kid": "1"}, "must not hold ['active_enc_kid']"),
+        (ENC_ONLY, {"bidx_keys": {"1": b64(BIDX)}}, "blind-index keyring extra is missing 'active_bidx_kid'"),
+        (ENC_ONLY, {"bidx_keys": {"1": b64(BIDX[:16])}, "active_bidx_kid": "1"}, "must decode to 32 bytes, got 16"),
+        (ENC_ONLY, {"bidx_keys": {"1": b64(ENC)}, "active_bidx_kid": "1"}, "must not share a key"),
+        ({"active_enc_kid": "1"}, BIDX_ONLY, "missing 'enc_keys'"),
+    ],
+)
 def test_split_keyring_errors_name_both_connections_never_a_key(split_env, main, bidx, fragment) -> None:
     split_env(main, bidx)
     with pytest.raises(KeyringError) as info:
@@ -513,8 +527,9 @@ def test_unreadable_bidx_connection_is_an_error_not_a_fallback(split_env, monkey
 
 def test_split_keyring_registers_both_connections_keys_with_masker(split_env) -> None:
     enc, bidx = os.urandom(32), os.urandom(32)
-    split_env({"enc_keys": {"1": b64(enc)}, "active_enc_kid": "1"},
-              {"bidx_keys": {"1": b64(bidx)}, "active_bidx_kid": "1"})
+    split_env(
+        {"enc_keys": {"1": b64(enc)}, "active_enc_kid": "1"}, {"bidx_keys": {"1": b64(bidx)}, "active_bidx_kid": "1"}
+    )
     load_keyring()
     derived = [_hkdf(enc, ENC_INFO), _hkdf(bidx, BIDX_INFO)]
     for form in key_forms(enc) + key_forms(bidx) + [f for d in derived for f in key_forms(d)]:
@@ -524,8 +539,12 @@ def test_split_keyring_registers_both_connections_keys_with_masker(split_env) ->
 
 def test_from_extras_without_bidx_extra_is_from_extra() -> None:
     a, b = Keyring.from_extras(extra(), None), Keyring.from_extra(extra())
-    assert (a.enc_keys, a.bidx_keys, a.active_enc_kid, a.active_bidx_kid) == \
-        (b.enc_keys, b.bidx_keys, b.active_enc_kid, b.active_bidx_kid)
+    assert (a.enc_keys, a.bidx_keys, a.active_enc_kid, a.active_bidx_kid) == (
+        b.enc_keys,
+        b.bidx_keys,
+        b.active_enc_kid,
+        b.active_bidx_kid,
+    )
     c = Keyring.from_extras(json.dumps(ENC_ONLY), json.dumps(BIDX_ONLY))
     assert (c.enc_keys, c.bidx_keys) == ({"1": ENC}, {"1": BIDX})
     with pytest.raises(KeyringError, match="blind-index keyring extra is not valid JSON"):
@@ -546,14 +565,21 @@ def test_report_plugin_marks_the_keyring_fields_sensitive_without_the_setting(mo
     doc = extra(enc_keys={"1": b64(enc)}, bidx_keys={"1": b64(bidx)})
     conn = Connection(conn_id="leads_pii", conn_type="generic", extra=json.dumps(doc))
     for masker in (core_masker(), sdk_masker()):  # as if the setting were missing
-        monkeypatch.setattr(masker, "sensitive_variables_fields",
-                            [f for f in masker.sensitive_variables_fields if f not in ("enc_keys", "bidx_keys")])
+        monkeypatch.setattr(
+            masker,
+            "sensitive_variables_fields",
+            [f for f in masker.sensitive_variables_fields if f not in ("enc_keys", "bidx_keys")],
+        )
         monkeypatch.setattr(masker, "hide_sensitive_var_conn_fields", True)
     assert b64(enc) in ConnectionResponse.model_validate(conn).extra  # what issue 11 saw
     assert len(leads_flow_report.mark_keyring_fields_sensitive()) == 2
     shown = ConnectionResponse.model_validate(conn).extra
-    assert json.loads(shown) == {"enc_keys": {"1": "***"}, "active_enc_kid": "1", "bidx_keys": {"1": "***"},
-                                 "active_bidx_kid": "1"}
+    assert json.loads(shown) == {
+        "enc_keys": {"1": "***"},
+        "active_enc_kid": "1",
+        "bidx_keys": {"1": "***"},
+        "active_bidx_kid": "1",
+    }
     assert all(f not in shown for f in key_forms(enc) + key_forms(bidx))
     assert leads_flow_report.mark_keyring_fields_sensitive() == []  # idempotent
 
@@ -590,7 +616,7 @@ def test_no_plaintext_or_key_in_logs_or_errors(leads_pii_env, caplog: pytest.Log
         except KeyringError as exc:
             errors.append(exc)
     assert len(errors) == 6
-    assert any(r.name == "leads_flow.crypto" for r in caplog.records)
+    assert any(r.name == "leads_flow.rules.crypto" for r in caplog.records)
     logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records) + caplog.text
     for text in [logged] + [_error_text(e) for e in errors]:
         for s in secrets:

@@ -8,17 +8,30 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from leads_flow.config import Settings
-from leads_flow.mapping import FIELD_RULES, LEGACY_COLUMNS, STAGE_COLUMNS, Mapper, parse_ip
+from leads_flow.rules.mapping import FIELD_RULES, LEGACY_COLUMNS, STAGE_COLUMNS, Mapper, parse_ip
 
 END = datetime(2026, 11, 21)
 PHONE = "13912345678"  # generated, not a real subscriber
 
 
 def legacy(**over):
-    row = {"id": 1, "phone": PHONE, "unionId": None, "window_url": None, "ip_address": None, "user_agent": None,
-           "from_channel": "baidu_sem", "has_tool": 0, "join_time": datetime(2026, 11, 20, 9),
-           "create_time": datetime(2026, 11, 20, 9), "leads_type": 0, "is_group": 1, "main_business_id": 3,
-           "is_deleted": 0, "update_time": datetime(2026, 11, 20, 10)}
+    row = {
+        "id": 1,
+        "phone": PHONE,
+        "unionId": None,
+        "window_url": None,
+        "ip_address": None,
+        "user_agent": None,
+        "from_channel": "baidu_sem",
+        "has_tool": 0,
+        "join_time": datetime(2026, 11, 20, 9),
+        "create_time": datetime(2026, 11, 20, 9),
+        "leads_type": 0,
+        "is_group": 1,
+        "main_business_id": 3,
+        "is_deleted": 0,
+        "update_time": datetime(2026, 11, 20, 10),
+    }
     row.update(over)
     return tuple(row[c] for c in LEGACY_COLUMNS)
 
@@ -37,8 +50,18 @@ def test_every_legacy_column_read_is_declared_once():
     assert len(flow) == len(set(flow))
 
 
-@pytest.mark.parametrize("raw", ["139 1234 5678", "+86-139-1234-5678", "0086 13912345678", "8613912345678",
-                                 "１３９１２３４５６７８", "  13912345678\t", "(139) 1234-5678"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "139 1234 5678",
+        "+86-139-1234-5678",
+        "0086 13912345678",
+        "8613912345678",
+        "１３９１２３４５６７８",
+        "  13912345678\t",
+        "(139) 1234-5678",
+    ],
+)
 def test_phone_shapes_normalise_encrypt_and_mask(cipher, raw):
     row, why = run(cipher, phone=raw)
     assert why is None
@@ -47,20 +70,23 @@ def test_phone_shapes_normalise_encrypt_and_mask(cipher, raw):
     assert row["phone_masked"] == "139****5678"
 
 
-@pytest.mark.parametrize("over, reasons", [
-    ({"phone": "12345"}, ["phone_invalid"]),
-    ({"phone": "abc", "unionId": "oABC"}, ["phone_invalid"]),
-    ({"phone": None}, ["no_identity"]),
-    ({"phone": "  ", "unionId": " "}, ["no_identity"]),
-    ({"has_tool": 2}, ["flag_invalid"]),
-    ({"is_group": -1}, ["flag_invalid"]),
-    ({"join_time": datetime(2014, 12, 31, 23)}, ["join_time_out_of_range"]),
-    ({"join_time": datetime(2026, 11, 22, 0, 0, 1)}, ["join_time_out_of_range"]),
-    ({"leads_type": 2}, ["leads_type_unknown"]),
-    ({"leads_type": None}, ["leads_type_unknown"]),
-    ({"main_business_id": 0}, ["main_business_unknown"]),
-    ({"phone": "1", "has_tool": 5, "leads_type": 9}, ["flag_invalid", "leads_type_unknown", "phone_invalid"]),
-])
+@pytest.mark.parametrize(
+    "over, reasons",
+    [
+        ({"phone": "12345"}, ["phone_invalid"]),
+        ({"phone": "abc", "unionId": "oABC"}, ["phone_invalid"]),
+        ({"phone": None}, ["no_identity"]),
+        ({"phone": "  ", "unionId": " "}, ["no_identity"]),
+        ({"has_tool": 2}, ["flag_invalid"]),
+        ({"is_group": -1}, ["flag_invalid"]),
+        ({"join_time": datetime(2014, 12, 31, 23)}, ["join_time_out_of_range"]),
+        ({"join_time": datetime(2026, 11, 22, 0, 0, 1)}, ["join_time_out_of_range"]),
+        ({"leads_type": 2}, ["leads_type_unknown"]),
+        ({"leads_type": None}, ["leads_type_unknown"]),
+        ({"main_business_id": 0}, ["main_business_unknown"]),
+        ({"phone": "1", "has_tool": 5, "leads_type": 9}, ["flag_invalid", "leads_type_unknown", "phone_invalid"]),
+    ],
+)
 def test_rejects_carry_every_reason(cipher, over, reasons):
     row, why = run(cipher, **over)
     assert row is None and why == reasons
@@ -77,10 +103,19 @@ def test_window_url_loses_the_phone_in_its_query(cipher):
     assert row["window_url"] == "https://m.example.cn/lp?a=1&tel=139****5678&b=2"
 
 
-@pytest.mark.parametrize("raw, ip", [
-    ("unknown", None), (" 10.1.2.3 ", "10.1.2.3"), ("::ffff:172.16.0.9", "172.16.0.9"),
-    ("unknown, 58.1.1.2, 10.0.0.1", "58.1.1.2"), ("2408:8207::1", "2408:8207::1"), ("", None), (None, None),
-    ("999.1.1.1", None)])
+@pytest.mark.parametrize(
+    "raw, ip",
+    [
+        ("unknown", None),
+        (" 10.1.2.3 ", "10.1.2.3"),
+        ("::ffff:172.16.0.9", "172.16.0.9"),
+        ("unknown, 58.1.1.2, 10.0.0.1", "58.1.1.2"),
+        ("2408:8207::1", "2408:8207::1"),
+        ("", None),
+        (None, None),
+        ("999.1.1.1", None),
+    ],
+)
 def test_ip_address_first_valid_or_null(raw, ip):
     assert parse_ip(raw) == ip
 

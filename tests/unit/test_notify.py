@@ -22,8 +22,8 @@ from urllib.parse import quote
 import pytest
 from airflow.sdk import DAG
 
-from leads_flow import notify
-from leads_flow.notify import LeadsFlowWebhookNotifier, on_failure, reason_of, redact
+from leads_flow.tasks import notify
+from leads_flow.tasks.notify import LeadsFlowWebhookNotifier, on_failure, reason_of, redact
 
 PHONE = "13812345678"  # generated, not a real subscriber
 PART = {"start": "2026-11-20T00:00:00", "end": "2026-11-21T00:00:00", "overlap_minutes": 60}
@@ -37,25 +37,33 @@ TOKEN = "T0ken-0f-the-hook-abcdefghijklmnop"  # the secret part of a webhook URL
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1 (and its key), made for these tests."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leads-flow test webhook")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     d = tmp_path_factory.mktemp("tls")
     (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
+    (d / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return d / "cert.pem", d / "key.pem"
 
 
@@ -122,14 +130,19 @@ def plain_hook():
 
 @pytest.fixture(autouse=True)
 def no_configured_channels(monkeypatch):
-    for name in (notify.WEBHOOK_ENV, notify.EMAIL_ENV, notify.WEBHOOK_CA_ENV, "AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK",
-                 "AIRFLOW_VAR_LEADS_FLOW_ALERT_EMAIL"):
+    for name in (
+        notify.WEBHOOK_ENV,
+        notify.EMAIL_ENV,
+        notify.WEBHOOK_CA_ENV,
+        "AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK",
+        "AIRFLOW_VAR_LEADS_FLOW_ALERT_EMAIL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.test")
 
 
 class Captured(logging.Handler):
-    """Log records of leads_flow.notify (pytest's logging plugin is off in CI: -p no:logging)."""
+    """Log records of leads_flow.tasks.notify (pytest's logging plugin is off in CI: -p no:logging)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -138,8 +151,8 @@ class Captured(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(record.getMessage())
 
-    def __enter__(self) -> "Captured":
-        self.logger = logging.getLogger("leads_flow.notify")
+    def __enter__(self) -> Captured:
+        self.logger = logging.getLogger("leads_flow.tasks.notify")
         self.level = self.logger.level
         self.logger.setLevel(logging.DEBUG)
         self.logger.addHandler(self)
@@ -150,19 +163,40 @@ class Captured(logging.Handler):
         self.logger.setLevel(self.level)
 
 
-def context(exc: BaseException | None, *, task_id: str = "partition.stage", op_kwargs: dict | None = None,
-            run_id: str = "manual__t1", map_index: int = 0) -> dict:
+def context(
+    exc: BaseException | None,
+    *,
+    task_id: str = "partition.stage",
+    op_kwargs: dict | None = None,
+    run_id: str = "manual__t1",
+    map_index: int = 0,
+) -> dict:
     task = SimpleNamespace(task_id=task_id, op_kwargs={"partition": PART} if op_kwargs is None else op_kwargs)
-    ti = SimpleNamespace(dag_id="leads_flow_sync", run_id=run_id, task_id=task_id, map_index=map_index, try_number=4,
-                         task=task, log_url=f"https://airflow.example.test/dags/leads_flow_sync/runs/{run_id}/tasks/{task_id}")
-    return {"ti": ti, "task_instance": ti, "task": task, "run_id": run_id, "dag": DAG("leads_flow_sync", schedule=None),
-            "exception": exc}
+    ti = SimpleNamespace(
+        dag_id="leads_flow_sync",
+        run_id=run_id,
+        task_id=task_id,
+        map_index=map_index,
+        try_number=4,
+        task=task,
+        log_url=f"https://airflow.example.test/dags/leads_flow_sync/runs/{run_id}/tasks/{task_id}",
+    )
+    return {
+        "ti": ti,
+        "task_instance": ti,
+        "task": task,
+        "run_id": run_id,
+        "dag": DAG("leads_flow_sync", schedule=None),
+        "exception": exc,
+    }
 
 
 def leaky_error() -> Exception:
     full_width = PHONE.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
-    return RuntimeError(f"Duplicate entry '{PHONE}' for key 'uk_phone'; +86 138-1234-5678; {full_width}; "
-                        f"order 99912345678901234; tel=0086{PHONE}")
+    return RuntimeError(
+        f"Duplicate entry '{PHONE}' for key 'uk_phone'; +86 138-1234-5678; {full_width}; "
+        f"order 99912345678901234; tel=0086{PHONE}"
+    )
 
 
 def test_redact_masks_mobiles_and_any_long_digit_run():
@@ -182,15 +216,18 @@ def test_reason_is_type_and_message_masked_and_truncated():
 def test_webhook_notifier_posts_json_without_any_11_digit_run(hook):
     LeadsFlowWebhookNotifier(hook.url)(context(leaky_error()))
     [req] = hook.requests
-    assert req["path"] == f"/hooks/leads?token={TOKEN}" and req["headers"]["Content-Type"].startswith("application/json")
+    assert req["path"] == f"/hooks/leads?token={TOKEN}" and req["headers"]["Content-Type"].startswith(
+        "application/json"
+    )
     assert not DIGIT_RUN.search(req["body"]) and PHONE not in req["body"]
     [msg] = hook.payloads()
     assert msg["event"] == "task_failed" and msg["dag_id"] == "leads_flow_sync" and msg["run_id"] == "manual__t1"
     assert msg["task_id"] == "partition.stage" and msg["map_index"] == 0 and msg["try_number"] == 4
     assert msg["partition"] == PART and msg["etl_run_id"] == ETL_RUN_ID
     assert msg["reason"].startswith("RuntimeError: Duplicate entry '138****5678'")
-    assert msg["report_url"] == ("https://airflow.example.test/plugin/leads-flow-runs/leads-flow/runs/"
-                                 + quote(ETL_RUN_ID, safe=""))  # the report inside the Airflow UI
+    assert msg["report_url"] == (
+        "https://airflow.example.test/plugin/leads-flow-runs/leads-flow/runs/" + quote(ETL_RUN_ID, safe="")
+    )  # the report inside the Airflow UI
     assert "partition.stage" in msg["text"] and msg["report_url"] in msg["text"]
 
 
@@ -212,8 +249,13 @@ def test_webhook_unset_is_a_logged_no_op():
 
 
 def test_webhook_must_be_https_and_the_refusal_does_not_show_the_url(plain_hook):
-    for url in (plain_hook.url, plain_hook.url.replace("127.0.0.1", "localhost"), "file:///etc/passwd",
-                f"https:///no-host?token={TOKEN}", f"ftp://127.0.0.1/{TOKEN}"):
+    for url in (
+        plain_hook.url,
+        plain_hook.url.replace("127.0.0.1", "localhost"),
+        "file:///etc/passwd",
+        f"https:///no-host?token={TOKEN}",
+        f"ftp://127.0.0.1/{TOKEN}",
+    ):
         with pytest.raises(notify.WebhookUrlError, match="must be an https:// URL") as err:
             LeadsFlowWebhookNotifier(url).notify(context(ValueError("x")))
         assert TOKEN not in str(err.value) and "127.0.0.1" not in str(err.value) and err.value.__cause__ is None
@@ -254,32 +296,41 @@ def test_the_webhook_url_is_registered_with_airflows_secrets_masker(hook, monkey
 
 
 def test_partition_of_gate_and_publish_and_from_the_plan():
-    gate = notify.failure_of(context(ValueError("x"), task_id="partition.gate",
-                                     op_kwargs={"staged": {"etl_run_id": ETL_RUN_ID, "partition": PART}}))
+    gate = notify.failure_of(
+        context(
+            ValueError("x"),
+            task_id="partition.gate",
+            op_kwargs={"staged": {"etl_run_id": ETL_RUN_ID, "partition": PART}},
+        )
+    )
     assert (gate.etl_run_id, gate.partition) == (ETL_RUN_ID, PART)
-    publish = notify.failure_of(context(ValueError("x"), task_id="partition.publish",
-                                        op_kwargs={"gated": {"etl_run_id": ETL_RUN_ID}}))
+    publish = notify.failure_of(
+        context(ValueError("x"), task_id="partition.publish", op_kwargs={"gated": {"etl_run_id": ETL_RUN_ID}})
+    )
     assert (publish.etl_run_id, publish.partition) == (ETL_RUN_ID, None)
     ctx = context(ValueError("x"), op_kwargs={}, map_index=1)
     ctx["ti"].xcom_pull = lambda task_ids: [{**PART, "start": "2026-11-19T00:00:00"}, PART]
     assert notify.failure_of(ctx).etl_run_id == ETL_RUN_ID
     plan = notify.failure_of(context(ValueError("x"), task_id="plan", op_kwargs={}, map_index=-1))
     assert plan.etl_run_id is None and plan.report_url == (
-        "https://airflow.example.test/plugin/leads-flow-runs/leads-flow/dag-runs/leads_flow_sync/manual__t1")
+        "https://airflow.example.test/plugin/leads-flow-runs/leads-flow/dag-runs/leads_flow_sync/manual__t1"
+    )
 
 
 def flow_run(dbs, etl_run_id: str) -> tuple:
     mark = "%s" if dbs.dialect == "mysql" else "?"
-    [row] = dbs.flow_rows("SELECT status, error, finished_at IS NOT NULL, partition_start FROM leads_flow_run "
-                          f"WHERE etl_run_id = {mark}", (etl_run_id,))
+    [row] = dbs.flow_rows(
+        f"SELECT status, error, finished_at IS NOT NULL, partition_start FROM leads_flow_run WHERE etl_run_id = {mark}",
+        (etl_run_id,),
+    )
     return row[0], row[1], int(row[2]), str(row[3])
 
 
 @pytest.fixture
 def flow(any_dbs):
     """The flow schema on SQLite and on MariaDB (the callback's SQL runs on both)."""
-    from leads_flow.db import connected
-    from leads_flow.schema import ensure_flow_schema
+    from leads_flow.io.db import connected
+    from leads_flow.io.schema import ensure_flow_schema
 
     with connected("leads_flow") as db:
         ensure_flow_schema(db)
@@ -287,13 +338,22 @@ def flow(any_dbs):
 
 
 def start_row(etl_run_id: str, **update) -> None:
-    from leads_flow.db import connected
+    from leads_flow.io.db import connected
 
     with connected("leads_flow") as db, db.transaction():
-        db.run("run_start", {"etl_run_id": etl_run_id, "dag_id": "leads_flow_sync", "dag_run_id": "manual__t1",
-                             "partition_start": datetime(2026, 11, 20), "partition_end": datetime(2026, 11, 21),
-                             "window_start": datetime(2026, 11, 19, 23), "window_end": datetime(2026, 11, 21),
-                             "now": datetime.now()})
+        db.run(
+            "run_start",
+            {
+                "etl_run_id": etl_run_id,
+                "dag_id": "leads_flow_sync",
+                "dag_run_id": "manual__t1",
+                "partition_start": datetime(2026, 11, 20),
+                "partition_end": datetime(2026, 11, 21),
+                "window_start": datetime(2026, 11, 19, 23),
+                "window_end": datetime(2026, 11, 21),
+                "now": datetime.now(),
+            },
+        )
         mark = "%s" if db.dialect == "mysql" else "?"
         cur = db.conn.cursor()
         for k, v in update.items():
@@ -318,7 +378,9 @@ def test_on_failure_keeps_what_the_pipeline_recorded(flow, hook, monkeypatch):
     start_row("r@done", status="published")
     start_row("r@mid", status="staged")
     for rid in ("r@gate", "r@own", "r@done", "r@mid"):
-        on_failure(context(RuntimeError(f"boom {rid}"), task_id="partition.publish", op_kwargs={"gated": {"etl_run_id": rid}}))
+        on_failure(
+            context(RuntimeError(f"boom {rid}"), task_id="partition.publish", op_kwargs={"gated": {"etl_run_id": rid}})
+        )
     assert flow_run(flow, "r@gate")[:2] == ("gate_failed", "RuntimeError: boom r@gate")
     assert flow_run(flow, "r@own")[:2] == ("failed", "PermanentDbError: the pipeline's own words")
     assert flow_run(flow, "r@done")[:2] == ("published", None)
@@ -328,7 +390,7 @@ def test_on_failure_keeps_what_the_pipeline_recorded(flow, hook, monkeypatch):
 
 def test_on_failure_still_alerts_when_the_flow_database_is_down(hook, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_FLOW", "mysql://nobody:x@127.0.0.1:1/none")
-    monkeypatch.setattr("leads_flow.db.time.sleep", lambda s: None)
+    monkeypatch.setattr("leads_flow.io.db.time.sleep", lambda s: None)
     monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
     with Captured() as logs:
         on_failure(context(leaky_error()))
@@ -340,7 +402,9 @@ def test_email_goes_through_the_smtp_notifier_with_the_masked_message(monkeypatc
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
     sent = []
-    monkeypatch.setattr(SmtpNotifier, "notify", lambda self, ctx: sent.append((self.to, self.subject, self.html_content)))
+    monkeypatch.setattr(
+        SmtpNotifier, "notify", lambda self, ctx: sent.append((self.to, self.subject, self.html_content))
+    )
     monkeypatch.setenv(notify.EMAIL_ENV, "oncall@example.test, data@example.test")
     monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
     on_failure(context(leaky_error(), run_id="manual__<b>x</b>", op_kwargs={}), flow_conn_id="leads_missing")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from leads_flow.phone import (
+from leads_flow.rules.phone import (
     InvalidPhone,
     PhoneError,
     _fast_path,
@@ -49,7 +49,19 @@ VALID = [
     ("150 0000 0000", "+8615000000000"),
     ("010 6000 0000", "+861060000000"),  # fixed line
 ]
-INVALID = [None, "", "   ", "\t", "abc", "12345", "1380013800", "138001380001", "+1 000 000 0000", "+86 100 0000 0000", "１２３"]
+INVALID = [
+    None,
+    "",
+    "   ",
+    "\t",
+    "abc",
+    "12345",
+    "1380013800",
+    "138001380001",
+    "+1 000 000 0000",
+    "+86 100 0000 0000",
+    "１２３",
+]
 
 
 @pytest.mark.parametrize(("raw", "e164"), VALID)
@@ -74,7 +86,8 @@ def test_non_string_is_a_type_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["138 0013 8000", "+86 138-0013-8000", "0086 13800138000", "8613800138000", "013800138000", fw("13800138000")]
+    "raw",
+    ["138 0013 8000", "+86 138-0013-8000", "0086 13800138000", "8613800138000", "013800138000", fw("13800138000")],
 )
 def test_fast_path_handles_common_shapes(raw: str) -> None:
     assert _fast_path(raw) == DOC
@@ -104,7 +117,24 @@ def test_errors_do_not_echo_input(raw: str) -> None:
 DIGITS = "0123456789"
 FW_DIGITS = "".join(chr(0xFF10 + i) for i in range(10))
 SEPS = [" ", "-", "(", ")", "\u3000", "\uff0d", "\uff08", "\uff09", "\t", ".", "/", "\u00a0", "x", "#"]
-PREFIXES = ["", "+86", "0086", "86", "0", "00", "+", "+ 86", "(+86)", "＋８６", "８６", "+852", "+1", "86 86", "+0086", "17951"]
+PREFIXES = [
+    "",
+    "+86",
+    "0086",
+    "86",
+    "0",
+    "00",
+    "+",
+    "+ 86",
+    "(+86)",
+    "＋８６",
+    "８６",
+    "+852",
+    "+1",
+    "86 86",
+    "+0086",
+    "17951",
+]
 
 
 @st.composite

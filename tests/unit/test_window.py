@@ -9,7 +9,9 @@ from leads_flow.window import Partition, partitions, resolve_window
 
 def test_params_are_inclusive_dates():
     assert resolve_window({"start_date": "2026-11-01", "end_date": "2026-11-03"}, None, None) == (
-        datetime(2026, 11, 1), datetime(2026, 11, 4))
+        datetime(2026, 11, 1),
+        datetime(2026, 11, 4),
+    )
 
 
 def test_single_param_means_one_day():
@@ -34,8 +36,9 @@ def test_manual_run_without_params_takes_the_last_complete_day(interval):
     assert resolve_window({}, s, e, now=now) == (datetime(2026, 11, 24), datetime(2026, 11, 25))
 
 
-@pytest.mark.parametrize("params", [{"start_date": "2026-11-03", "end_date": "2026-11-01"},
-                                    {"start_date": "yesterday"}])
+@pytest.mark.parametrize(
+    "params", [{"start_date": "2026-11-03", "end_date": "2026-11-01"}, {"start_date": "yesterday"}]
+)
 def test_bad_params_fail_with_a_clear_message(params):
     with pytest.raises(ConfigError, match="date"):
         resolve_window(params, None, None)
@@ -44,6 +47,8 @@ def test_bad_params_fail_with_a_clear_message(params):
 def test_partitions_split_at_local_midnight_and_round_trip():
     parts = partitions(datetime(2026, 11, 1, 12), datetime(2026, 11, 3), 60)
     assert [(p.start, p.end) for p in parts] == [
-        (datetime(2026, 11, 1, 12), datetime(2026, 11, 2)), (datetime(2026, 11, 2), datetime(2026, 11, 3))]
+        (datetime(2026, 11, 1, 12), datetime(2026, 11, 2)),
+        (datetime(2026, 11, 2), datetime(2026, 11, 3)),
+    ]
     assert parts[1].read_start == datetime(2026, 11, 1, 23)
     assert Partition.from_dict(parts[0].to_dict()) == parts[0]

@@ -20,8 +20,8 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from leads_flow.config import Settings
-from leads_flow.crypto import PhoneCipher
-from leads_flow.phone import InvalidPhone, contains_mobile, mask_phones_in_text, normalize
+from leads_flow.rules.crypto import PhoneCipher
+from leads_flow.rules.phone import InvalidPhone, contains_mobile, mask_phones_in_text, normalize
 
 # Reject reasons (machine-readable, stored in leads_flow_reject.reasons).
 PHONE_INVALID = "phone_invalid"
@@ -31,8 +31,15 @@ JOIN_TIME_OUT_OF_RANGE = "join_time_out_of_range"
 LEADS_TYPE_UNKNOWN = "leads_type_unknown"
 MAIN_BUSINESS_UNKNOWN = "main_business_unknown"
 UNION_ID_INVALID = "union_id_invalid"  # a unionId holding a phone number in plain text
-REJECT_REASONS = (PHONE_INVALID, NO_IDENTITY, FLAG_INVALID, JOIN_TIME_OUT_OF_RANGE,
-                  LEADS_TYPE_UNKNOWN, MAIN_BUSINESS_UNKNOWN, UNION_ID_INVALID)
+REJECT_REASONS = (
+    PHONE_INVALID,
+    NO_IDENTITY,
+    FLAG_INVALID,
+    JOIN_TIME_OUT_OF_RANGE,
+    LEADS_TYPE_UNKNOWN,
+    MAIN_BUSINESS_UNKNOWN,
+    UNION_ID_INVALID,
+)
 
 LEADS_TYPES = {0: "normal", 1: "internal"}
 USER_AGENT_MAX = 1024
@@ -110,8 +117,11 @@ def clean_user_agent(ctx: RowCtx, v: Any) -> tuple:
     return (_masked_text(ctx, v, "user_agent", USER_AGENT_MAX),)
 
 
-_PLAIN_IPV4 = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-                         r"(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}", re.ASCII)
+_PLAIN_IPV4 = re.compile(
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    r"(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}",
+    re.ASCII,
+)
 
 
 def parse_ip(v: Any) -> str | None:
@@ -234,8 +244,7 @@ FIELD_RULES: tuple[FieldRule, ...] = (
 )
 
 KEY_COLUMN = "id"
-LEGACY_COLUMNS: tuple[str, ...] = (KEY_COLUMN,) + tuple(
-    dict.fromkeys(c for r in FIELD_RULES for c in r.legacy))
+LEGACY_COLUMNS: tuple[str, ...] = (KEY_COLUMN,) + tuple(dict.fromkeys(c for r in FIELD_RULES for c in r.legacy))
 """Every legacy column the pipeline reads, in extraction order; all are required."""
 
 MAPPED_COLUMNS: tuple[str, ...] = tuple(c for r in FIELD_RULES for c in r.flow)
@@ -274,7 +283,7 @@ def _compile(rules: Sequence[FieldRule]) -> Callable[[Sequence[Any], RowCtx], tu
         env[f"_c{n}"] = rule.clean
         parts.append(f"*_c{n}(ctx, {', '.join(f'row[{pos[c]}]' for c in rule.legacy)})")
     src = f"def map_row(row, ctx):\n    return (row[{pos[KEY_COLUMN]}], {', '.join(parts)})\n"
-    exec(compile(src, "<leads_flow.mapping FIELD_RULES>", "exec"), env)  # noqa: S102 - source built above
+    exec(compile(src, "<leads_flow.rules.mapping FIELD_RULES>", "exec"), env)  # noqa: S102 - source built above
     fn = env["map_row"]
     fn.__source__ = src
     return fn
@@ -283,8 +292,9 @@ def _compile(rules: Sequence[FieldRule]) -> Callable[[Sequence[Any], RowCtx], tu
 class Mapper:
     """Applies :data:`FIELD_RULES` to legacy rows (tuples in :data:`LEGACY_COLUMNS` order)."""
 
-    def __init__(self, cipher: PhoneCipher, settings: Settings, partition_end: datetime, etl_run_id: str,
-                 loaded_at: datetime) -> None:
+    def __init__(
+        self, cipher: PhoneCipher, settings: Settings, partition_end: datetime, etl_run_id: str, loaded_at: datetime
+    ) -> None:
         self.ctx = RowCtx(cipher, settings, partition_end)
         self._map_row = _compile(FIELD_RULES)
         self._sua = MAPPED_COLUMNS.index("source_updated_at") + 1

@@ -139,8 +139,9 @@ def _mask_e164(e164: str) -> str:
 # (include/sql/*/gate_audit.sql): nothing here is shared with it, so one blind spot cannot pass both.
 
 # Separators between digit groups (also percent-encoded in URLs: %20 %2D %5F %2E %2F %28 %29 %2B).
-_SEPARATORS = (" \t\n\r\u00a0\u3000-_./()+\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
-               "\uff0d\uff3f\uff0e\uff0f\uff08\uff09\uff0b")
+_SEPARATORS = (
+    " \t\n\r\u00a0\u3000-_./()+\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d\uff3f\uff0e\uff0f\uff08\uff09\uff0b"
+)
 _DOTS = frozenset((".", "\uff0e", "%2E", "%2e"))
 # A digit: any Unicode decimal digit that is not one of the two hex digits of a percent escape, or a
 # percent-encoded ASCII or full-width digit.
@@ -171,11 +172,17 @@ def _is_octet(d: str) -> bool:
 def _ipv4_free_runs(text: str, spans: list[tuple[int, int]], digits: list[str]) -> list[range]:
     """Index ranges of the chain's groups left when every dotted-quad IPv4 address (never a phone) is cut out."""
     n = len(digits)
-    dot = [text[spans[k][1]:spans[k + 1][0]] in _DOTS for k in range(n - 1)] + [False]
+    dot = [text[spans[k][1] : spans[k + 1][0]] in _DOTS for k in range(n - 1)] + [False]
     runs, first, i = [], 0, 0
     while i + 3 < n:
-        if (dot[i] and dot[i + 1] and dot[i + 2] and not dot[i + 3] and not (i and dot[i - 1])
-                and all(_is_octet(d) for d in digits[i:i + 4])):
+        if (
+            dot[i]
+            and dot[i + 1]
+            and dot[i + 2]
+            and not dot[i + 3]
+            and not (i and dot[i - 1])
+            and all(_is_octet(d) for d in digits[i : i + 4])
+        ):
             runs.append(range(first, i))
             first = i = i + 4
         else:
@@ -196,8 +203,8 @@ def _mobile_at(digits: list[str], i: int, stop: int) -> tuple[int, str, str] | N
         prefix = _PREFIXES.get(n)
         if prefix is None or not joined.startswith(prefix):
             continue
-        nsn = joined[len(prefix):]
-        if nsn[0] == "1" and nsn[1] >= "3" and (j == i or _grouped_like_a_phone(digits[i:j + 1], len(prefix))):
+        nsn = joined[len(prefix) :]
+        if nsn[0] == "1" and nsn[1] >= "3" and (j == i or _grouped_like_a_phone(digits[i : j + 1], len(prefix))):
             best = (j, prefix, nsn)
     return best
 

@@ -11,8 +11,8 @@ sync partition but without the overlap: every legacy row is judged in exactly on
 window and the two tables may live on different servers:
 
 - legacy rows of the window by ``id``, read in chunks through a server-side cursor, each mapped by the
-  sync's own :class:`~leads_flow.mapping.Mapper` (same rules) and fingerprinted by
-  :func:`~leads_flow.mapping.content_hash`;
+  sync's own :class:`~leads_flow.rules.mapping.Mapper` (same rules) and fingerprinted by
+  :func:`~leads_flow.rules.mapping.content_hash`;
 - ``leads_flow`` rows whose ``source_updated_at`` lies in the window, by ``lead_id``, fingerprinted by the
   same function from their stored columns (so a column edited under an unchanged stored ``content_hash``
   still shows). The phone enters both fingerprints as its blind index and kid.
@@ -39,8 +39,8 @@ non-matching lead; ``detail`` holds field names, reason codes and time differenc
 ``leads_flow_reconcile_run`` (one row per window, one per run). Nothing here logs or stores a phone.
 
 **Repair** (:func:`repair_window`) re-syncs the window's ``next_action`` ``repair`` and ``rewrite`` leads
-through the sync pipeline itself: :func:`~leads_flow.stage.stage_partition` with ``ids`` →
-:func:`leads_flow.pipeline.gate` → :func:`leads_flow.pipeline.publish` (same mapping, same gate, same
+through the sync pipeline itself: :func:`~leads_flow.io.stage.stage_partition` with ``ids`` →
+:func:`leads_flow.tasks.sync.gate` → :func:`leads_flow.tasks.sync.publish` (same mapping, same gate, same
 newer-wins upsert), then checks each repaired lead again and records the outcome on its drift row.
 ``rewrite`` leads (content changed under a stored fingerprint equal to the legacy one, or a token that
 is not the legacy phone) first have their stored ``content_hash`` cleared: the upsert rewrites a
@@ -61,16 +61,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from leads_flow.cleanup import drift_retention_days, purge_drift
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, TZ, ConfigError, Settings
-from leads_flow.crypto import KeyringError, PhoneCipher, Protected, TokenError, UnknownKid, load_keyring
-from leads_flow.db import Db, PermanentDbError, connected, retrying
-from leads_flow.extract import check_legacy_schema, read_window, to_datetime, typed_legacy_rows
-from leads_flow.mapping import JOIN_TIME_OUT_OF_RANGE, LEGACY_COLUMNS, MAPPED_COLUMNS, STAGE_COLUMNS, Mapper, \
-    content_hash
-from leads_flow.phone import InvalidPhone, mask, normalize
-from leads_flow.progress import Progress
-from leads_flow.schema import ensure_flow_schema
+from leads_flow.io.cleanup import drift_retention_days, purge_drift
+from leads_flow.io.db import Db, PermanentDbError, connected, retrying
+from leads_flow.io.extract import check_legacy_schema, read_window, to_datetime, typed_legacy_rows
+from leads_flow.io.progress import Progress
+from leads_flow.io.schema import ensure_flow_schema
+from leads_flow.rules.crypto import KeyringError, PhoneCipher, Protected, TokenError, UnknownKid, load_keyring
+from leads_flow.rules.mapping import (
+    JOIN_TIME_OUT_OF_RANGE,
+    LEGACY_COLUMNS,
+    MAPPED_COLUMNS,
+    STAGE_COLUMNS,
+    Mapper,
+    content_hash,
+)
+from leads_flow.rules.phone import InvalidPhone, mask, normalize
 from leads_flow.window import Partition, partitions, resolve_window
 
 log = logging.getLogger(__name__)
@@ -87,18 +93,25 @@ PHONE_DRIFT = "phone_drift"
 STALE_IN_FLOW = "stale_in_flow"
 FLOW_AHEAD = "flow_ahead"
 REJECTED_BY_RULE = "rejected_by_rule"
-DRIFT_CLASSES = (MISSING_IN_FLOW, MISSING_IN_LEGACY, FIELD_DRIFT, PHONE_DRIFT, STALE_IN_FLOW, FLOW_AHEAD,
-                 REJECTED_BY_RULE)
+DRIFT_CLASSES = (
+    MISSING_IN_FLOW,
+    MISSING_IN_LEGACY,
+    FIELD_DRIFT,
+    PHONE_DRIFT,
+    STALE_IN_FLOW,
+    FLOW_AHEAD,
+    REJECTED_BY_RULE,
+)
 BLOCKING = (MISSING_IN_FLOW, FIELD_DRIFT, PHONE_DRIFT, STALE_IN_FLOW, FLOW_AHEAD)
 """Classes that must have no open row for the range to be cutover-ready."""
 
 # What the reconcile did or wants done (leads_flow_drift.next_action).
-ACTION_REPAIR = "repair"              # re-sync through the pipeline (repair=True does it)
-ACTION_REWRITE = "rewrite"            # same, after clearing the stored fingerprint the upsert would trust
+ACTION_REPAIR = "repair"  # re-sync through the pipeline (repair=True does it)
+ACTION_REWRITE = "rewrite"  # same, after clearing the stored fingerprint the upsert would trust
 ACTION_MARKED_DELETED = "marked_deleted"  # hard delete: leads_flow.is_deleted set by this compare
-ACTION_INVESTIGATE = "investigate"    # flow_ahead: the upsert will not overwrite a newer row; a person looks
-ACTION_WAIT = "wait"                  # a hard delete younger than HARD_DELETE_GRACE: judged by a later run
-ACTION_NONE = "none"                  # expected (rejects) or already handled (already marked deleted)
+ACTION_INVESTIGATE = "investigate"  # flow_ahead: the upsert will not overwrite a newer row; a person looks
+ACTION_WAIT = "wait"  # a hard delete younger than HARD_DELETE_GRACE: judged by a later run
+ACTION_NONE = "none"  # expected (rejects) or already handled (already marked deleted)
 OPEN_ACTIONS = (ACTION_REPAIR, ACTION_REWRITE, ACTION_INVESTIGATE, ACTION_WAIT)
 
 CHUNK_ROWS = 5_000
@@ -119,16 +132,29 @@ _DELETED = STAGE_COLUMNS.index("is_deleted")
 _TOKEN = STAGE_COLUMNS.index("phone_cipher")
 _PHONE_COLUMNS = ("phone_cipher", "phone_bidx", "phone_bidx_kid", "phone_masked")
 # Field names compared one by one to explain a drifting fingerprint (the phone is compared by its index).
-_DIFF_FIELDS = tuple((i, c) for i, c in enumerate(STAGE_COLUMNS)
-                     if c in MAPPED_COLUMNS and c not in _PHONE_COLUMNS)
-_FLOW_COLUMNS = STAGE_COLUMNS[:_HASH + 1]  # lead_id .. content_hash: the mapped row and its stored fingerprint
+_DIFF_FIELDS = tuple((i, c) for i, c in enumerate(STAGE_COLUMNS) if c in MAPPED_COLUMNS and c not in _PHONE_COLUMNS)
+_FLOW_COLUMNS = STAGE_COLUMNS[: _HASH + 1]  # lead_id .. content_hash: the mapped row and its stored fingerprint
 _FLOW_COLUMNS_SQL = ", ".join(_FLOW_COLUMNS)
 _FLOW_DATETIMES = tuple(i for i, c in enumerate(_FLOW_COLUMNS) if c in ("join_time", "source_updated_at"))
 _PHONE = LEGACY_COLUMNS.index("phone")
 
-_COUNTS = ("legacy_rows", "flow_rows", "expected_rows", "matched", MISSING_IN_FLOW, MISSING_IN_LEGACY,
-           FIELD_DRIFT, PHONE_DRIFT, STALE_IN_FLOW, FLOW_AHEAD, REJECTED_BY_RULE, "marked_deleted", "flow_moved",
-           "phone_sampled", "phone_sample_failed")
+_COUNTS = (
+    "legacy_rows",
+    "flow_rows",
+    "expected_rows",
+    "matched",
+    MISSING_IN_FLOW,
+    MISSING_IN_LEGACY,
+    FIELD_DRIFT,
+    PHONE_DRIFT,
+    STALE_IN_FLOW,
+    FLOW_AHEAD,
+    REJECTED_BY_RULE,
+    "marked_deleted",
+    "flow_moved",
+    "phone_sampled",
+    "phone_sample_failed",
+)
 
 
 # --- schema ------------------------------------------------------------------------------------------
@@ -146,7 +172,7 @@ def ensure_reconcile_schema(db: Db) -> None:
 
 class FlowRow(NamedTuple):
     """A leads_flow row as the compare reads it: the mapped columns typed like the Mapper's output, and the
-    fingerprint recomputed from them by :func:`~leads_flow.mapping.content_hash`, the same function the
+    fingerprint recomputed from them by :func:`~leads_flow.rules.mapping.content_hash`, the same function the
     legacy side goes through (the stored ``content_hash`` is not trusted to describe the stored columns)."""
 
     lead_id: int
@@ -248,8 +274,14 @@ class RowMapper:
         staged = {r[0]: r for r in mapped.staged}
         rejected = {r[0]: (r[1], r[3]) for r in mapped.rejects}
         if self.has_tail and rejected:
-            retry = [row for row in rows if row[0] in rejected and rejected[row[0]][0] == JOIN_TIME_OUT_OF_RANGE
-                     and rejected[row[0]][1] is not None and rejected[row[0]][1] >= self.tail_from]
+            retry = [
+                row
+                for row in rows
+                if row[0] in rejected
+                and rejected[row[0]][0] == JOIN_TIME_OUT_OF_RANGE
+                and rejected[row[0]][1] is not None
+                and rejected[row[0]][1] >= self.tail_from
+            ]
             if retry:
                 for r in self.tail.map_rows(retry).staged:
                     staged[r[0]] = r
@@ -290,17 +322,19 @@ def classify(item: LegacyItem, flow: FlowRow | None, cipher: PhoneCipher) -> Ver
     if phone_differs or staged[_KID] == flow.kid:
         legacy_hash = staged[_HASH]
     else:  # same phone indexed under another bidx kid (key rotation): fingerprint it under the stored kid
-        staged = staged[:_BIDX] + (flow.bidx, flow.kid) + staged[_KID + 1:]
+        staged = staged[:_BIDX] + (flow.bidx, flow.kid) + staged[_KID + 1 :]
         legacy_hash = content_hash(staged)
     if item.sua == flow.sua and legacy_hash == flow.fingerprint:
         return Verdict(None, {})
     fields = differing_fields(staged, flow.row, phone_differs)
     if item.sua > flow.sua:
-        return Verdict(STALE_IN_FLOW, {"behind_s": int((item.sua - flow.sua).total_seconds()), "fields": fields},
-                       ACTION_REPAIR)
+        return Verdict(
+            STALE_IN_FLOW, {"behind_s": int((item.sua - flow.sua).total_seconds()), "fields": fields}, ACTION_REPAIR
+        )
     if item.sua < flow.sua:
-        return Verdict(FLOW_AHEAD, {"ahead_s": int((flow.sua - item.sua).total_seconds()), "fields": fields},
-                       ACTION_INVESTIGATE)
+        return Verdict(
+            FLOW_AHEAD, {"ahead_s": int((flow.sua - item.sua).total_seconds()), "fields": fields}, ACTION_INVESTIGATE
+        )
     # Same timestamp, other content. The upsert rewrites a same-timestamp row only when the stored
     # fingerprint differs: when the stored one equals the legacy one (a column changed under it), the repair
     # must clear it first ("rewrite").
@@ -351,7 +385,7 @@ def short_id(s: str, limit: int = 250) -> str:
     """Run ids fit the 250-character columns; a longer one keeps its head and a hash of the whole."""
     if len(s) <= limit:
         return s
-    return s[:limit - 17] + "~" + hashlib.sha1(s.encode()).hexdigest()[:16]
+    return s[: limit - 17] + "~" + hashlib.sha1(s.encode()).hexdigest()[:16]
 
 
 # --- results -----------------------------------------------------------------------------------------
@@ -435,15 +469,26 @@ def _merge(left: Iterator[LegacyItem], right: Iterator[FlowRow]) -> Iterator[tup
 class _Compare:
     """The state of one window's compare: counters, bounded buffers, the drift sink."""
 
-    def __init__(self, *, cipher: PhoneCipher, settings: Settings, partition: Partition, run_id: str,
-                 legacy: Db, flow: Db, res: WindowResult, decrypt_sample: int, now: datetime) -> None:
+    def __init__(
+        self,
+        *,
+        cipher: PhoneCipher,
+        settings: Settings,
+        partition: Partition,
+        run_id: str,
+        legacy: Db,
+        flow: Db,
+        res: WindowResult,
+        decrypt_sample: int,
+        now: datetime,
+    ) -> None:
         self.cipher, self.settings, self.partition, self.run_id = cipher, settings, partition, run_id
         self.legacy, self.flow, self.res, self.now = legacy, flow, res, now
         # Legacy times are naive Asia/Shanghai: the hard-delete grace is measured on that clock.
         self.grace_from = datetime.now(TZ).replace(tzinfo=None) - HARD_DELETE_GRACE
-        self.want_flow: list[LegacyItem] = []      # legacy rows without a partner in the flow stream
-        self.want_legacy: list[FlowRow] = []       # flow rows without a partner in the legacy stream
-        self.drift: list[tuple] = []               # drift rows to insert
+        self.want_flow: list[LegacyItem] = []  # legacy rows without a partner in the flow stream
+        self.want_legacy: list[FlowRow] = []  # flow rows without a partner in the legacy stream
+        self.drift: list[tuple] = []  # drift rows to insert
         self.sample_k = max(0, min(int(decrypt_sample), MAX_DECRYPT_SAMPLE))
         self.sample: list[tuple[int, str, Any]] = []
         self.seen_for_sample = 0
@@ -452,16 +497,25 @@ class _Compare:
     # streams
     def legacy_items(self, db: Db, mapper: RowMapper) -> Iterator[LegacyItem]:
         progress = Progress(f"reconcile {self.partition.label}", log)
-        for chunk in db.stream("reconcile_legacy_window", {"start": self.partition.start, "end": self.partition.end},
-                               CHUNK_ROWS, legacy=self.settings.legacy_table, columns=", ".join(LEGACY_COLUMNS)):
+        for chunk in db.stream(
+            "reconcile_legacy_window",
+            {"start": self.partition.start, "end": self.partition.end},
+            CHUNK_ROWS,
+            legacy=self.settings.legacy_table,
+            columns=", ".join(LEGACY_COLUMNS),
+        ):
             self.res.legacy_rows += len(chunk)
             yield from mapper.map(typed_legacy_rows(db, chunk))
             progress.update(self.res.legacy_rows)
         progress.done(self.res.legacy_rows)
 
     def flow_rows(self, db: Db) -> Iterator[FlowRow]:
-        for chunk in db.stream("reconcile_flow_window", {"start": self.partition.start, "end": self.partition.end},
-                               CHUNK_ROWS, columns=_FLOW_COLUMNS_SQL):
+        for chunk in db.stream(
+            "reconcile_flow_window",
+            {"start": self.partition.start, "end": self.partition.end},
+            CHUNK_ROWS,
+            columns=_FLOW_COLUMNS_SQL,
+        ):
             self.res.flow_rows += len(chunk)
             for row in chunk:
                 yield _flow_row(row)
@@ -501,8 +555,15 @@ class _Compare:
             if j < self.sample_k:
                 self.sample[j] = (lead_id, token, phone)
 
-    def add(self, lead_id: int, cls: str, action: str, detail: Mapping[str, Any], legacy_sua: datetime | None,
-            flow_sua: datetime | None) -> None:
+    def add(
+        self,
+        lead_id: int,
+        cls: str,
+        action: str,
+        detail: Mapping[str, Any],
+        legacy_sua: datetime | None,
+        flow_sua: datetime | None,
+    ) -> None:
         self.drift.append((lead_id, cls, action, dict(detail), legacy_sua, flow_sua))
         if len(self.drift) >= LOOKUP_BATCH:
             self.flush_drift()
@@ -512,8 +573,15 @@ class _Compare:
         items, self.want_flow = self.want_flow, []
         if not items:
             return
-        found = {f.lead_id: f for f in map(_flow_row, self.flow.query(
-            "reconcile_flow_ids", {}, columns=_FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)))}
+        found = {
+            f.lead_id: f
+            for f in map(
+                _flow_row,
+                self.flow.query(
+                    "reconcile_flow_ids", {}, columns=_FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)
+                ),
+            )
+        }
         for item in items:
             self.judge(item, found.get(item.lead_id))
 
@@ -521,8 +589,12 @@ class _Compare:
         rows, self.want_legacy = self.want_legacy, []
         if not rows:
             return
-        present = {int(r[0]) for r in self.legacy.query(
-            "reconcile_legacy_ids", {}, legacy=self.settings.legacy_table, ids=_ids_sql(f.lead_id for f in rows))}
+        present = {
+            int(r[0])
+            for r in self.legacy.query(
+                "reconcile_legacy_ids", {}, legacy=self.settings.legacy_table, ids=_ids_sql(f.lead_id for f in rows)
+            )
+        }
         for f in rows:
             if f.lead_id in present:
                 self.res.flow_moved += 1  # judged in the window of its legacy row
@@ -543,9 +615,13 @@ class _Compare:
             return
         p = self.partition
         with self.flow.transaction():
-            self.flow.executemany("reconcile_drift_insert", [
-                (self.run_id, p.start, p.end, lid, cls, action, _detail(detail), lsua, fsua, self.now)
-                for lid, cls, action, detail, lsua, fsua in rows])
+            self.flow.executemany(
+                "reconcile_drift_insert",
+                [
+                    (self.run_id, p.start, p.end, lid, cls, action, _detail(detail), lsua, fsua, self.now)
+                    for lid, cls, action, detail, lsua, fsua in rows
+                ],
+            )
 
     def check_sample(self) -> None:
         """Decrypt the sampled tokens of matching rows; one that is not the normalised legacy phone is drift
@@ -574,33 +650,69 @@ class _Compare:
         self.flush_drift()
 
 
-def reconcile_window(partition: Partition, run_id: str, cipher: PhoneCipher, settings: Settings, *,
-                     decrypt_sample: int = 0, dag_id: str | None = None, dag_run_id: str | None = None,
-                     legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
-                     now: datetime | None = None) -> WindowResult:
+def reconcile_window(
+    partition: Partition,
+    run_id: str,
+    cipher: PhoneCipher,
+    settings: Settings,
+    *,
+    decrypt_sample: int = 0,
+    dag_id: str | None = None,
+    dag_run_id: str | None = None,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+    now: datetime | None = None,
+) -> WindowResult:
     """Compare one window; write its drift rows and its ``leads_flow_reconcile_run`` row; mark hard deletes.
 
     Safe to retry: the window's rows of this run are replaced, and marking a deleted lead twice is a no-op.
     """
     run_id = short_id(run_id)
     try:
-        return retrying(lambda: _reconcile_once(partition, run_id, cipher, settings, decrypt_sample, dag_id,
-                                                dag_run_id, legacy_conn_id, flow_conn_id, now),
-                        what=f"reconcile {partition.label}")
+        return retrying(
+            lambda: _reconcile_once(
+                partition,
+                run_id,
+                cipher,
+                settings,
+                decrypt_sample,
+                dag_id,
+                dag_run_id,
+                legacy_conn_id,
+                flow_conn_id,
+                now,
+            ),
+            what=f"reconcile {partition.label}",
+        )
     except Exception as exc:
         try:
             with connected(flow_conn_id) as flow, flow.transaction():
-                flow.run("reconcile_window_failed", {"run_id": run_id, "window_start": partition.start,
-                                                     "error": f"{type(exc).__name__}: {exc}"[:2000],
-                                                     "now": datetime.now()})
+                flow.run(
+                    "reconcile_window_failed",
+                    {
+                        "run_id": run_id,
+                        "window_start": partition.start,
+                        "error": f"{type(exc).__name__}: {exc}"[:2000],
+                        "now": datetime.now(),
+                    },
+                )
         except Exception:  # noqa: BLE001 - the original error matters more
             log.warning("could not record the failure of reconcile %s %s", run_id, partition.label)
         raise
 
 
-def _reconcile_once(partition: Partition, run_id: str, cipher: PhoneCipher, settings: Settings,
-                    decrypt_sample: int, dag_id: str | None, dag_run_id: str | None, legacy_conn_id: str,
-                    flow_conn_id: str, now: datetime | None) -> WindowResult:
+def _reconcile_once(
+    partition: Partition,
+    run_id: str,
+    cipher: PhoneCipher,
+    settings: Settings,
+    decrypt_sample: int,
+    dag_id: str | None,
+    dag_run_id: str | None,
+    legacy_conn_id: str,
+    flow_conn_id: str,
+    now: datetime | None,
+) -> WindowResult:
     t0 = time.perf_counter()
     now = now or datetime.now()
     res = WindowResult(run_id, partition.start.isoformat(), partition.end.isoformat())
@@ -615,11 +727,28 @@ def _reconcile_once(partition: Partition, run_id: str, cipher: PhoneCipher, sett
         check_legacy_schema(legacy, settings)
         ensure_reconcile_schema(flow)
         with flow.transaction():
-            flow.run("reconcile_window_start", {"run_id": run_id, "window_start": partition.start,
-                                                "window_end": partition.end, "dag_id": dag_id,
-                                                "dag_run_id": dag_run_id, "now": now})
-        cmp = _Compare(cipher=cipher, settings=settings, partition=partition, run_id=run_id, legacy=legacy,
-                       flow=flow, res=res, decrypt_sample=decrypt_sample, now=now)
+            flow.run(
+                "reconcile_window_start",
+                {
+                    "run_id": run_id,
+                    "window_start": partition.start,
+                    "window_end": partition.end,
+                    "dag_id": dag_id,
+                    "dag_run_id": dag_run_id,
+                    "now": now,
+                },
+            )
+        cmp = _Compare(
+            cipher=cipher,
+            settings=settings,
+            partition=partition,
+            run_id=run_id,
+            legacy=legacy,
+            flow=flow,
+            res=res,
+            decrypt_sample=decrypt_sample,
+            now=now,
+        )
         mapper = RowMapper(cipher, settings, partition, f"reconcile:{run_id}")
         legacy_items = cmp.legacy_items(legacy_stream, mapper)
         for item, flow_row in _merge(legacy_items, cmp.flow_rows(flow_stream)):
@@ -628,40 +757,75 @@ def _reconcile_once(partition: Partition, run_id: str, cipher: PhoneCipher, sett
         res.seconds = round(time.perf_counter() - t0, 3)
         with flow.transaction():
             if res.marked_deleted:
-                flow.run("reconcile_mark_deleted", {"run_id": run_id, "window_start": partition.start,
-                                                    "etl_run_id": short_id(f"reconcile:{run_id}"), "now": now})
-            flow.run("reconcile_window_done", {
-                **{k: v for k, v in res.to_dict().items() if k in _COUNTS}, "match_rate": res.match_rate,
-                "drift_by_class": json.dumps(res.drift, sort_keys=True), "seconds": res.seconds,
-                "now": datetime.now(), "run_id": run_id, "window_start": partition.start})
+                flow.run(
+                    "reconcile_mark_deleted",
+                    {
+                        "run_id": run_id,
+                        "window_start": partition.start,
+                        "etl_run_id": short_id(f"reconcile:{run_id}"),
+                        "now": now,
+                    },
+                )
+            flow.run(
+                "reconcile_window_done",
+                {
+                    **{k: v for k, v in res.to_dict().items() if k in _COUNTS},
+                    "match_rate": res.match_rate,
+                    "drift_by_class": json.dumps(res.drift, sort_keys=True),
+                    "seconds": res.seconds,
+                    "now": datetime.now(),
+                    "run_id": run_id,
+                    "window_start": partition.start,
+                },
+            )
     rate = "n/a" if res.match_rate is None else f"{res.match_rate:.4%}"
-    log.info("reconcile %s: legacy=%d flow=%d expected=%d matched=%d match rate %s; drift %s; flow_moved=%d; "
-             "decrypt sample %d/%d ok; %.1fs (%.0f rows/s)", partition.label, res.legacy_rows, res.flow_rows,
-             res.expected_rows, res.matched, rate, res.drift or "none", res.flow_moved,
-             res.phone_sampled - res.phone_sample_failed, res.phone_sampled, res.seconds,
-             res.legacy_rows / max(res.seconds, 1e-9))
+    log.info(
+        "reconcile %s: legacy=%d flow=%d expected=%d matched=%d match rate %s; drift %s; flow_moved=%d; "
+        "decrypt sample %d/%d ok; %.1fs (%.0f rows/s)",
+        partition.label,
+        res.legacy_rows,
+        res.flow_rows,
+        res.expected_rows,
+        res.matched,
+        rate,
+        res.drift or "none",
+        res.flow_moved,
+        res.phone_sampled - res.phone_sample_failed,
+        res.phone_sampled,
+        res.seconds,
+        res.legacy_rows / max(res.seconds, 1e-9),
+    )
     return res
 
 
 # --- repair ------------------------------------------------------------------------------------------
 
 
-def repair_window(partition: Partition, run_id: str, cipher: PhoneCipher, settings: Settings, *,
-                  dag_id: str | None = DAG_ID, dag_run_id: str | None = None,
-                  legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
-                  expected_rows: int | None = None, matched: int | None = None,
-                  batch: int = REPAIR_BATCH) -> RepairResult:
+def repair_window(
+    partition: Partition,
+    run_id: str,
+    cipher: PhoneCipher,
+    settings: Settings,
+    *,
+    dag_id: str | None = DAG_ID,
+    dag_run_id: str | None = None,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+    expected_rows: int | None = None,
+    matched: int | None = None,
+    batch: int = REPAIR_BATCH,
+) -> RepairResult:
     """Re-sync the window's ``next_action = 'repair'`` leads through the sync pipeline, then check each again.
 
-    stage (:func:`~leads_flow.stage.stage_partition` with ``ids``; the window bounds join_time as in the
+    stage (:func:`~leads_flow.io.stage.stage_partition` with ``ids``; the window bounds join_time as in the
     sync) → the data-quality gate → publish (newer wins): a ``leads_flow_run`` row per batch, with this
     DAG's id, audits it like any sync run. The gate's reject ratio does not apply (a repair batch is a
     handful of chosen leads; one that the rules now reject is recorded in ``leads_flow_reject`` and is
     reported by the next compare). Every drift row gets ``repair_result``: ``fixed``, ``gone`` or the
     class still found.
     """
-    from leads_flow import pipeline
-    from leads_flow.stage import stage_partition
+    from leads_flow.io.stage import stage_partition
+    from leads_flow.tasks import sync as pipeline
 
     t0 = time.perf_counter()
     run_id = short_id(run_id)
@@ -674,26 +838,40 @@ def repair_window(partition: Partition, run_id: str, cipher: PhoneCipher, settin
     still: Counter = Counter()
     gate_params = {"max_reject_ratio": 1.0, "overlap_minutes": settings.overlap_minutes}
     for n, start in enumerate(range(0, len(ids), batch)):
-        chunk = ids[start:start + batch]
-        etl_run_id = short_id(f"{dag_run_id or run_id}@repair@{partition.start:%Y-%m-%dT%H:%M}"
-                              + (f"#{n}" if n else ""))
+        chunk = ids[start : start + batch]
+        etl_run_id = short_id(
+            f"{dag_run_id or run_id}@repair@{partition.start:%Y-%m-%dT%H:%M}" + (f"#{n}" if n else "")
+        )
         try:
-            staged = stage_partition(partition, etl_run_id, cipher, settings, dag_id=dag_id, dag_run_id=dag_run_id,
-                                     legacy_conn_id=legacy_conn_id, flow_conn_id=flow_conn_id, ids=chunk)
+            staged = stage_partition(
+                partition,
+                etl_run_id,
+                cipher,
+                settings,
+                dag_id=dag_id,
+                dag_run_id=dag_run_id,
+                legacy_conn_id=legacy_conn_id,
+                flow_conn_id=flow_conn_id,
+                ids=chunk,
+            )
         except Exception as exc:
             _record_run_failure(flow_conn_id, etl_run_id, exc)
             raise
-        gated = pipeline.gate({**staged.to_dict(), "partition": partition.to_dict()}, gate_params,
-                              flow_conn_id=flow_conn_id)
+        gated = pipeline.gate(
+            {**staged.to_dict(), "partition": partition.to_dict()}, gate_params, flow_conn_id=flow_conn_id
+        )
         published = pipeline.publish(gated, {"dry_run": False}, flow_conn_id=flow_conn_id)
         out.etl_run_ids.append(etl_run_id)
         out.published += published["published"]
-        results = verify_ids(partition, chunk, cipher, settings, legacy_conn_id=legacy_conn_id,
-                             flow_conn_id=flow_conn_id)
+        results = verify_ids(
+            partition, chunk, cipher, settings, legacy_conn_id=legacy_conn_id, flow_conn_id=flow_conn_id
+        )
         done_at = datetime.now()
         with connected(flow_conn_id) as flow, flow.transaction():
-            flow.executemany("reconcile_repair_result", [
-                (etl_run_id, done_at, results[lid], run_id, partition.start, lid) for lid in chunk])
+            flow.executemany(
+                "reconcile_repair_result",
+                [(etl_run_id, done_at, results[lid], run_id, partition.start, lid) for lid in chunk],
+            )
         out.repaired += len(chunk)
         for lid in chunk:
             if results[lid] == "fixed":
@@ -704,26 +882,48 @@ def repair_window(partition: Partition, run_id: str, cipher: PhoneCipher, settin
     if expected_rows:
         out.match_rate_after_repair = min(1.0, ((matched or 0) + out.fixed) / expected_rows)
     with connected(flow_conn_id) as flow, flow.transaction():
-        flow.run("reconcile_window_repaired", {"run_id": run_id, "window_start": partition.start,
-                                               "repaired": out.repaired, "repair_fixed": out.fixed,
-                                               "match_rate_after_repair": out.match_rate_after_repair})
+        flow.run(
+            "reconcile_window_repaired",
+            {
+                "run_id": run_id,
+                "window_start": partition.start,
+                "repaired": out.repaired,
+                "repair_fixed": out.fixed,
+                "match_rate_after_repair": out.match_rate_after_repair,
+            },
+        )
     out.seconds = round(time.perf_counter() - t0, 3)
-    log.info("repair %s: %d lead(s) re-synced, %d fixed, still drifting %s, %d row change(s) published",
-             partition.label, out.repaired, out.fixed, out.still or "none", out.published)
+    log.info(
+        "repair %s: %d lead(s) re-synced, %d fixed, still drifting %s, %d row change(s) published",
+        partition.label,
+        out.repaired,
+        out.fixed,
+        out.still or "none",
+        out.published,
+    )
     return out
 
 
 def _record_run_failure(flow_conn_id: str, etl_run_id: str, exc: BaseException) -> None:
     try:
         with connected(flow_conn_id) as flow, flow.transaction():
-            flow.run("run_failed", {"etl_run_id": etl_run_id, "error": f"{type(exc).__name__}: {exc}"[:2000],
-                                    "now": datetime.now()})
+            flow.run(
+                "run_failed",
+                {"etl_run_id": etl_run_id, "error": f"{type(exc).__name__}: {exc}"[:2000], "now": datetime.now()},
+            )
     except Exception:  # noqa: BLE001
         log.warning("could not record the failure of %s", etl_run_id)
 
 
-def verify_ids(partition: Partition, ids: Sequence[int], cipher: PhoneCipher, settings: Settings, *,
-               legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID) -> dict[int, str]:
+def verify_ids(
+    partition: Partition,
+    ids: Sequence[int],
+    cipher: PhoneCipher,
+    settings: Settings,
+    *,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+) -> dict[int, str]:
     """The verdict on each of ``ids`` now: ``fixed`` (matches), ``gone`` (no legacy row) or its drift class."""
     out = {int(i): "gone" for i in ids}
     mapper = RowMapper(cipher, settings, partition, "reconcile:verify")
@@ -742,8 +942,13 @@ def _verify_chunk(rows: list[tuple], mapper: RowMapper, flow: Db, cipher: PhoneC
     if not rows:
         return
     items = mapper.map(sorted(rows, key=lambda r: r[0]))
-    found = {f.lead_id: f for f in map(_flow_row, flow.query(
-        "reconcile_flow_ids", {}, columns=_FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)))}
+    found = {
+        f.lead_id: f
+        for f in map(
+            _flow_row,
+            flow.query("reconcile_flow_ids", {}, columns=_FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)),
+        )
+    }
     for item in items:
         v = classify(item, found.get(item.lead_id), cipher)
         out[item.lead_id] = "fixed" if v.drift_class is None else v.drift_class
@@ -752,8 +957,14 @@ def _verify_chunk(rows: list[tuple], mapper: RowMapper, flow: Db, cipher: PhoneC
 # --- summary -----------------------------------------------------------------------------------------
 
 
-def summarize(run_id: str, *, dag_id: str | None = DAG_ID, dag_run_id: str | None = None,
-              flow_conn_id: str = FLOW_CONN_ID, started_at: datetime | None = None) -> dict[str, Any]:
+def summarize(
+    run_id: str,
+    *,
+    dag_id: str | None = DAG_ID,
+    dag_run_id: str | None = None,
+    flow_conn_id: str = FLOW_CONN_ID,
+    started_at: datetime | None = None,
+) -> dict[str, Any]:
     """Sum the run's windows into its ``scope = 'run'`` row, judge cutover readiness, log it; return it.
 
     ``open_drift`` counts drift rows still needing action: blocking classes not fixed by a repair, hard
@@ -767,10 +978,26 @@ def summarize(run_id: str, *, dag_id: str | None = DAG_ID, dag_run_id: str | Non
         [tot] = flow.query("reconcile_totals", {"run_id": run_id})
         classes = flow.query("reconcile_classes", {"run_id": run_id})
     windows = int(tot[0] or 0)
-    names = ("legacy_rows", "flow_rows", "expected_rows", "matched", MISSING_IN_FLOW, MISSING_IN_LEGACY,
-             FIELD_DRIFT, PHONE_DRIFT, STALE_IN_FLOW, FLOW_AHEAD, REJECTED_BY_RULE, "marked_deleted", "flow_moved",
-             "phone_sampled", "phone_sample_failed", "repaired", "repair_fixed")
-    s: dict[str, Any] = {k: int(v or 0) for k, v in zip(names, tot[3:3 + len(names)])}
+    names = (
+        "legacy_rows",
+        "flow_rows",
+        "expected_rows",
+        "matched",
+        MISSING_IN_FLOW,
+        MISSING_IN_LEGACY,
+        FIELD_DRIFT,
+        PHONE_DRIFT,
+        STALE_IN_FLOW,
+        FLOW_AHEAD,
+        REJECTED_BY_RULE,
+        "marked_deleted",
+        "flow_moved",
+        "phone_sampled",
+        "phone_sample_failed",
+        "repaired",
+        "repair_fixed",
+    )
+    s: dict[str, Any] = {k: int(v or 0) for k, v in zip(names, tot[3 : 3 + len(names)])}
     unfinished = int(tot[3 + len(names)] or 0)
     by_class: dict[str, dict[str, int]] = {}
     open_by_class: Counter = Counter()
@@ -787,33 +1014,74 @@ def summarize(run_id: str, *, dag_id: str | None = DAG_ID, dag_run_id: str | Non
     window_start = _dt(tot[1])
     window_end = _dt(tot[2])
     status = "done" if not unfinished else "incomplete"
-    summary = {"reconcile_run_id": run_id, "windows": windows, "unfinished_windows": unfinished,
-               "window_start": window_start.isoformat() if window_start else None,
-               "window_end": window_end.isoformat() if window_end else None, **s,
-               "match_rate": match_rate, "match_rate_after_repair": after, "open_drift": open_drift,
-               "open_by_class": dict(sorted(open_by_class.items())), "drift_by_class": by_class,
-               "cutover_ready": ready, "status": status}
+    summary = {
+        "reconcile_run_id": run_id,
+        "windows": windows,
+        "unfinished_windows": unfinished,
+        "window_start": window_start.isoformat() if window_start else None,
+        "window_end": window_end.isoformat() if window_end else None,
+        **s,
+        "match_rate": match_rate,
+        "match_rate_after_repair": after,
+        "open_drift": open_drift,
+        "open_by_class": dict(sorted(open_by_class.items())),
+        "drift_by_class": by_class,
+        "cutover_ready": ready,
+        "status": status,
+    }
     if windows:
         now = datetime.now()
         with connected(flow_conn_id) as flow, flow.transaction():
-            flow.run("reconcile_run_write", {
-                "run_id": run_id, "window_start": window_start, "window_end": window_end, "dag_id": dag_id,
-                "dag_run_id": dag_run_id, "status": status, "windows": windows, **s, "match_rate": match_rate,
-                "match_rate_after_repair": after, "open_drift": open_drift, "cutover_ready": int(ready),
-                "drift_by_class": json.dumps(by_class, sort_keys=True),
-                "seconds": round(time.perf_counter() - t0, 3), "now": started_at or now})
+            flow.run(
+                "reconcile_run_write",
+                {
+                    "run_id": run_id,
+                    "window_start": window_start,
+                    "window_end": window_end,
+                    "dag_id": dag_id,
+                    "dag_run_id": dag_run_id,
+                    "status": status,
+                    "windows": windows,
+                    **s,
+                    "match_rate": match_rate,
+                    "match_rate_after_repair": after,
+                    "open_drift": open_drift,
+                    "cutover_ready": int(ready),
+                    "drift_by_class": json.dumps(by_class, sort_keys=True),
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "now": started_at or now,
+                },
+            )
     fmt = lambda r: "n/a" if r is None else f"{r:.4%}"  # noqa: E731
-    log.info("reconcile %s over [%s, %s), %d window(s): legacy=%d expected=%d matched=%d match rate %s%s",
-             run_id, summary["window_start"], summary["window_end"], windows, s["legacy_rows"], expected,
-             s["matched"], fmt(match_rate), f", after repair {fmt(after)}" if after is not None else "")
+    log.info(
+        "reconcile %s over [%s, %s), %d window(s): legacy=%d expected=%d matched=%d match rate %s%s",
+        run_id,
+        summary["window_start"],
+        summary["window_end"],
+        windows,
+        s["legacy_rows"],
+        expected,
+        s["matched"],
+        fmt(match_rate),
+        f", after repair {fmt(after)}" if after is not None else "",
+    )
     for cls in DRIFT_CLASSES:
         if s[cls]:
             log.info("  %-18s %8d  %s", cls, s[cls], by_class.get(cls, {}))
-    log.info("  flow_moved=%d marked_deleted=%d decrypt sample %d checked, %d failed", s["flow_moved"],
-             s["marked_deleted"], s["phone_sampled"], s["phone_sample_failed"])
-    log.info("cutover readiness for this range: %s%s", "READY" if ready else "NOT READY",
-             f" (open drift: {dict(open_by_class)})" if open_drift else
-             (" (unfinished windows)" if unfinished else (" (nothing to compare)" if not expected else "")))
+    log.info(
+        "  flow_moved=%d marked_deleted=%d decrypt sample %d checked, %d failed",
+        s["flow_moved"],
+        s["marked_deleted"],
+        s["phone_sampled"],
+        s["phone_sample_failed"],
+    )
+    log.info(
+        "cutover readiness for this range: %s%s",
+        "READY" if ready else "NOT READY",
+        f" (open drift: {dict(open_by_class)})"
+        if open_drift
+        else (" (unfinished windows)" if unfinished else (" (nothing to compare)" if not expected else "")),
+    )
     return summary
 
 
@@ -824,8 +1092,9 @@ def settings_from(params: Mapping[str, Any]) -> Settings:
     return Settings.from_env(overlap_minutes=params.get("overlap_minutes"))
 
 
-def resolve_reconcile_window(params: Mapping[str, Any], interval_start: Any, interval_end: Any,
-                             now: datetime | None = None) -> tuple[datetime, datetime]:
+def resolve_reconcile_window(
+    params: Mapping[str, Any], interval_start: Any, interval_end: Any, now: datetime | None = None
+) -> tuple[datetime, datetime]:
     """The sync's window rules (:func:`~leads_flow.window.resolve_window`), with a scheduled data interval
     snapped to whole local days: the 01:30 run's interval [D-1 01:30, D 01:30) compares day D-1, which the
     00:00 sync has published, and never the day still being written."""
@@ -838,9 +1107,15 @@ def resolve_reconcile_window(params: Mapping[str, Any], interval_start: Any, int
     return start, end
 
 
-def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
-         legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
-         pii_conn_id: str = PII_CONN_ID) -> list[dict[str, Any]]:
+def plan(
+    params: Mapping[str, Any],
+    interval_start: Any,
+    interval_end: Any,
+    *,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+    pii_conn_id: str = PII_CONN_ID,
+) -> list[dict[str, Any]]:
     """Resolve the range, check the keyring, the legacy schema and the tables; one dict per daily window."""
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -852,8 +1127,9 @@ def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
     except (ConfigError, ValueError) as exc:
         raise AirflowFailException(f"bad parameters: {exc}") from exc
     parts = partitions(start, end, settings.overlap_minutes)
-    log.info("reconcile window [%s, %s): %d daily window(s); repair=%s", start, end, len(parts),
-             bool(params.get("repair")))
+    log.info(
+        "reconcile window [%s, %s): %d daily window(s); repair=%s", start, end, len(parts), bool(params.get("repair"))
+    )
     try:
         load_keyring(pii_conn_id)
         with connected(legacy_conn_id) as legacy:
@@ -878,14 +1154,29 @@ def _fail_fast(exc: BaseException) -> BaseException:
     return exc
 
 
-def compare(window: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, dag_run_id: str, *,
-            legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
-            pii_conn_id: str = PII_CONN_ID) -> dict[str, Any]:
+def compare(
+    window: Mapping[str, Any],
+    params: Mapping[str, Any],
+    dag_id: str,
+    dag_run_id: str,
+    *,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+    pii_conn_id: str = PII_CONN_ID,
+) -> dict[str, Any]:
     part = Partition.from_dict(window)
     try:
-        res = reconcile_window(part, dag_run_id, PhoneCipher(load_keyring(pii_conn_id)), settings_from(params),
-                               decrypt_sample=int(params.get("decrypt_sample") or 0), dag_id=dag_id,
-                               dag_run_id=dag_run_id, legacy_conn_id=legacy_conn_id, flow_conn_id=flow_conn_id)
+        res = reconcile_window(
+            part,
+            dag_run_id,
+            PhoneCipher(load_keyring(pii_conn_id)),
+            settings_from(params),
+            decrypt_sample=int(params.get("decrypt_sample") or 0),
+            dag_id=dag_id,
+            dag_run_id=dag_run_id,
+            legacy_conn_id=legacy_conn_id,
+            flow_conn_id=flow_conn_id,
+        )
     except Exception as exc:
         failed = _fail_fast(exc)
         if failed is exc:
@@ -894,24 +1185,40 @@ def compare(window: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, d
     return {**res.to_dict(), "window": dict(window)}
 
 
-def repair(compared: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, dag_run_id: str, *,
-           legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
-           pii_conn_id: str = PII_CONN_ID) -> dict[str, Any]:
+def repair(
+    compared: Mapping[str, Any],
+    params: Mapping[str, Any],
+    dag_id: str,
+    dag_run_id: str,
+    *,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+    pii_conn_id: str = PII_CONN_ID,
+) -> dict[str, Any]:
     """Skip unless ``params['repair']``; otherwise :func:`repair_window` on the compared window."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     if not params.get("repair"):
-        raise AirflowSkipException(f"repair=False: {compared.get('repairable', 0)} repairable lead(s) reported, "
-                                   "nothing re-synced")
+        raise AirflowSkipException(
+            f"repair=False: {compared.get('repairable', 0)} repairable lead(s) reported, nothing re-synced"
+        )
     part = Partition.from_dict(compared["window"])
     if not compared.get("repairable"):
         log.info("repair %s: nothing to repair", part.label)
         return RepairResult(compared["reconcile_run_id"], part.start.isoformat()).to_dict()
     try:
-        res = repair_window(part, dag_run_id, PhoneCipher(load_keyring(pii_conn_id)), settings_from(params),
-                            dag_id=dag_id, dag_run_id=dag_run_id, legacy_conn_id=legacy_conn_id,
-                            flow_conn_id=flow_conn_id, expected_rows=compared.get("expected_rows"),
-                            matched=compared.get("matched"))
+        res = repair_window(
+            part,
+            dag_run_id,
+            PhoneCipher(load_keyring(pii_conn_id)),
+            settings_from(params),
+            dag_id=dag_id,
+            dag_run_id=dag_run_id,
+            legacy_conn_id=legacy_conn_id,
+            flow_conn_id=flow_conn_id,
+            expected_rows=compared.get("expected_rows"),
+            matched=compared.get("matched"),
+        )
     except Exception as exc:
         failed = _fail_fast(exc)
         if failed is exc:
@@ -920,8 +1227,9 @@ def repair(compared: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, 
     return res.to_dict()
 
 
-def summary(params: Mapping[str, Any], dag_id: str, dag_run_id: str, *,
-            flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
+def summary(
+    params: Mapping[str, Any], dag_id: str, dag_run_id: str, *, flow_conn_id: str = FLOW_CONN_ID
+) -> dict[str, Any]:
     """:func:`summarize`; fails the task when the match rate is below ``min_match_rate`` (after repair, if any)."""
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -19,8 +19,8 @@ import re
 from datetime import datetime, timedelta
 
 from leads_flow.config import ConfigError, ident
-from leads_flow.db import Db
-from leads_flow.stage import stage_table_name
+from leads_flow.io.db import Db
+from leads_flow.io.stage import stage_table_name
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,16 @@ def stale_stages(db: Db, older_than_hours: int = DEFAULT_RETENTION_HOURS) -> lis
     cur = db.conn.cursor()
     try:
         if db.dialect == "mysql":
-            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES"
-                        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE %s"
-                        " AND CREATE_TIME IS NOT NULL AND CREATE_TIME < NOW() - INTERVAL %s HOUR"
-                        " ORDER BY CREATE_TIME", (_LIKE, int(older_than_hours)))
+            cur.execute(
+                "SELECT TABLE_NAME FROM information_schema.TABLES"
+                " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE %s"
+                " AND CREATE_TIME IS NOT NULL AND CREATE_TIME < NOW() - INTERVAL %s HOUR"
+                " ORDER BY CREATE_TIME",
+                (_LIKE, int(older_than_hours)),
+            )
             names = [r[0] for r in cur.fetchall()]
         else:
-            cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'",
-                        (_LIKE,))
+            cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'", (_LIKE,))
             tables = [r[0] for r in cur.fetchall()]
             cur.execute("SELECT etl_run_id, started_at FROM leads_flow_run")
             started = {stage_table_name(run_id): _as_datetime(at) for run_id, at in cur.fetchall()}

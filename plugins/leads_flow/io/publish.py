@@ -8,13 +8,19 @@ import time
 from datetime import datetime
 
 from leads_flow.config import FLOW_CONN_ID
-from leads_flow.db import Db, connected, retrying
+from leads_flow.io.db import Db, connected, retrying
 
 log = logging.getLogger(__name__)
 
 
-def publish_stage(stage_table: str, etl_run_id: str, timings: dict[str, float], *, dry_run: bool = False,
-                  flow_conn_id: str = FLOW_CONN_ID) -> int:
+def publish_stage(
+    stage_table: str,
+    etl_run_id: str,
+    timings: dict[str, float],
+    *,
+    dry_run: bool = False,
+    flow_conn_id: str = FLOW_CONN_ID,
+) -> int:
     """Upsert the staged rows and mark the run published, atomically; then drop the staging table.
 
     Readers see either none or all of the partition. Rerunning after a crash is safe: the upsert is
@@ -22,6 +28,7 @@ def publish_stage(stage_table: str, etl_run_id: str, timings: dict[str, float], 
     connection or the task died before reporting success) finds the staging table gone and the run
     marked published, and succeeds without doing anything.
     """
+
     def once() -> int:
         t0 = time.perf_counter()
         with connected(flow_conn_id) as flow:
@@ -33,9 +40,16 @@ def publish_stage(stage_table: str, etl_run_id: str, timings: dict[str, float], 
                 if not dry_run:
                     changed = flow.run("publish", stage=stage_table)
                 timings["publish_s"] = round(time.perf_counter() - t0, 3)
-                flow.run("run_published", {"etl_run_id": etl_run_id, "status": "dry_run" if dry_run else "published",
-                                            "published": changed, "timings": json.dumps(timings),
-                                            "now": datetime.now()})
+                flow.run(
+                    "run_published",
+                    {
+                        "etl_run_id": etl_run_id,
+                        "status": "dry_run" if dry_run else "published",
+                        "published": changed,
+                        "timings": json.dumps(timings),
+                        "now": datetime.now(),
+                    },
+                )
             drop_stage(flow, stage_table)
             return changed
 

@@ -25,7 +25,7 @@ Wire it as the DAG's task failure callback (it runs in the worker once the last 
 
 The message has the dag id, run id, task, partition, reason and a link to the run report. **Never a phone
 number:** the reason is the task's exception with mobile-shaped numbers masked
-(:func:`leads_flow.phone.mask_phones_in_text`) and every other run of 11 or more digits masked too, and
+(:func:`leads_flow.rules.phone.mask_phones_in_text`) and every other run of 11 or more digits masked too, and
 the whole message passes the same mask once more before it leaves the process.
 """
 
@@ -47,7 +47,7 @@ from urllib.parse import quote, urlsplit
 from airflow.sdk import BaseNotifier
 
 from leads_flow.config import FLOW_CONN_ID
-from leads_flow.phone import mask_phones_in_text
+from leads_flow.rules.phone import mask_phones_in_text
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def failure_of(context: Mapping[str, Any]) -> Failure:
         partition = _partition_from_plan(context)
     if etl_run_id is None and partition and run_id:
         try:
-            from leads_flow.pipeline import etl_run_id_for
+            from leads_flow.tasks.sync import etl_run_id_for
             from leads_flow.window import Partition
 
             etl_run_id = etl_run_id_for(run_id, Partition.from_dict(partition))
@@ -199,12 +199,18 @@ def failure_of(context: Mapping[str, Any]) -> Failure:
         log_url = getattr(ti, "log_url", None)
     except Exception:  # noqa: BLE001
         log_url = None
-    return Failure(dag_id=dag_id, run_id=run_id, task_id=task_id,
-                   map_index=map_index if isinstance(map_index, int) and map_index >= 0 else None,
-                   try_number=try_number if isinstance(try_number, int) else None,
-                   etl_run_id=etl_run_id, partition=dict(partition) if partition else None,
-                   reason=reason_of(context.get("exception")),
-                   report_url=report_url(etl_run_id, dag_id, run_id), log_url=log_url if isinstance(log_url, str) else None)
+    return Failure(
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        map_index=map_index if isinstance(map_index, int) and map_index >= 0 else None,
+        try_number=try_number if isinstance(try_number, int) else None,
+        etl_run_id=etl_run_id,
+        partition=dict(partition) if partition else None,
+        reason=reason_of(context.get("exception")),
+        report_url=report_url(etl_run_id, dag_id, run_id),
+        log_url=log_url if isinstance(log_url, str) else None,
+    )
 
 
 def record_failure(failure: Failure, flow_conn_id: str = FLOW_CONN_ID) -> bool:
@@ -214,16 +220,25 @@ def record_failure(failure: Failure, flow_conn_id: str = FLOW_CONN_ID) -> bool:
     """
     if not failure.etl_run_id:
         return False
-    from leads_flow.db import connected
+    from leads_flow.io.db import connected
     from leads_flow.window import Partition
 
     params: dict[str, Any] = {"etl_run_id": failure.etl_run_id, "error": failure.reason, "now": datetime.now()}
     with connected(flow_conn_id) as flow, flow.transaction():
         if failure.partition:
             part = Partition.from_dict(failure.partition)
-            flow.run("notify_run_insert", {**params, "dag_id": failure.dag_id, "dag_run_id": failure.run_id,
-                                           "partition_start": part.start, "partition_end": part.end,
-                                           "window_start": part.read_start, "window_end": part.end})
+            flow.run(
+                "notify_run_insert",
+                {
+                    **params,
+                    "dag_id": failure.dag_id,
+                    "dag_run_id": failure.run_id,
+                    "partition_start": part.start,
+                    "partition_end": part.end,
+                    "window_start": part.read_start,
+                    "window_end": part.end,
+                },
+            )
         flow.run("notify_run_failed", params)
     return True
 
@@ -231,8 +246,11 @@ def record_failure(failure: Failure, flow_conn_id: str = FLOW_CONN_ID) -> bool:
 def message_of(failure: Failure) -> dict[str, Any]:
     """The alert as JSON: a one-line ``text`` for chat webhooks plus every field, masked."""
     where = f" [{failure.partition_label}]" if failure.partition else ""
-    short = failure.reason if len(failure.reason) <= MAX_MESSAGE_REASON_CHARS else \
-        failure.reason[: MAX_MESSAGE_REASON_CHARS - 1] + "…"
+    short = (
+        failure.reason
+        if len(failure.reason) <= MAX_MESSAGE_REASON_CHARS
+        else failure.reason[: MAX_MESSAGE_REASON_CHARS - 1] + "…"
+    )
     msg = {
         "text": f"leads-flow: {failure.dag_id} task {failure.task_id}{where} failed: {short} — {failure.report_url}",
         "event": "task_failed",
@@ -301,9 +319,11 @@ def check_webhook_url(url: str) -> str:
     except ValueError:
         raise WebhookUrlError("leads-flow alert webhook is not a valid URL (not shown: it may carry a token)") from None
     if parts.scheme.lower() != "https" or not host:
-        raise WebhookUrlError("leads-flow alert webhook must be an https:// URL with a host name: "
-                              f"{(parts.scheme or 'no scheme')[:10]!r} is refused (the URL is not shown: it may "
-                              "carry a token)")
+        raise WebhookUrlError(
+            "leads-flow alert webhook must be an https:// URL with a host name: "
+            f"{(parts.scheme or 'no scheme')[:10]!r} is refused (the URL is not shown: it may "
+            "carry a token)"
+        )
     return url
 
 
@@ -335,8 +355,15 @@ class LeadsFlowWebhookNotifier(BaseNotifier):
 
     template_fields = ()
 
-    def __init__(self, url: str | None = None, *, message: Mapping[str, Any] | None = None,
-                 timeout: float = 10.0, attempts: int = 2, ca_file: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        message: Mapping[str, Any] | None = None,
+        timeout: float = 10.0,
+        attempts: int = 2,
+        ca_file: str | None = None,
+    ) -> None:
         super().__init__()
         if url:
             mask_webhook_url(url)
@@ -353,14 +380,22 @@ class LeadsFlowWebhookNotifier(BaseNotifier):
         message = self.message or context.get("leads_flow_alert") or message_of(failure_of(context))
         url = self.url or _setting(WEBHOOK_VARIABLE, WEBHOOK_ENV)
         if not url:
-            log.info("leads-flow alert not sent: no webhook configured (Variable %s or env %s): %s",
-                     WEBHOOK_VARIABLE, WEBHOOK_ENV, message.get("text"))
+            log.info(
+                "leads-flow alert not sent: no webhook configured (Variable %s or env %s): %s",
+                WEBHOOK_VARIABLE,
+                WEBHOOK_ENV,
+                message.get("text"),
+            )
             return
         mask_webhook_url(url)  # first: whatever happens next, logs show *** instead
         check_webhook_url(url)
         body = redact(json.dumps(message, ensure_ascii=False, default=str)).encode("utf-8")
-        req = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8", "User-Agent": "leads-flow-alert/1"})
+        req = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "leads-flow-alert/1"},
+        )
         opener = _opener(self.ca_file or os.environ.get(WEBHOOK_CA_ENV) or None)
         for attempt in range(1, self.attempts + 1):
             try:
@@ -372,11 +407,15 @@ class LeadsFlowWebhookNotifier(BaseNotifier):
                 if isinstance(exc, urllib.error.HTTPError):
                     exc.close()
                 if isinstance(code, int) and 300 <= code < 400:
-                    raise RuntimeError(f"leads-flow alert webhook failed: HTTPError: {code} redirect, not "
-                                       "followed: configure the final https URL") from None
+                    raise RuntimeError(
+                        f"leads-flow alert webhook failed: HTTPError: {code} redirect, not "
+                        "followed: configure the final https URL"
+                    ) from None
                 if attempt == self.attempts or (isinstance(exc, urllib.error.HTTPError) and exc.code < 500):
-                    raise RuntimeError(f"leads-flow alert webhook failed: {type(exc).__name__}: "
-                                       f"{code or ''} {getattr(exc, 'reason', '')}") from None
+                    raise RuntimeError(
+                        f"leads-flow alert webhook failed: {type(exc).__name__}: "
+                        f"{code or ''} {getattr(exc, 'reason', '')}"
+                    ) from None
                 log.warning("leads-flow alert webhook attempt %d failed (%s), retrying", attempt, type(exc).__name__)
 
 
@@ -401,9 +440,13 @@ def email_notifier(to: str) -> BaseNotifier:
     kw: dict[str, Any] = {}
     if conn_id := os.environ.get(SMTP_CONN_ENV):
         kw["smtp_conn_id"] = conn_id
-    return SmtpNotifier(to=[a.strip() for a in to.split(",") if a.strip()],
-                        from_email=os.environ.get(EMAIL_FROM_ENV) or None,
-                        subject=EMAIL_SUBJECT, html_content=EMAIL_HTML, **kw)
+    return SmtpNotifier(
+        to=[a.strip() for a in to.split(",") if a.strip()],
+        from_email=os.environ.get(EMAIL_FROM_ENV) or None,
+        subject=EMAIL_SUBJECT,
+        html_content=EMAIL_HTML,
+        **kw,
+    )
 
 
 def notifiers() -> list[BaseNotifier]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leads_flow.db import Db
+from leads_flow.io.db import Db
 
 # Columns added after the first release: (table, column, DDL fragment per dialect). Appending an entry
 # here is how a column is added to a live deployment; CREATE TABLE in flow_ddl.sql holds the full shape.

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from leads_flow.config import Settings
-from leads_flow.db import Db, PermanentDbError
-from leads_flow.mapping import LEGACY_COLUMNS
+from leads_flow.io.db import Db, PermanentDbError
+from leads_flow.rules.mapping import LEGACY_COLUMNS
 from leads_flow.window import Partition
 
 _DATETIME_COLUMNS = [i for i, c in enumerate(LEGACY_COLUMNS) if c in ("join_time", "create_time", "update_time")]
@@ -25,7 +25,8 @@ def check_legacy_schema(db: Db, settings: Settings) -> None:
     missing = [c for c in LEGACY_COLUMNS if c not in present]
     if missing:
         raise LegacySchemaError(
-            f"legacy table {settings.legacy_table!r} lacks required column(s): {', '.join(missing)}")
+            f"legacy table {settings.legacy_table!r} lacks required column(s): {', '.join(missing)}"
+        )
 
 
 def to_datetime(v: object) -> datetime | None:
@@ -38,8 +39,13 @@ def to_datetime(v: object) -> datetime | None:
         return None
 
 
-def read_window(db: Db, settings: Settings, partition: Partition, ids: Sequence[int] | None = None,
-                id_range: tuple[int, int] | None = None) -> Iterator[list[tuple]]:
+def read_window(
+    db: Db,
+    settings: Settings,
+    partition: Partition,
+    ids: Sequence[int] | None = None,
+    id_range: tuple[int, int] | None = None,
+) -> Iterator[list[tuple]]:
     """Yield chunks of legacy rows (tuples in LEGACY_COLUMNS order) whose source_updated_at is in the window,
     or, with ``ids``, exactly those rows whatever their time (the reconcile DAG's repair); ``id_range``
     [from, to) reads the window's rows of that primary-key slice by a sequential scan instead.
@@ -49,29 +55,36 @@ def read_window(db: Db, settings: Settings, partition: Partition, ids: Sequence[
     """
     if ids is not None:
         for i in range(0, len(ids), 1000):
-            part = ",".join(str(int(x)) for x in ids[i:i + 1000])
-            yield from _typed(db, db.stream("extract_ids", {}, settings.chunk_rows, legacy=settings.legacy_table,
-                                            columns=", ".join(LEGACY_COLUMNS), ids=part))
+            part = ",".join(str(int(x)) for x in ids[i : i + 1000])
+            yield from _typed(
+                db,
+                db.stream(
+                    "extract_ids",
+                    {},
+                    settings.chunk_rows,
+                    legacy=settings.legacy_table,
+                    columns=", ".join(LEGACY_COLUMNS),
+                    ids=part,
+                ),
+            )
         return
     params = {"start": partition.read_start, "end": partition.end}
     if id_range is not None:  # a primary-key slice, scanned in order (history-sized windows, MySQL)
         params.update(id_from=id_range[0], id_to=id_range[1])
-        yield from db.stream("extract_scan", params, settings.chunk_rows, legacy=settings.legacy_table,
-                             columns=", ".join(LEGACY_COLUMNS))
+        yield from db.stream(
+            "extract_scan", params, settings.chunk_rows, legacy=settings.legacy_table, columns=", ".join(LEGACY_COLUMNS)
+        )
         return
-    yield from _typed(db, db.stream("extract_window", params, settings.chunk_rows,
-                                    legacy=settings.legacy_table, columns=", ".join(LEGACY_COLUMNS)))
-
-
-def explain_window(db: Db, legacy_table: str, partition: Partition) -> list[tuple[str, str | None, str | None]]:
-    """(access type, key, Extra) per table access of the extraction plan (MySQL), to prove it is index-driven."""
-    [sql] = db.sql("extract_window", legacy=legacy_table, columns=", ".join(LEGACY_COLUMNS))
-    cur = db.conn.cursor()
-    cur.execute("EXPLAIN " + sql, {"start": partition.read_start, "end": partition.end})
-    names = [d[0] for d in cur.description]
-    rows = [dict(zip(names, r)) for r in cur.fetchall()]
-    cur.close()
-    return [(r["type"], r["key"], r["Extra"]) for r in rows if r.get("table") not in (None, "<union1,2>")]
+    yield from _typed(
+        db,
+        db.stream(
+            "extract_window",
+            params,
+            settings.chunk_rows,
+            legacy=settings.legacy_table,
+            columns=", ".join(LEGACY_COLUMNS),
+        ),
+    )
 
 
 def _typed(db: Db, chunks: Iterator[list[tuple]]) -> Iterator[list[tuple]]:

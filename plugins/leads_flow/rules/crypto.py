@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from leads_flow.phone import InvalidPhone, _mask_e164
+from leads_flow.rules.phone import InvalidPhone, _mask_e164
 
 __all__ = [
     "BIDX_CONN_SUFFIX",
@@ -147,15 +147,19 @@ class Keyring:
         bdoc = _extra_object(bidx_extra, what="blind-index keyring extra")
         stray = [f for f in _ENC_FIELDS if f in bdoc]
         if stray:
-            raise KeyringError(f"the blind-index keyring extra must not hold {stray}; keep the encryption ring "
-                               "in the main keyring only")
+            raise KeyringError(
+                f"the blind-index keyring extra must not hold {stray}; keep the encryption ring "
+                "in the main keyring only"
+            )
         enc_keys, active_enc = _parse_ring(doc, "enc")
         bidx_keys, active_bidx = _parse_ring(bdoc, "bidx", what="blind-index keyring extra")
         if any(f in doc for f in _BIDX_FIELDS):
             old_keys, old_active = _parse_ring(doc, "bidx")
             if old_keys != bidx_keys or old_active != active_bidx:
-                raise KeyringError("the main keyring extra and the blind-index keyring extra hold different "
-                                   "blind-index keys; remove bidx_keys and active_bidx_kid from the main one")
+                raise KeyringError(
+                    "the main keyring extra and the blind-index keyring extra hold different "
+                    "blind-index keys; remove bidx_keys and active_bidx_kid from the main one"
+                )
         return cls(enc_keys, active_enc, bidx_keys, active_bidx)
 
 
@@ -313,12 +317,20 @@ def load_keyring(conn_id: str = "leads_pii") -> Keyring:
     if bidx_extra is None:
         log.info("Loaded phone keyring from connection %r: %r", conn_id, keyring)
     else:
-        log.info("Loaded phone keyring: encryption ring from connection %r, blind-index ring from %r: %r",
-                 conn_id, bidx_id, keyring)
+        log.info(
+            "Loaded phone keyring: encryption ring from connection %r, blind-index ring from %r: %r",
+            conn_id,
+            bidx_id,
+            keyring,
+        )
         main = _extra_object(extra)
         if any(f in main for f in _BIDX_FIELDS):
-            log.warning("Connection %r still holds bidx_keys/active_bidx_kid (identical to %r's, so they are "
-                        "ignored); remove them so that it no longer holds the blind-index key", conn_id, bidx_id)
+            log.warning(
+                "Connection %r still holds bidx_keys/active_bidx_kid (identical to %r's, so they are "
+                "ignored); remove them so that it no longer holds the blind-index key",
+                conn_id,
+                bidx_id,
+            )
     return keyring
 
 
@@ -333,7 +345,7 @@ class Protected(NamedTuple):
 
 def _check_e164(e164: object) -> None:
     if e164.__class__ is not str or not _E164.fullmatch(e164):  # type: ignore[arg-type]
-        raise InvalidPhone("expected an E.164 string from leads_flow.phone.normalize()")
+        raise InvalidPhone("expected an E.164 string from leads_flow.rules.phone.normalize()")
 
 
 class _HmacSha256:

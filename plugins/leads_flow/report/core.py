@@ -9,15 +9,15 @@ The api-server mounts the app at ``/leads-flow`` (plugin: ``plugins/leads_flow_r
     GET /leads-flow/api/runs                      the list as JSON (same filters)
     GET /leads-flow/api/runs/{etl_run_id}         one run as JSON
 
-Only the runs of this project's DAGs (:data:`SYNC_DAG_ID`, ``leads_flow.reconcile.DAG_ID``) are shown or
+Only the runs of this project's DAGs (:data:`SYNC_DAG_ID`, ``leads_flow.reconcile.core.DAG_ID``) are shown or
 served; a run of any other DAG, or of none, is 404. Access is checked per DAG: a page or API answer about a
 run (or a DAG run) needs read access to that DAG's runs (else 403), and the lists contain only the runs of
 the DAGs the user may read (403 when that is none). In the api-server the check is Airflow's auth manager
 (:func:`airflow_readable_dags`); :func:`create_app` without ``readable_dags`` (tests, local use) reads all.
 
-Read-only; SQL in ``include/sql/common/report_*.sql``, through :func:`leads_flow.db.connected`. Run ids
+Read-only; SQL in ``include/sql/common/report_*.sql``, through :func:`leads_flow.io.db.connected`. Run ids
 come from users, so every value is escaped (Jinja autoescape; URLs percent-encoded), and every string
-shown or returned passes :func:`leads_flow.notify.redact` (phones masked) although the audit tables hold
+shown or returned passes :func:`leads_flow.tasks.notify.redact` (phones masked) although the audit tables hold
 none. The pages use no JavaScript and load nothing from elsewhere; a Content-Security-Policy says so.
 """
 
@@ -35,7 +35,7 @@ import jinja2
 from markupsafe import Markup
 
 from leads_flow.config import FLOW_CONN_ID
-from leads_flow.notify import REPORT_PREFIX, REPORT_UI_ROUTE, redact, redact_all  # noqa: F401 - re-exported
+from leads_flow.tasks.notify import REPORT_PREFIX, REPORT_UI_ROUTE, redact, redact_all  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +44,34 @@ SYNC_DAG_ID = "leads_flow_sync"
 
 def project_dag_ids() -> tuple[str, ...]:
     """The DAGs whose runs the report shows (imported late: reconcile is heavy for every plugin import)."""
-    from leads_flow.reconcile import DAG_ID as RECONCILE_DAG_ID
+    from leads_flow.reconcile.core import DAG_ID as RECONCILE_DAG_ID
 
     return SYNC_DAG_ID, RECONCILE_DAG_ID
+
+
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 REJECT_SAMPLE = 100
 
-LIST_COLUMNS = ("etl_run_id", "dag_id", "dag_run_id", "partition_start", "partition_end", "window_start",
-                "window_end", "status", "extracted", "staged", "rejected", "coerced", "published", "gate_success",
-                "gate_failed_checks", "error", "started_at", "finished_at")
+LIST_COLUMNS = (
+    "etl_run_id",
+    "dag_id",
+    "dag_run_id",
+    "partition_start",
+    "partition_end",
+    "window_start",
+    "window_end",
+    "status",
+    "extracted",
+    "staged",
+    "rejected",
+    "coerced",
+    "published",
+    "gate_success",
+    "gate_failed_checks",
+    "error",
+    "started_at",
+    "finished_at",
+)
 RUN_COLUMNS = LIST_COLUMNS + ("rejects_by_reason", "gate_results", "timings")
 DATETIME_COLUMNS = ("partition_start", "partition_end", "window_start", "window_end", "started_at", "finished_at")
 
@@ -106,7 +125,7 @@ def _missing_table(exc: BaseException) -> bool:
 
 
 def _query(name: str, params: dict[str, Any], conn_id: str) -> list[tuple]:
-    from leads_flow.db import connected
+    from leads_flow.io.db import connected
 
     try:
         with connected(conn_id) as db:
@@ -134,30 +153,52 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
     run["gate_failed_checks"] = [c for c in (run.get("gate_failed_checks") or "").split(",") if c]
     if "rejects_by_reason" in run:
         reasons = _json(run["rejects_by_reason"], dict)
-        run["rejects_by_reason"] = dict(sorted(((str(k), int(v or 0)) for k, v in reasons.items()),
-                                               key=lambda kv: (-kv[1], kv[0])))
+        run["rejects_by_reason"] = dict(
+            sorted(((str(k), int(v or 0)) for k, v in reasons.items()), key=lambda kv: (-kv[1], kv[0]))
+        )
         blank = dict.fromkeys(("check", "expectation", "success", "error") + RESULT_KEYS)
-        run["gate_results"] = [{**blank, **r, "success": bool(r.get("success"))}
-                               for r in _json(run["gate_results"], list) if isinstance(r, dict)]
+        run["gate_results"] = [
+            {**blank, **r, "success": bool(r.get("success"))}
+            for r in _json(run["gate_results"], list)
+            if isinstance(r, dict)
+        ]
         run["timings"] = {k: v for k, v in _json(run["timings"], dict).items() if isinstance(v, (int, float))}
     ext, rej = run.get("extracted"), run.get("rejected")
     run["reject_ratio"] = (rej / ext) if ext and rej is not None else None
     return run
 
 
-def list_runs(*, limit: int = DEFAULT_LIMIT, status: str | None = None, dag_id: str | None = None,
-              dag_run_id: str | None = None, conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
+def list_runs(
+    *,
+    limit: int = DEFAULT_LIMIT,
+    status: str | None = None,
+    dag_id: str | None = None,
+    dag_run_id: str | None = None,
+    conn_id: str = FLOW_CONN_ID,
+) -> list[dict[str, Any]]:
     """Recent partition runs, newest first (any DAG: the app narrows it with :func:`list_runs_of`)."""
-    rows = _query("report_runs", {"limit": int(limit), "status": status or None, "dag_id": dag_id or None,
-                                  "dag_run_id": dag_run_id or None}, conn_id)
+    rows = _query(
+        "report_runs",
+        {"limit": int(limit), "status": status or None, "dag_id": dag_id or None, "dag_run_id": dag_run_id or None},
+        conn_id,
+    )
     return [_shape(dict(zip(LIST_COLUMNS, r))) for r in rows]
 
 
-def list_runs_of(dag_ids: Sequence[str], *, limit: int = DEFAULT_LIMIT, status: str | None = None,
-                 dag_run_id: str | None = None, conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
+def list_runs_of(
+    dag_ids: Sequence[str],
+    *,
+    limit: int = DEFAULT_LIMIT,
+    status: str | None = None,
+    dag_run_id: str | None = None,
+    conn_id: str = FLOW_CONN_ID,
+) -> list[dict[str, Any]]:
     """The newest ``limit`` runs of these DAGs only (one query per DAG, merged in the SQL's order)."""
-    runs = [r for d in sorted(set(dag_ids))
-            for r in list_runs(limit=limit, status=status, dag_id=d, dag_run_id=dag_run_id, conn_id=conn_id)]
+    runs = [
+        r
+        for d in sorted(set(dag_ids))
+        for r in list_runs(limit=limit, status=status, dag_id=d, dag_run_id=dag_run_id, conn_id=conn_id)
+    ]
     runs.sort(key=lambda r: r["etl_run_id"])
     runs.sort(key=lambda r: (r["started_at"] or datetime.min, r["partition_start"] or datetime.min), reverse=True)
     return runs[:limit]
@@ -169,14 +210,19 @@ def get_run(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str, Any] |
     if not rows:
         return None
     run = _shape(dict(zip(RUN_COLUMNS, rows[0])))
-    sample = _query("report_rejects", {"etl_run_id": etl_run_id, "limit": REJECT_SAMPLE}, conn_id) if run["rejected"] else []
-    run["rejected_sample"] = [{"lead_id": lid, "reasons": [r for r in (why or "").split(",") if r],
-                               "source_updated_at": _dt(sua)} for lid, why, sua in sample]
+    sample = (
+        _query("report_rejects", {"etl_run_id": etl_run_id, "limit": REJECT_SAMPLE}, conn_id) if run["rejected"] else []
+    )
+    run["rejected_sample"] = [
+        {"lead_id": lid, "reasons": [r for r in (why or "").split(",") if r], "source_updated_at": _dt(sua)}
+        for lid, why, sua in sample
+    ]
     return run
 
 
 def to_json(run: dict[str, Any]) -> dict[str, Any]:
     """A run for the JSON API: ISO datetimes, phones masked in every string."""
+
     def conv(v: Any) -> Any:
         if isinstance(v, datetime):
             return v.isoformat()
@@ -282,10 +328,17 @@ def reject_chart(reasons: dict[str, int], *, bar_w: int = 320, label_w: int = 23
     """Geometry of the inline SVG bar chart: one horizontal bar per reason, longest = most rejects."""
     top = max(reasons.values(), default=0) or 1
     total = sum(reasons.values()) or 1
-    bars = [{"reason": r, "count": n, "y": i * 26, "w": max(2, round(bar_w * n / top)) if n else 0,
-             "share": n / total} for i, (r, n) in enumerate(reasons.items())]
-    return {"bars": bars, "label_w": label_w, "bar_w": bar_w, "width": label_w + bar_w + 90,
-            "height": max(26 * len(bars), 26)}
+    bars = [
+        {"reason": r, "count": n, "y": i * 26, "w": max(2, round(bar_w * n / top)) if n else 0, "share": n / total}
+        for i, (r, n) in enumerate(reasons.items())
+    ]
+    return {
+        "bars": bars,
+        "label_w": label_w,
+        "bar_w": bar_w,
+        "width": label_w + bar_w + 90,
+        "height": max(26 * len(bars), 26),
+    }
 
 
 def timing_chart(timings: dict[str, float], *, width: int = 420) -> dict[str, Any]:
@@ -462,8 +515,14 @@ inserted or changed in leads_flow (newer source_updated_at wins; an unchanged ro
 """,
 }
 
-_ENV = jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True, finalize=_finalize,
-                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_ENV = jinja2.Environment(
+    loader=jinja2.DictLoader(TEMPLATES),
+    autoescape=True,
+    finalize=_finalize,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 _ENV.filters.update(num=_num, when=_when, secs=_secs, pct=_pct, observed=_observed)
 _ENV.globals.update(status_of=_status, statuses=STATUSES, style=Markup(STYLE), max_limit=MAX_LIMIT)
 
@@ -472,21 +531,29 @@ def render(template: str, root: str, **ctx: Any) -> str:
     return _ENV.get_template(template).render(urls=Urls(root), **ctx)
 
 
-def render_list(runs: list[dict[str, Any]], root: str = "", *, heading: str = "Recent partition runs",
-                status: str | None = None, limit: int = DEFAULT_LIMIT, dag_run: dict[str, str] | None = None) -> str:
+def render_list(
+    runs: list[dict[str, Any]],
+    root: str = "",
+    *,
+    heading: str = "Recent partition runs",
+    status: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    dag_run: dict[str, str] | None = None,
+) -> str:
     return render("list.html", root, runs=runs, heading=heading, status=status, limit=limit, dag_run=dag_run)
 
 
 def render_run(run: dict[str, Any], root: str = "") -> str:
-    return render("run.html", root, run=run, chart=reject_chart(run["rejects_by_reason"]),
-                  tchart=timing_chart(run["timings"]))
+    return render(
+        "run.html", root, run=run, chart=reject_chart(run["rejects_by_reason"]), tchart=timing_chart(run["timings"])
+    )
 
 
 # ---------------------------------------------------------------------------------------------- app
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                               "form-action 'self'; frame-ancestors 'self'; base-uri 'none'",
+    "form-action 'self'; frame-ancestors 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
@@ -499,8 +566,9 @@ def all_project_dags() -> frozenset[str]:
     return frozenset(project_dag_ids())
 
 
-def create_app(*, dependencies: Sequence[Any] = (), readable_dags: Callable[..., Any] | None = None,
-               conn_id: str = FLOW_CONN_ID) -> Any:
+def create_app(
+    *, dependencies: Sequence[Any] = (), readable_dags: Callable[..., Any] | None = None, conn_id: str = FLOW_CONN_ID
+) -> Any:
     """The report as a FastAPI app.
 
     ``readable_dags`` is a FastAPI dependency returning the project DAG ids the request's user may read
@@ -513,8 +581,13 @@ def create_app(*, dependencies: Sequence[Any] = (), readable_dags: Callable[...,
 
     readable_dep = Depends(readable_dags or all_project_dags)
     project = frozenset(project_dag_ids())
-    app = FastAPI(title="Leads flow run report", dependencies=[*dependencies, readable_dep], docs_url=None,
-                  redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Leads flow run report",
+        dependencies=[*dependencies, readable_dep],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
 
     def allowed(readable: Any) -> frozenset[str]:
         return frozenset(readable or ()) & project
@@ -524,8 +597,9 @@ def create_app(*, dependencies: Sequence[Any] = (), readable_dags: Callable[...,
         mine = allowed(readable)
         if dag_id:  # an empty ?dag_id= means no filter
             if dag_id not in project:
-                raise HTTPException(404, "Not a leads-flow DAG: the report shows leads_flow_sync and "
-                                         "leads_flow_reconcile runs only.")
+                raise HTTPException(
+                    404, "Not a leads-flow DAG: the report shows leads_flow_sync and leads_flow_reconcile runs only."
+                )
             if dag_id not in mine:
                 raise HTTPException(403, "Not allowed")
             return [dag_id]
@@ -551,7 +625,7 @@ def create_app(*, dependencies: Sequence[Any] = (), readable_dags: Callable[...,
     def is_api(request: Request) -> bool:
         path = request.url.path
         base = root(request)
-        return (path[len(base):] if path.startswith(base) else path).startswith("/api/")
+        return (path[len(base) :] if path.startswith(base) else path).startswith("/api/")
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Any:
@@ -561,32 +635,55 @@ def create_app(*, dependencies: Sequence[Any] = (), readable_dags: Callable[...,
         title = {401: "Sign in required", 403: "Not allowed", 404: "Not found"}.get(exc.status_code, "Error")
         message = exc.detail if isinstance(exc.detail, str) else title
         if login:
-            message = ("The run report needs an Airflow login with read access to the runs of this DAG "
-                       "(leads_flow_sync, leads_flow_reconcile)."
-                       if exc.status_code == 403 else "The run report needs an Airflow login.")
-        return html(render("error.html", root(request), code=exc.status_code, title=title, message=message,
-                           login=login), exc.status_code)
+            message = (
+                "The run report needs an Airflow login with read access to the runs of this DAG "
+                "(leads_flow_sync, leads_flow_reconcile)."
+                if exc.status_code == 403
+                else "The run report needs an Airflow login."
+            )
+        return html(
+            render("error.html", root(request), code=exc.status_code, title=title, message=message, login=login),
+            exc.status_code,
+        )
 
     @app.exception_handler(ReportUnavailable)
     async def unavailable(request: Request, exc: ReportUnavailable) -> Any:
         if is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=503)
-        return html(render("error.html", root(request), code=503, title="Flow database unavailable",
-                           message=f"{exc}. Check the leads_flow connection; details are in the api-server log.",
-                           login=False), 503)
+        return html(
+            render(
+                "error.html",
+                root(request),
+                code=503,
+                title="Flow database unavailable",
+                message=f"{exc}. Check the leads_flow connection; details are in the api-server log.",
+                login=False,
+            ),
+            503,
+        )
 
     @app.get("/", response_class=HTMLResponse)
-    def runs_page(request: Request, limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-                  status: str | None = Query(None, pattern=STATUS_PATTERN), dag_id: str | None = None,
-                  readable: Any = readable_dep) -> HTMLResponse:
+    def runs_page(
+        request: Request,
+        limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+        status: str | None = Query(None, pattern=STATUS_PATTERN),
+        dag_id: str | None = None,
+        readable: Any = readable_dep,
+    ) -> HTMLResponse:
         runs = list_runs_of(dag_scope(dag_id, readable), limit=limit, status=status, conn_id=conn_id)
         return html(render_list(runs, root(request), status=status, limit=limit))
 
     @app.get("/dag-runs/{dag_id}/{dag_run_id:path}", response_class=HTMLResponse)
     def dag_run_page(request: Request, dag_id: str, dag_run_id: str, readable: Any = readable_dep) -> HTMLResponse:
         runs = list_runs_of(dag_scope(dag_id, readable), limit=MAX_LIMIT, dag_run_id=dag_run_id, conn_id=conn_id)
-        return html(render_list(runs, root(request), heading=f"Partitions of DAG run {dag_run_id}",
-                                dag_run={"dag_id": dag_id, "run_id": dag_run_id}))
+        return html(
+            render_list(
+                runs,
+                root(request),
+                heading=f"Partitions of DAG run {dag_run_id}",
+                dag_run={"dag_id": dag_id, "run_id": dag_run_id},
+            )
+        )
 
     @app.get("/runs/{etl_run_id:path}", response_class=HTMLResponse)
     def run_page(request: Request, etl_run_id: str, readable: Any = readable_dep) -> HTMLResponse:
@@ -594,21 +691,28 @@ def create_app(*, dependencies: Sequence[Any] = (), readable_dags: Callable[...,
         return html(render_run(run, root(request)))
 
     @app.get("/api/runs")
-    def runs_api(request: Request, limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
-                 status: str | None = Query(None, pattern=STATUS_PATTERN), dag_id: str | None = None,
-                 dag_run_id: str | None = None, readable: Any = readable_dep) -> JSONResponse:
+    def runs_api(
+        request: Request,
+        limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+        status: str | None = Query(None, pattern=STATUS_PATTERN),
+        dag_id: str | None = None,
+        dag_run_id: str | None = None,
+        readable: Any = readable_dep,
+    ) -> JSONResponse:
         urls = Urls(root(request))
-        runs = list_runs_of(dag_scope(dag_id, readable), limit=limit, status=status, dag_run_id=dag_run_id,
-                            conn_id=conn_id)
-        body = {"runs": [{**to_json(r), "report_url": redact(urls.run(r["etl_run_id"]))} for r in runs],
-                "limit": limit}
+        runs = list_runs_of(
+            dag_scope(dag_id, readable), limit=limit, status=status, dag_run_id=dag_run_id, conn_id=conn_id
+        )
+        body = {"runs": [{**to_json(r), "report_url": redact(urls.run(r["etl_run_id"]))} for r in runs], "limit": limit}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     @app.get("/api/runs/{etl_run_id:path}")
     def run_api(request: Request, etl_run_id: str, readable: Any = readable_dep) -> JSONResponse:
         run = visible_run(etl_run_id, readable, "no such partition run")
-        return JSONResponse({**to_json(run), "report_url": redact(Urls(root(request)).run(etl_run_id))},
-                            headers={"Cache-Control": "no-store"})
+        return JSONResponse(
+            {**to_json(run), "report_url": redact(Urls(root(request)).run(etl_run_id))},
+            headers={"Cache-Control": "no-store"},
+        )
 
     return app
 
@@ -657,8 +761,9 @@ def readable_dag_ids(user: Any, dag_ids: Sequence[str], auth_manager: Any = None
             from airflow.models.dag import DagModel
 
             team = DagModel.get_team_name(dag_id)
-        if manager.is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
-                                     details=DagDetails(id=dag_id, team_name=team), user=user):
+        if manager.is_authorized_dag(
+            method="GET", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id, team_name=team), user=user
+        ):
             out.add(dag_id)
     return frozenset(out)
 

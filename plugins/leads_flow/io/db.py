@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal, TypeVar
 
 from leads_flow.config import SQL_DIR, ConfigError, ident
@@ -31,8 +31,27 @@ T = TypeVar("T")
 
 # MySQL error numbers worth a retry: the server went away or is shutting down, the connection was
 # killed or broke, too many connections, deadlock, lock wait timeout (row or metadata lock), read-only.
-_TRANSIENT_MYSQL = {1205, 1213, 2002, 2003, 2006, 2013, 2055, 1927, 4031, 1290, 1836,
-                    1040, 1203, 1226, 1053, 1158, 1159, 1160, 1161}
+_TRANSIENT_MYSQL = {
+    1205,
+    1213,
+    2002,
+    2003,
+    2006,
+    2013,
+    2055,
+    1927,
+    4031,
+    1290,
+    1836,
+    1040,
+    1203,
+    1226,
+    1053,
+    1158,
+    1159,
+    1160,
+    1161,
+}
 LOCK_WAIT_TIMEOUT_ENV = "LEADS_FLOW_LOCK_WAIT_TIMEOUT"
 
 
@@ -105,8 +124,14 @@ def retrying(fn: Callable[[], T], *, attempts: int = 4, base_delay: float = 0.5,
             if kind is PermanentDbError or attempt == attempts:
                 raise kind(f"{what}: {type(exc).__name__}: {exc}") from exc
             delay = base_delay * 2 ** (attempt - 1) * (1 + random.random() / 2)
-            log.warning("%s: transient %s (attempt %d/%d), retrying in %.1fs",
-                        what, type(exc).__name__, attempt, attempts, delay)
+            log.warning(
+                "%s: transient %s (attempt %d/%d), retrying in %.1fs",
+                what,
+                type(exc).__name__,
+                attempt,
+                attempts,
+                delay,
+            )
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -119,7 +144,7 @@ def sql_text(dialect: Dialect, name: str) -> str:
 _INCLUDE = re.compile(r"^-- include: ([a-z_][a-z0-9_]*)$", re.MULTILINE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sql_text(dialect: Dialect, name: str) -> str:
     """A SQL file's text; a line ``-- include: other`` stands for the text of ``other.sql`` (same lookup)."""
     for folder in (dialect, "common"):
@@ -150,7 +175,7 @@ def render(dialect: Dialect, name: str, **idents: str) -> list[str]:
 class Db:
     """A DB-API connection plus its dialect; commits are explicit (``transaction``)."""
 
-    def __init__(self, conn: Any, dialect: Dialect, infile: "_InfileGuard | None" = None) -> None:
+    def __init__(self, conn: Any, dialect: Dialect, infile: _InfileGuard | None = None) -> None:
         self.conn = conn
         self.dialect = dialect
         self._infile = infile
@@ -217,7 +242,7 @@ class Db:
             cur.close()
 
     @contextmanager
-    def transaction(self) -> Iterator["Db"]:
+    def transaction(self) -> Iterator[Db]:
         try:
             yield self
             self.conn.commit()
@@ -312,8 +337,10 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
             guard = None
             try:
                 if not hook.leads_flow_configured:  # the provider renamed the method we refine: fail closed
-                    raise PermanentDbError(f"connection {conn_id!r}: the MySQL provider's connection config "
-                                           "was not checked (provider version not supported)")
+                    raise PermanentDbError(
+                        f"connection {conn_id!r}: the MySQL provider's connection config "
+                        "was not checked (provider version not supported)"
+                    )
                 if local_infile:
                     guard = _InfileGuard.install(conn, conn_id)
             except BaseException:
@@ -323,8 +350,11 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
             conn.set_character_set("utf8mb4")
             conn.autocommit(False)
             cur = conn.cursor()
-            cur.execute("SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = %s, "
-                        "SESSION lock_wait_timeout = %s", (wait, wait))
+            cur.execute(
+                "SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = %s, "
+                "SESSION lock_wait_timeout = %s",
+                (wait, wait),
+            )
             cur.close()
             return Db(conn, "mysql", guard)
         conn = sqlite3.connect(sqlite_path(conn_id, c), timeout=30)
@@ -354,12 +384,15 @@ def tls_config(conn_id: str, cfg: dict[str, Any]) -> dict[str, Any]:
     if isinstance(ssl, dict) and (ssl.get("ca") or ssl.get("capath")) and mode is None:
         cfg["ssl_mode"] = mode = "VERIFY_IDENTITY"
     if ssl and mode in ("PREFERRED", "REQUIRED"):
-        log.warning("connection %s: TLS without server verification (ssl_mode %s): set ssl.ca and "
-                    "ssl_mode VERIFY_IDENTITY", conn_id, mode)
+        log.warning(
+            "connection %s: TLS without server verification (ssl_mode %s): set ssl.ca and ssl_mode VERIFY_IDENTITY",
+            conn_id,
+            mode,
+        )
     return cfg
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hook_class() -> type:
     """MySqlHook whose mysqlclient arguments pin local_infile (off, or Connector/C's "auto") and TLS."""
     from airflow.providers.mysql.hooks.mysql import MySqlHook
@@ -403,7 +436,7 @@ class _InfileGuard:
         self._callbacks = (_INIT(self._init), _READ(self._read), _END(self._end), _ERROR(self._error))
 
     @classmethod
-    def install(cls, conn: Any, conn_id: str) -> "_InfileGuard":
+    def install(cls, conn: Any, conn_id: str) -> _InfileGuard:
         guard = cls(conn_id)
         try:
             import MySQLdb._mysql
@@ -415,8 +448,10 @@ class _InfileGuard:
             # dlsym through the extension module finds the client library it is linked with (or contains).
             set_handler = ctypes.CDLL(MySQLdb._mysql.__file__).mysql_set_local_infile_handler
         except (AttributeError, OSError, ValueError, ImportError) as exc:
-            raise PermanentDbError(f"connection {conn_id!r}: cannot restrict LOAD DATA LOCAL INFILE with this "
-                                   f"client library ({type(exc).__name__}); mysqlclient is required") from exc
+            raise PermanentDbError(
+                f"connection {conn_id!r}: cannot restrict LOAD DATA LOCAL INFILE with this "
+                f"client library ({type(exc).__name__}); mysqlclient is required"
+            ) from exc
         set_handler.restype = None
         set_handler.argtypes = [ctypes.c_void_p, _INIT, _READ, _END, _ERROR, ctypes.c_void_p]
         set_handler(mysql, *guard._callbacks, None)
@@ -436,8 +471,11 @@ class _InfileGuard:
             self._fd = -1
             if allowed is None or filename != allowed:
                 self.refused += 1
-                log.error("connection %s: the server asked for a file other than the staging file "
-                          "(LOAD DATA LOCAL INFILE); refused, nothing sent", self.conn_id)
+                log.error(
+                    "connection %s: the server asked for a file other than the staging file "
+                    "(LOAD DATA LOCAL INFILE); refused, nothing sent",
+                    self.conn_id,
+                )
                 return 1
             fd = os.open(allowed, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
             st = os.fstat(fd)
@@ -474,7 +512,7 @@ class _InfileGuard:
         msg = b"LOAD DATA LOCAL INFILE refused: the server asked for a file other than the staging file"
         try:
             if size > 0:
-                data = msg[:size - 1] + b"\0"
+                data = msg[: size - 1] + b"\0"
                 ctypes.memmove(buf, data, len(data))
         except BaseException:  # noqa: BLE001
             pass

@@ -16,16 +16,16 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.cleanup import drop_stale_stages, retention_hours
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, Settings
-from leads_flow.crypto import KeyringError, PhoneCipher, load_keyring
-from leads_flow.notify import reason_of
-from leads_flow.db import PermanentDbError, connected, dialect_of, retrying
-from leads_flow.extract import check_legacy_schema
-from leads_flow.publish import publish_stage
+from leads_flow.io.cleanup import drop_stale_stages, retention_hours
+from leads_flow.io.db import PermanentDbError, connected, dialect_of, retrying
+from leads_flow.io.extract import check_legacy_schema
+from leads_flow.io.publish import publish_stage
+from leads_flow.io.schema import ensure_flow_schema
+from leads_flow.io.stage import stage_partition
 from leads_flow.quality import run_gate
-from leads_flow.schema import ensure_flow_schema
-from leads_flow.stage import stage_partition
+from leads_flow.rules.crypto import KeyringError, PhoneCipher, load_keyring
+from leads_flow.tasks.notify import reason_of
 from leads_flow.window import Partition, partitions, resolve_window
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,9 @@ def _fail_fast(exc: BaseException) -> BaseException:
 
 
 def settings_from(params: Mapping[str, Any]) -> Settings:
-    return Settings.from_env(max_reject_ratio=params.get("max_reject_ratio"),
-                             overlap_minutes=params.get("overlap_minutes"))
+    return Settings.from_env(
+        max_reject_ratio=params.get("max_reject_ratio"), overlap_minutes=params.get("overlap_minutes")
+    )
 
 
 RUN_ID_MAX = 250  # the etl_run_id columns
@@ -60,20 +61,28 @@ def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
     suffix = f"@{partition.start:%Y-%m-%dT%H:%M}"
     if len(dag_run_id) + len(suffix) > RUN_ID_MAX:
         digest = hashlib.sha1(dag_run_id.encode()).hexdigest()[:16]
-        dag_run_id = dag_run_id[:RUN_ID_MAX - len(suffix) - 17] + "~" + digest
+        dag_run_id = dag_run_id[: RUN_ID_MAX - len(suffix) - 17] + "~" + digest
     return dag_run_id + suffix
 
 
 def check_run_id(run_id: str) -> str:
     """Fail fast (no Airflow retries) on a run id that is not safe to carry into SQL text."""
     if not isinstance(run_id, str) or not run_id or _UNSAFE_RUN_ID.search(run_id):
-        raise AirflowFailException(f"refusing run id {run_id!r}: quotes, backslashes and control characters "
-                                   "are not allowed (see [scheduler] allowed_run_id_pattern)")
+        raise AirflowFailException(
+            f"refusing run id {run_id!r}: quotes, backslashes and control characters "
+            "are not allowed (see [scheduler] allowed_run_id_pattern)"
+        )
     return run_id
 
 
-def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
-         legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
+def plan(
+    params: Mapping[str, Any],
+    interval_start: Any,
+    interval_end: Any,
+    *,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+) -> list[dict[str, Any]]:
     """Resolve the window, check the legacy schema and migrate the flow schema; one dict per partition."""
     try:
         settings = settings_from(params)
@@ -81,8 +90,7 @@ def plan(params: Mapping[str, Any], interval_start: Any, interval_end: Any, *,
     except ConfigError as exc:
         raise AirflowFailException(f"bad parameters: {exc}") from exc
     parts = partitions(start, end, settings.overlap_minutes)
-    log.info("window [%s, %s): %d daily partition(s), overlap %d min", start, end, len(parts),
-             settings.overlap_minutes)
+    log.info("window [%s, %s): %d daily partition(s), overlap %d min", start, end, len(parts), settings.overlap_minutes)
     try:
         load_keyring(PII_CONN_ID)  # a broken keyring fails the run before anything is read or written
         with connected(legacy_conn_id) as legacy:
@@ -115,8 +123,7 @@ def _recording_failure(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) 
     except Exception as exc:
         try:
             with connected(flow_conn_id) as flow, flow.transaction():
-                flow.run("run_failed", {"etl_run_id": etl_run_id, "error": reason_of(exc, 2000),
-                                        "now": datetime.now()})
+                flow.run("run_failed", {"etl_run_id": etl_run_id, "error": reason_of(exc, 2000), "now": datetime.now()})
         except Exception:  # noqa: BLE001 - the original error matters more
             log.warning("could not record the failure of %s", etl_run_id)
         failed = _fail_fast(exc)
@@ -125,17 +132,42 @@ def _recording_failure(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) 
         raise failed from exc
 
 
-def stage(partition: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, dag_run_id: str, *,
-          legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
-          pii_conn_id: str = PII_CONN_ID) -> dict[str, Any]:
+def stage(
+    partition: Mapping[str, Any],
+    params: Mapping[str, Any],
+    dag_id: str,
+    dag_run_id: str,
+    *,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+    pii_conn_id: str = PII_CONN_ID,
+) -> dict[str, Any]:
     part = Partition.from_dict(partition)
     run_id = etl_run_id_for(check_run_id(dag_run_id), part)
     cipher = PhoneCipher(load_keyring(pii_conn_id))
-    res = _recording_failure(run_id, flow_conn_id, lambda: stage_partition(
-        part, run_id, cipher, settings_from(params), dag_id=dag_id, dag_run_id=dag_run_id,
-        legacy_conn_id=legacy_conn_id, flow_conn_id=flow_conn_id))
-    log.info("staged %s: extracted=%d staged=%d rejected=%d coerced=%d rejects=%s", run_id, res.extracted,
-             res.staged, res.rejected, res.coerced, res.rejects_by_reason)
+    res = _recording_failure(
+        run_id,
+        flow_conn_id,
+        lambda: stage_partition(
+            part,
+            run_id,
+            cipher,
+            settings_from(params),
+            dag_id=dag_id,
+            dag_run_id=dag_run_id,
+            legacy_conn_id=legacy_conn_id,
+            flow_conn_id=flow_conn_id,
+        ),
+    )
+    log.info(
+        "staged %s: extracted=%d staged=%d rejected=%d coerced=%d rejects=%s",
+        run_id,
+        res.extracted,
+        res.staged,
+        res.rejected,
+        res.coerced,
+        res.rejects_by_reason,
+    )
     return {**res.to_dict(), "partition": dict(partition)}
 
 
@@ -146,28 +178,53 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: 
     settings = settings_from(params)
 
     def check() -> Any:
-        return run_gate(flow_conn_id, dialect_of(flow_conn_id), staged["stage_table"], run_id,
-                        extracted=staged["extracted"], rejected=staged["rejected"], partition_end=part.end,
-                        settings=settings)
+        return run_gate(
+            flow_conn_id,
+            dialect_of(flow_conn_id),
+            staged["stage_table"],
+            run_id,
+            extracted=staged["extracted"],
+            rejected=staged["rejected"],
+            partition_end=part.end,
+            settings=settings,
+        )
 
     result = _recording_failure(run_id, flow_conn_id, check)
     timings = {"stage_s": staged["seconds"], "gate_s": result.seconds}
     with connected(flow_conn_id) as flow, flow.transaction():
-        flow.run("run_gated", {
-            "etl_run_id": run_id, "status": "gated" if result.success else "gate_failed",
-            "gate_success": int(result.success), "gate_failed_checks": ",".join(result.failed) or None,
-            "gate_results": json.dumps(result.results), "timings": json.dumps(timings),
-            "finished_at": None if result.success else datetime.now()})
+        flow.run(
+            "run_gated",
+            {
+                "etl_run_id": run_id,
+                "status": "gated" if result.success else "gate_failed",
+                "gate_success": int(result.success),
+                "gate_failed_checks": ",".join(result.failed) or None,
+                "gate_results": json.dumps(result.results),
+                "timings": json.dumps(timings),
+                "finished_at": None if result.success else datetime.now(),
+            },
+        )
     if not result.success:
         raise GateFailed(f"data-quality gate failed for {run_id}: {', '.join(result.failed)}; nothing published")
-    return {"etl_run_id": run_id, "stage_table": staged["stage_table"], "timings": timings,
-            "extracted": staged["extracted"], "staged": staged["staged"], "rejected": staged["rejected"]}
+    return {
+        "etl_run_id": run_id,
+        "stage_table": staged["stage_table"],
+        "timings": timings,
+        "extracted": staged["extracted"],
+        "staged": staged["staged"],
+        "rejected": staged["rejected"],
+    }
 
 
 def publish(gated: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
     run_id = gated["etl_run_id"]
     dry = bool(params.get("dry_run"))
-    changed = _recording_failure(run_id, flow_conn_id, lambda: publish_stage(
-        gated["stage_table"], run_id, dict(gated["timings"]), dry_run=dry, flow_conn_id=flow_conn_id))
+    changed = _recording_failure(
+        run_id,
+        flow_conn_id,
+        lambda: publish_stage(
+            gated["stage_table"], run_id, dict(gated["timings"]), dry_run=dry, flow_conn_id=flow_conn_id
+        ),
+    )
     log.info("%s %s: %d row change(s)", "dry run, not published" if dry else "published", run_id, changed)
     return {"etl_run_id": run_id, "published": changed, "dry_run": dry}

@@ -41,11 +41,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings
-from leads_flow.crypto import PhoneCipher
-from leads_flow.db import Db, TransientDbError, connected, get_connection, is_duplicate_key, retrying
-from leads_flow.extract import check_legacy_schema, read_window
-from leads_flow.mapping import STAGE_COLUMNS, Mapper
-from leads_flow.progress import Progress
+from leads_flow.io.db import Db, TransientDbError, connected, get_connection, is_duplicate_key, retrying
+from leads_flow.io.extract import check_legacy_schema, read_window
+from leads_flow.io.progress import Progress
+from leads_flow.rules.crypto import PhoneCipher
+from leads_flow.rules.mapping import STAGE_COLUMNS, Mapper
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ class StageResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def add(self, other: "StageResult") -> None:
+    def add(self, other: StageResult) -> None:
         self.extracted += other.extracted
         self.staged += other.staged
         self.rejected += other.rejected
@@ -238,32 +238,54 @@ class _Job:
     id_range: tuple[int, int] | None = None
 
 
-def begin_run(flow: Db, etl_run_id: str, partition: Partition, dag_id: str | None, dag_run_id: str | None,
-              stage: str) -> None:
+def begin_run(
+    flow: Db, etl_run_id: str, partition: Partition, dag_id: str | None, dag_run_id: str | None, stage: str
+) -> None:
     """Start the audit row, (re)create an empty staging table and clear this run's earlier rejects."""
     with flow.transaction():
-        flow.run("run_start", {
-            "etl_run_id": etl_run_id, "dag_id": dag_id, "dag_run_id": dag_run_id,
-            "partition_start": partition.start, "partition_end": partition.end,
-            "window_start": partition.read_start, "window_end": partition.end, "now": datetime.now()})
+        flow.run(
+            "run_start",
+            {
+                "etl_run_id": etl_run_id,
+                "dag_id": dag_id,
+                "dag_run_id": dag_run_id,
+                "partition_start": partition.start,
+                "partition_end": partition.end,
+                "window_start": partition.read_start,
+                "window_end": partition.end,
+                "now": datetime.now(),
+            },
+        )
         flow.run("reject_clear", {"etl_run_id": etl_run_id})
     flow.run("stage_drop", stage=stage)
     flow.run("stage_create", stage=stage)
     flow.conn.commit()
 
 
-def stage_partition(partition: Partition, etl_run_id: str, cipher: PhoneCipher, settings: Settings, *,
-                    dag_id: str | None = None, dag_run_id: str | None = None,
-                    legacy_conn_id: str = LEGACY_CONN_ID, flow_conn_id: str = FLOW_CONN_ID,
-                    ids: Sequence[int] | None = None) -> StageResult:
+def stage_partition(
+    partition: Partition,
+    etl_run_id: str,
+    cipher: PhoneCipher,
+    settings: Settings,
+    *,
+    dag_id: str | None = None,
+    dag_run_id: str | None = None,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+    ids: Sequence[int] | None = None,
+) -> StageResult:
     """Extract → map → stage one partition (or, with ``ids``, those legacy rows); returns small metadata.
 
     ``partition.end`` still bounds join_time (rule join_time_out_of_range) when ``ids`` are given.
     """
     forbid_core_dumps(hard=False)  # this task process holds the keys (see docs/operations.md)
     sweep_stage_files()
-    return retrying(lambda: _stage_once(partition, etl_run_id, cipher, settings, dag_id, dag_run_id,
-                                        legacy_conn_id, flow_conn_id, ids), what=f"stage {etl_run_id}")
+    return retrying(
+        lambda: _stage_once(
+            partition, etl_run_id, cipher, settings, dag_id, dag_run_id, legacy_conn_id, flow_conn_id, ids
+        ),
+        what=f"stage {etl_run_id}",
+    )
 
 
 def _slices(p: Partition, n: int) -> list[Partition]:
@@ -275,24 +297,45 @@ def _slices(p: Partition, n: int) -> list[Partition]:
     return [Partition(a, b, 0) for a, b in zip(bounds, bounds[1:]) if a < b]
 
 
-def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, settings: Settings,
-                dag_id: str | None, dag_run_id: str | None, legacy_conn_id: str, flow_conn_id: str,
-                ids: Sequence[int] | None) -> StageResult:
+def _stage_once(
+    partition: Partition,
+    etl_run_id: str,
+    cipher: PhoneCipher,
+    settings: Settings,
+    dag_id: str | None,
+    dag_run_id: str | None,
+    legacy_conn_id: str,
+    flow_conn_id: str,
+    ids: Sequence[int] | None,
+) -> StageResult:
     t0 = time.perf_counter()
     stage = stage_table_name(etl_run_id)
     res = StageResult(etl_run_id, stage)
     with connected(legacy_conn_id) as legacy:
         check_legacy_schema(legacy, settings)
         mysql = legacy.dialect == "mysql"
-        total = len(ids) if ids is not None else legacy.query(
-            "count_window", {"start": partition.read_start, "end": partition.end},
-            legacy=settings.legacy_table)[0][0]
+        total = (
+            len(ids)
+            if ids is not None
+            else legacy.query(
+                "count_window", {"start": partition.read_start, "end": partition.end}, legacy=settings.legacy_table
+            )[0][0]
+        )
         lo, hi = legacy.query("id_bounds", legacy=settings.legacy_table)[0]
     with connected(flow_conn_id) as flow:
         begin_run(flow, etl_run_id, partition, dag_id, dag_run_id, stage)
         mysql = mysql and flow.dialect == "mysql"
-    base = _Job(partition, partition, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, datetime.now(),
-                tuple(ids) if ids is not None else None)
+    base = _Job(
+        partition,
+        partition,
+        etl_run_id,
+        stage,
+        settings,
+        legacy_conn_id,
+        flow_conn_id,
+        datetime.now(),
+        tuple(ids) if ids is not None else None,
+    )
     progress = Progress(f"stage {partition.label}", log, total=int(total))
     scan = lo is not None and total > SCAN_SHARE * (hi - lo + 1)
     # History imports scan primary-key slices (the work is the mapping: one process per core); daily
@@ -304,27 +347,49 @@ def _stage_once(partition: Partition, etl_run_id: str, cipher: PhoneCipher, sett
         if scan:
             n = workers * SLICES_PER_WORKER
             step = -(-(hi - lo + 1) // n)
-            jobs = [_Job(partition, partition, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id,
-                         base.loaded_at, id_range=(a, a + step)) for a in range(lo, hi + 1, step)]
+            jobs = [
+                _Job(
+                    partition,
+                    partition,
+                    etl_run_id,
+                    stage,
+                    settings,
+                    legacy_conn_id,
+                    flow_conn_id,
+                    base.loaded_at,
+                    id_range=(a, a + step),
+                )
+                for a in range(lo, hi + 1, step)
+            ]
         else:
-            jobs = [_Job(partition, s, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, base.loaded_at)
-                    for s in _slices(partition, workers * READ_SLICES_PER_WORKER)]
+            jobs = [
+                _Job(partition, s, etl_run_id, stage, settings, legacy_conn_id, flow_conn_id, base.loaded_at)
+                for s in _slices(partition, workers * READ_SLICES_PER_WORKER)
+            ]
         # fork: the workers inherit the cipher and the connections (secrets never travel through a pipe).
         # Connections are resolved here: a forked worker must not talk to the task's supervisor itself.
         conns = {c: get_connection(c) for c in (legacy_conn_id, flow_conn_id)}
-        with ProcessPoolExecutor(workers, mp_context=_TASK_FORK, initializer=_init_worker,
-                                 initargs=(cipher, conns, os.getpid())) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=_TASK_FORK, initializer=_init_worker, initargs=(cipher, conns, os.getpid())
+        ) as pool:
             for part in pool.map(_run_job_in_worker, jobs):
                 res.add(part)
                 progress.update(res.extracted)
     res.rejects_by_reason = dict(sorted(res.rejects_by_reason.items()))
     res.seconds = round(time.perf_counter() - t0, 3)
     with connected(flow_conn_id) as flow, flow.transaction():
-        flow.run("run_staged", {
-            "etl_run_id": etl_run_id, "extracted": res.extracted, "staged": res.staged,
-            "rejected": res.rejected, "coerced": res.coerced,
-            "rejects_by_reason": json.dumps(res.rejects_by_reason),
-            "timings": json.dumps({"stage_s": res.seconds})})
+        flow.run(
+            "run_staged",
+            {
+                "etl_run_id": etl_run_id,
+                "extracted": res.extracted,
+                "staged": res.staged,
+                "rejected": res.rejected,
+                "coerced": res.coerced,
+                "rejects_by_reason": json.dumps(res.rejects_by_reason),
+                "timings": json.dumps({"stage_s": res.seconds}),
+            },
+        )
     progress.done(res.extracted)
     return res
 
@@ -386,15 +451,18 @@ def _run_job_in_worker(job: _Job) -> StageResult:
     return _run_job(job, _WORKER["cipher"], None, _WORKER["conns"])
 
 
-def _run_job(job: _Job, cipher: PhoneCipher, progress: Progress | None,
-             conns: dict[str, Any] | None = None) -> StageResult:
+def _run_job(
+    job: _Job, cipher: PhoneCipher, progress: Progress | None, conns: dict[str, Any] | None = None
+) -> StageResult:
     """Extract one slice in chunks, map each chunk, load it into the staging table, record its rejects."""
     res = StageResult(job.etl_run_id, job.stage)
     reasons: Counter = Counter()
     mapper = Mapper(cipher, job.settings, job.partition.end, job.etl_run_id, job.loaded_at)
     conns = conns or {}
-    with connected(job.legacy_conn_id, connection=conns.get(job.legacy_conn_id)) as legacy, \
-            connected(job.flow_conn_id, local_infile=True, connection=conns.get(job.flow_conn_id)) as flow:
+    with (
+        connected(job.legacy_conn_id, connection=conns.get(job.legacy_conn_id)) as legacy,
+        connected(job.flow_conn_id, local_infile=True, connection=conns.get(job.flow_conn_id)) as flow,
+    ):
         for chunk in read_window(legacy, job.settings, job.read, job.ids, job.id_range):
             if "parent" in _WORKER and os.getppid() != _WORKER["parent"]:
                 os._exit(1)  # orphaned: the task that forked us is gone
@@ -402,8 +470,10 @@ def _run_job(job: _Job, cipher: PhoneCipher, progress: Progress | None,
             try:
                 with flow.transaction():
                     load_rows(flow, job.stage, mapped.staged)
-                    flow.executemany("reject_insert", [(job.etl_run_id, lid, why, raw, sua, job.loaded_at)
-                                                       for lid, why, raw, sua in mapped.rejects])
+                    flow.executemany(
+                        "reject_insert",
+                        [(job.etl_run_id, lid, why, raw, sua, job.loaded_at) for lid, why, raw, sua in mapped.rejects],
+                    )
             except Exception as exc:
                 if is_duplicate_key(exc):  # an update moved a lead between two slices while they were read
                     raise _read_twice(job.stage) from exc
@@ -433,8 +503,9 @@ def load_rows(flow: Db, table: str, rows: list[tuple]) -> None:
         return
     columns = ", ".join(STAGE_COLUMNS)
     if flow.dialect != "mysql":
-        flow.executemany("insert_rows", rows, table=table, columns=columns,
-                         placeholders=", ".join("?" * len(STAGE_COLUMNS)))
+        flow.executemany(
+            "insert_rows", rows, table=table, columns=columns, placeholders=", ".join("?" * len(STAGE_COLUMNS))
+        )
         return
     with _stage_file() as f:  # tmpfs, named after this process: sweep_stage_files removes it if we are killed
         f.write("\n".join(["\t".join(map(_tsv, r)) for r in rows]))
@@ -455,10 +526,13 @@ def load_rows(flow: Db, table: str, rows: list[tuple]) -> None:
     if warnings and codes == {1062}:  # LOCAL loads skip duplicate keys with a warning instead of failing
         raise _read_twice(table)
     if warnings:  # LOAD DATA turns bad values into warnings, not errors: treat any as a failure
-        raise RuntimeError(f"LOAD DATA into {table} raised {warnings} warning(s) (codes {sorted(codes)}); "
-                           "refusing to stage altered data")
+        raise RuntimeError(
+            f"LOAD DATA into {table} raised {warnings} warning(s) (codes {sorted(codes)}); "
+            "refusing to stage altered data"
+        )
 
 
 def _read_twice(table: str) -> TransientDbError:
-    return TransientDbError(f"stage {table}: a lead was read twice while the legacy table changed; "
-                            "the stage must read the window again")
+    return TransientDbError(
+        f"stage {table}: a lead was read twice while the legacy table changed; the stage must read the window again"
+    )
