@@ -305,13 +305,6 @@ def iter_by_channel(
 # --- the online write --------------------------------------------------------------------------------
 
 
-class _OnlineMapper(Mapper):
-    """The pipeline's Mapper; a rejected online lead is answered with its codes, not stored raw."""
-
-    def raw_json(self, row: Any) -> str:
-        return "{}"
-
-
 def _legacy_datetime(v: Any, key: str) -> Any:
     """What a leads_aggr DATETIME holds: naive Asia/Shanghai, whole seconds (MariaDB truncates)."""
     if v is None:
@@ -390,7 +383,7 @@ def submit_lead(
     row = _legacy_row(lead)
     sua = row[LEGACY_COLUMNS.index("update_time")] or row[LEGACY_COLUMNS.index("create_time")]
     partition_end = datetime.combine(sua.date() + timedelta(days=1), time.min)
-    mapper = _OnlineMapper(cipher, settings or Settings.from_env(), partition_end, etl_run_id, datetime.now())
+    mapper = Mapper(cipher, settings or Settings.from_env(), partition_end, etl_run_id, datetime.now())
     mapped = mapper.map_rows([row])
     if mapped.rejects:
         lead_id, reasons = mapped.rejects[0][:2]

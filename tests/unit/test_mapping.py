@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from leads_flow.config import Settings
-from leads_flow.rules.mapping import FIELD_RULES, LEGACY_COLUMNS, STAGE_COLUMNS, Mapper, parse_ip
+from leads_flow.rules.mapping import FIELD_RULES, LEGACY_COLUMNS, STAGE_COLUMNS, Mapper, parse_ip, protected_raw
 
 END = datetime(2026, 11, 21)
 PHONE = "13912345678"  # generated, not a real subscriber
@@ -175,5 +175,5 @@ def test_content_hash_ignores_the_random_nonce_but_not_the_data(cipher):
 def test_reject_raw_values_hold_no_plaintext_phone(cipher):
     m = Mapper(cipher, Settings(), END, "run-1", datetime(2026, 11, 21))
     out = m.map_rows([legacy(phone=f"+86 {PHONE}", has_tool=7, window_url=f"https://x.cn/?p={PHONE}")])
-    raw = out.rejects[0][2]
+    raw = protected_raw(out.rejects[0][2], cipher)
     assert PHONE not in raw and "e1:1:" in raw

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leads_flow.config import Settings
-from leads_flow.rules.mapping import LEGACY_COLUMNS, Mapper
+from leads_flow.rules.mapping import LEGACY_COLUMNS, Mapper, protected_raw
 from leads_flow.rules.phone import contains_mobile, find_mobiles, mask_phones_in_text
 from tests.phone_text_strategies import (
     FULL_WIDTH,
@@ -151,7 +151,7 @@ def test_union_id_holding_a_phone_rejects_and_the_raw_values_stay_clean(cipher, 
     assert not out.staged
     [(_lead, reasons, raw, _ts)] = out.rejects
     assert "union_id_invalid" in reasons.split(",")
-    values = json.loads(raw)
+    values = json.loads(protected_raw(raw, cipher))
     assert phone.nsn not in digits_only(values["unionId"]) and phone2.nsn not in digits_only(values["window_url"])
 
 

@@ -45,7 +45,7 @@ from leads_flow.io.db import Db, TransientDbError, connected, get_connection, is
 from leads_flow.io.extract import check_legacy_schema, read_window
 from leads_flow.io.progress import Progress
 from leads_flow.rules.crypto import PhoneCipher
-from leads_flow.rules.mapping import STAGE_COLUMNS, Mapper
+from leads_flow.rules.mapping import STAGE_COLUMNS, Mapper, protected_raw
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
@@ -472,7 +472,10 @@ def _run_job(
                     load_rows(flow, job.stage, mapped.staged)
                     flow.executemany(
                         "reject_insert",
-                        [(job.etl_run_id, lid, why, raw, sua, job.loaded_at) for lid, why, raw, sua in mapped.rejects],
+                        [
+                            (job.etl_run_id, lid, why, protected_raw(row, cipher), sua, job.loaded_at)
+                            for lid, why, row, sua in mapped.rejects
+                        ],
                     )
             except Exception as exc:
                 if is_duplicate_key(exc):  # an update moved a lead between two slices while they were read

@@ -67,7 +67,7 @@ from leads_flow.io.db import Db, PermanentDbError, connected, retrying
 from leads_flow.io.extract import check_legacy_schema, read_window, to_datetime, typed_legacy_rows
 from leads_flow.io.progress import Progress
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.rules.crypto import KeyringError, PhoneCipher, Protected, TokenError, UnknownKid, load_keyring
+from leads_flow.rules.crypto import KeyringError, PhoneCipher, TokenError, UnknownKid, load_keyring
 from leads_flow.rules.mapping import (
     JOIN_TIME_OUT_OF_RANGE,
     LEGACY_COLUMNS,
@@ -76,7 +76,7 @@ from leads_flow.rules.mapping import (
     Mapper,
     content_hash,
 )
-from leads_flow.rules.phone import InvalidPhone, mask, normalize
+from leads_flow.rules.phone import InvalidPhone, normalize
 from leads_flow.window import Partition, partitions, resolve_window
 
 log = logging.getLogger(__name__)
@@ -230,28 +230,6 @@ def _flow_row(row: Sequence[Any]) -> FlowRow:
     return FlowRow(r[0], tuple(r), content_hash(r))
 
 
-class _ReconcileMapper(Mapper):
-    """The sync's Mapper; the compare needs a reject's codes, not its encrypted raw values."""
-
-    def raw_json(self, row: Sequence[Any]) -> str:
-        return ""
-
-
-class _IndexOnlyCipher:
-    """What the field rules need from the cipher to fingerprint a row: the blind index, its kid and the mask,
-    computed by the real cipher. The token is not part of the fingerprint (its nonce is random per call),
-    so the compare does not encrypt (a third of the mapping cost)."""
-
-    __slots__ = ("_cipher",)
-
-    def __init__(self, cipher: PhoneCipher) -> None:
-        self._cipher = cipher
-
-    def protect(self, e164: str) -> Protected:
-        c = self._cipher
-        return Protected(None, c.bidx(e164), c.active_bidx_kid, mask(e164))  # type: ignore[arg-type]
-
-
 class RowMapper:
     """Applies the field rules to legacy rows exactly as the sync partition that publishes them would.
 
@@ -262,9 +240,9 @@ class RowMapper:
 
     def __init__(self, cipher: PhoneCipher, settings: Settings, partition: Partition, etl_run_id: str) -> None:
         now = datetime.now()
-        index_only: Any = _IndexOnlyCipher(cipher)
-        self.main = _ReconcileMapper(index_only, settings, partition.end, etl_run_id, now)
-        self.tail = _ReconcileMapper(index_only, settings, partition.end + timedelta(days=1), etl_run_id, now)
+        index_only: Any = cipher.index_only()
+        self.main = Mapper(index_only, settings, partition.end, etl_run_id, now)
+        self.tail = Mapper(index_only, settings, partition.end + timedelta(days=1), etl_run_id, now)
         self.tail_from = partition.end - timedelta(minutes=settings.overlap_minutes)
         self.has_tail = settings.overlap_minutes > 0
 

@@ -25,13 +25,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from leads_flow.rules.phone import InvalidPhone, _mask_e164
+from leads_flow.rules.phone import InvalidPhone, mask_valid_e164
 
 __all__ = [
     "BIDX_CONN_SUFFIX",
     "BIDX_INFO",
     "ENC_INFO",
     "Keyring",
+    "IndexOnlyCipher",
     "KeyringError",
     "MalformedToken",
     "PhoneCipher",
@@ -478,12 +479,31 @@ class PhoneCipher:
         """Index under every known bidx kid: what a lookup must search during rotation."""
         return {kid: self.bidx(e164, kid) for kid in self._macs}
 
+    def index_only(self) -> IndexOnlyCipher:
+        """This cipher's blind index, kid and mask without the token: enough to fingerprint a mapped row."""
+        return IndexOnlyCipher(self)
+
     def protect(self, e164: str) -> Protected:
         """Everything to store for one phone: token, index (active kid) and mask."""
         _check_e164(e164)
         bidx = int.from_bytes(self._macs[self._bidx_kid].digest(e164.encode("ascii"))[:8], "big", signed=True)
-        return Protected(self._seal(e164, os.urandom(NONCE_LEN)), bidx, self._bidx_kid, _mask_e164(e164))
+        return Protected(self._seal(e164, os.urandom(NONCE_LEN)), bidx, self._bidx_kid, mask_valid_e164(e164))
 
 
 def _raw_aad(kid: str) -> bytes:
     return f"e1:{kid}:leads.phone.raw".encode("ascii")
+
+
+class IndexOnlyCipher:
+    """What the field rules need from the cipher to fingerprint a row: the blind index, its kid and the mask,
+    computed by the real cipher. The token is not part of the fingerprint (its nonce is random per call), so
+    a compare (reconcile) does not encrypt: a third of the mapping cost."""
+
+    __slots__ = ("_cipher",)
+
+    def __init__(self, cipher: PhoneCipher) -> None:
+        self._cipher = cipher
+
+    def protect(self, e164: str) -> Protected:
+        c = self._cipher
+        return Protected(None, c.bidx(e164), c.active_bidx_kid, mask_valid_e164(e164))  # type: ignore[arg-type]

@@ -264,7 +264,7 @@ def content_hash(values: Sequence[Any]) -> int:
 
 class Mapped(NamedTuple):
     staged: list[tuple]
-    rejects: list[tuple[int, str, str, datetime | None]]  # lead_id, reasons, raw JSON, source_updated_at
+    rejects: list[tuple[int, str, tuple, datetime | None]]  # lead_id, reasons, the legacy row, source_updated_at
     coerced: int
     reasons: Counter
 
@@ -289,14 +289,21 @@ def _compile(rules: Sequence[FieldRule]) -> Callable[[Sequence[Any], RowCtx], tu
     return fn
 
 
+_MAP_ROW = _compile(FIELD_RULES)  # once per process: every Mapper (and each online submit_lead) shares it
+
+
 class Mapper:
-    """Applies :data:`FIELD_RULES` to legacy rows (tuples in :data:`LEGACY_COLUMNS` order)."""
+    """Applies :data:`FIELD_RULES` to legacy rows (tuples in :data:`LEGACY_COLUMNS` order).
+
+    A rejected row comes back as it was read; only the writer of ``leads_flow_reject`` turns it into stored
+    values (:func:`protected_raw`), so reads and reconcile, which only need the reasons, never encrypt it.
+    """
 
     def __init__(
         self, cipher: PhoneCipher, settings: Settings, partition_end: datetime, etl_run_id: str, loaded_at: datetime
     ) -> None:
         self.ctx = RowCtx(cipher, settings, partition_end)
-        self._map_row = _compile(FIELD_RULES)
+        self._map_row = _MAP_ROW
         self._sua = MAPPED_COLUMNS.index("source_updated_at") + 1
         self._etl = (etl_run_id, loaded_at)
         self.etl_run_id = etl_run_id
@@ -318,23 +325,25 @@ class Mapper:
             if row_reasons:
                 codes = sorted(set(row_reasons))
                 reasons.update(codes)
-                rejects.append((out[0], ",".join(codes), self.raw_json(row), out[self._sua]))
+                rejects.append((out[0], ",".join(codes), tuple(row), out[self._sua]))
                 continue
             if row_coerced:
                 coerced += 1
             append((*out, content_hash(out), *etl))
         return Mapped(staged, rejects, coerced, reasons)
 
-    def raw_json(self, row: Sequence[Any]) -> str:
-        """Legacy values for the reject table: the phone e1-encrypted, phones inside text masked."""
-        raw: dict[str, Any] = {}
-        for col, v in zip(LEGACY_COLUMNS, row):
-            if col == "phone" and v is not None:
-                raw[col] = self.ctx.cipher.encrypt_raw(str(v))
-            elif isinstance(v, str):
-                raw[col] = mask_phones_in_text(v)
-            elif isinstance(v, (datetime, date)):
-                raw[col] = v.isoformat(sep=" ") if isinstance(v, datetime) else v.isoformat()
-            else:
-                raw[col] = v
-        return json.dumps(raw, ensure_ascii=False, default=str)
+
+def protected_raw(row: Sequence[Any], cipher: PhoneCipher) -> str:
+    """A rejected row's legacy values as stored in leads_flow_reject: the phone e1-encrypted (raw purpose),
+    phones inside text masked, datetimes in ISO form."""
+    raw: dict[str, Any] = {}
+    for col, v in zip(LEGACY_COLUMNS, row):
+        if col == "phone" and v is not None:
+            raw[col] = cipher.encrypt_raw(str(v))
+        elif isinstance(v, str):
+            raw[col] = mask_phones_in_text(v)
+        elif isinstance(v, (datetime, date)):
+            raw[col] = v.isoformat(sep=" ") if isinstance(v, datetime) else v.isoformat()
+        else:
+            raw[col] = v
+    return json.dumps(raw, ensure_ascii=False, default=str)

@@ -119,10 +119,10 @@ def mask(e164: str) -> str:
     """Display form, e.g. ``138****8000``: first 3 and last 4 national digits."""
     if not isinstance(e164, str) or not _E164.fullmatch(e164):
         raise InvalidPhone("mask() expects an E.164 string from normalize()")
-    return _mask_e164(e164)
+    return mask_valid_e164(e164)
 
 
-def _mask_e164(e164: str) -> str:
+def mask_valid_e164(e164: str) -> str:
     """mask() for an already validated E.164 string (saves the re-check in protect())."""
     if len(e164) == 14 and e164.startswith("+861"):
         return e164[3:6] + "****" + e164[-4:]
