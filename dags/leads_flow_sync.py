@@ -7,8 +7,9 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
-from leads_flow.config import DB_TASK, LEGACY_POOL, current_run_ids
+from leads_flow.config import DB_TASK, LEGACY_POOL
 from leads_flow.tasks import sync as pipeline
+from leads_flow.tasks.boundary import current_run_ids
 from leads_flow.tasks.notify import on_failure
 
 DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")

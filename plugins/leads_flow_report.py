@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from leads_flow.report.core import REPORT_PREFIX, REPORT_UI_ROUTE, LazyApp, plugin_app
+from leads_flow.config import REPORT_PREFIX, REPORT_UI_ROUTE
+from leads_flow.report.core import LazyApp, plugin_app
 
 URL_PREFIX = REPORT_PREFIX  # alert links (leads_flow.tasks.notify.report_url) rely on both names
 

@@ -32,6 +32,12 @@ FLOW_TABLE = "leads_flow"
 REJECT_TABLE = "leads_flow_reject"
 RUN_TABLE = "leads_flow_run"
 
+REPORT_PREFIX = "/leads-flow"
+"""Where the run report plugin is mounted on the api-server (plugins/leads_flow_report.py)."""
+REPORT_UI_ROUTE = "leads-flow-runs"
+"""The report's page inside the Airflow UI: ``/plugin/<route>`` frames the report, ``/plugin/<route>/<path>``
+opens ``<path>`` of it (after the UI's own login, if needed)."""
+
 TZ = ZoneInfo("Asia/Shanghai")
 """Legacy DATETIME columns are naive wall-clock time in this zone."""
 
@@ -98,11 +104,3 @@ class Settings:
                 raise ConfigError("LEADS_FLOW_MAIN_BUSINESS_IDS must be a JSON list of integers") from exc
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**kw)  # type: ignore[arg-type]
-
-
-def current_run_ids() -> tuple[str, str]:
-    """(dag_id, run_id) of the running task: what the stages record their work under."""
-    from airflow.sdk import get_current_context
-
-    ctx = get_current_context()
-    return ctx["dag"].dag_id, ctx["run_id"]

@@ -233,8 +233,10 @@ SYNC_RUN, RECONCILE_RUN, FOREIGN_RUN = (
 def audit_rows(dbs) -> None:
     """One leads_flow_run row for each project DAG and one for a DAG that is not ours (the table is shared
     in a flow database that other tools may write to)."""
+    from leads_flow.io import runlog
     from leads_flow.io.db import connected
     from leads_flow.io.schema import ensure_flow_schema
+    from leads_flow.window import Partition
 
     with connected("leads_flow") as db:
         ensure_flow_schema(db)
@@ -242,18 +244,13 @@ def audit_rows(dbs) -> None:
             for i, (etl, dag_id) in enumerate(
                 ((SYNC_RUN, "leads_flow_sync"), (RECONCILE_RUN, "leads_flow_reconcile"), (FOREIGN_RUN, FOREIGN))
             ):
-                db.run(
-                    "run_start",
-                    {
-                        "etl_run_id": etl,
-                        "dag_id": dag_id,
-                        "dag_run_id": etl.split("@")[0],
-                        "partition_start": datetime(2026, 11, 20),
-                        "partition_end": datetime(2026, 11, 21),
-                        "window_start": datetime(2026, 11, 19, 23),
-                        "window_end": datetime(2026, 11, 21),
-                        "now": datetime(2026, 11, 21, 1, i),
-                    },
+                runlog.start(
+                    db,
+                    etl,
+                    Partition(datetime(2026, 11, 20), datetime(2026, 11, 21), 60),
+                    dag_id,
+                    etl.split("@")[0],
+                    now=datetime(2026, 11, 21, 1, i),
                 )
 
 

@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.io.db import PermanentDbError, TransientDbError, classify, retrying
 from leads_flow.tasks import sync as pipeline
+from leads_flow.tasks.boundary import fail_fast
 from tests.helpers import flow_table
 from tests.reliability import _support as S
 from tests.reliability.conftest import BIG_DAY
@@ -627,6 +628,6 @@ def test_transient_errors_are_retried_with_backoff_and_permanent_ones_fail_fast(
         assert str(err.value).startswith("publish x: ") and str(errs[kind].args[1]) in str(err.value), kind
 
     # through the pipeline: a permanent error becomes AirflowFailException, which Airflow does not retry
-    failed = pipeline._fail_fast(PermanentDbError('publish x: ProgrammingError: (1146, "Table doesn\'t exist")'))
+    failed = fail_fast(PermanentDbError('publish x: ProgrammingError: (1146, "Table doesn\'t exist")'))
     assert isinstance(failed, AirflowFailException) and "Table doesn't exist" in str(failed)
-    assert pipeline._fail_fast(errs["deadlock"]) is errs["deadlock"]  # left to Airflow's retries
+    assert fail_fast(errs["deadlock"]) is errs["deadlock"]  # left to Airflow's retries

@@ -338,21 +338,17 @@ def flow(any_dbs):
 
 
 def start_row(etl_run_id: str, **update) -> None:
+    from leads_flow.io import runlog
     from leads_flow.io.db import connected
+    from leads_flow.window import Partition
 
     with connected("leads_flow") as db, db.transaction():
-        db.run(
-            "run_start",
-            {
-                "etl_run_id": etl_run_id,
-                "dag_id": "leads_flow_sync",
-                "dag_run_id": "manual__t1",
-                "partition_start": datetime(2026, 11, 20),
-                "partition_end": datetime(2026, 11, 21),
-                "window_start": datetime(2026, 11, 19, 23),
-                "window_end": datetime(2026, 11, 21),
-                "now": datetime.now(),
-            },
+        runlog.start(
+            db,
+            etl_run_id,
+            Partition(datetime(2026, 11, 20), datetime(2026, 11, 21), 60),
+            "leads_flow_sync",
+            "manual__t1",
         )
         mark = "%s" if db.dialect == "mysql" else "?"
         cur = db.conn.cursor()

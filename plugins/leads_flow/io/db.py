@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Any, Literal, TypeVar
 
@@ -517,6 +517,19 @@ class _InfileGuard:
         except BaseException:  # noqa: BLE001
             pass
         return _INFILE_REFUSED
+
+
+def as_datetime(v: object) -> datetime | None:
+    """The one conversion of a DATETIME read back from either dialect: MySQL hands back datetimes (zero dates
+    as None), SQLite the ISO text the pipeline stored; a DATE becomes midnight; anything unparsable is None."""
+    if v is None or isinstance(v, datetime):
+        return v
+    if isinstance(v, date):
+        return datetime.combine(v, datetime.min.time())
+    try:
+        return datetime.fromisoformat(str(v))
+    except ValueError:  # zero dates and other garbage the legacy data may hold
+        return None
 
 
 def _datetime_or_none(text: str, _parse: Callable[[str], datetime] = datetime.fromisoformat) -> datetime | None:

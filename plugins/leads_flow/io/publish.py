@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from datetime import datetime
 
 from leads_flow.config import FLOW_CONN_ID
+from leads_flow.io import runlog
 from leads_flow.io.db import Db, connected, retrying
 
 log = logging.getLogger(__name__)
@@ -40,16 +39,7 @@ def publish_stage(
                 if not dry_run:
                     changed = flow.run("publish", stage=stage_table)
                 timings["publish_s"] = round(time.perf_counter() - t0, 3)
-                flow.run(
-                    "run_published",
-                    {
-                        "etl_run_id": etl_run_id,
-                        "status": "dry_run" if dry_run else "published",
-                        "published": changed,
-                        "timings": json.dumps(timings),
-                        "now": datetime.now(),
-                    },
-                )
+                runlog.published(flow, etl_run_id, dry_run=dry_run, changed=changed, timings=timings)
             drop_stage(flow, stage_table)
             return changed
 
@@ -61,8 +51,7 @@ def _already_published(flow: Db, stage_table: str, etl_run_id: str) -> bool:
     try:
         if flow.query("table_columns", {"table": stage_table}):
             return False
-        row = flow.query("run_get", {"etl_run_id": etl_run_id})
-        return bool(row) and row[0][-1] in ("published", "dry_run")
+        return runlog.is_done(flow, etl_run_id)
     finally:
         flow.conn.rollback()  # end the reads' transaction: the publish starts afresh
 

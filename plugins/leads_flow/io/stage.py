@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -41,6 +40,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings
+from leads_flow.io import runlog
 from leads_flow.io.db import Db, TransientDbError, connected, get_connection, is_duplicate_key, retrying
 from leads_flow.io.extract import check_legacy_schema, read_window
 from leads_flow.io.progress import Progress
@@ -243,19 +243,7 @@ def begin_run(
 ) -> None:
     """Start the audit row, (re)create an empty staging table and clear this run's earlier rejects."""
     with flow.transaction():
-        flow.run(
-            "run_start",
-            {
-                "etl_run_id": etl_run_id,
-                "dag_id": dag_id,
-                "dag_run_id": dag_run_id,
-                "partition_start": partition.start,
-                "partition_end": partition.end,
-                "window_start": partition.read_start,
-                "window_end": partition.end,
-                "now": datetime.now(),
-            },
-        )
+        runlog.start(flow, etl_run_id, partition, dag_id, dag_run_id)
         flow.run("reject_clear", {"etl_run_id": etl_run_id})
     flow.run("stage_drop", stage=stage)
     flow.run("stage_create", stage=stage)
@@ -378,18 +366,7 @@ def _stage_once(
     res.rejects_by_reason = dict(sorted(res.rejects_by_reason.items()))
     res.seconds = round(time.perf_counter() - t0, 3)
     with connected(flow_conn_id) as flow, flow.transaction():
-        flow.run(
-            "run_staged",
-            {
-                "etl_run_id": etl_run_id,
-                "extracted": res.extracted,
-                "staged": res.staged,
-                "rejected": res.rejected,
-                "coerced": res.coerced,
-                "rejects_by_reason": json.dumps(res.rejects_by_reason),
-                "timings": json.dumps({"stage_s": res.seconds}),
-            },
-        )
+        runlog.staged(flow, etl_run_id, res.to_dict(), res.rejects_by_reason, res.seconds)
     progress.done(res.extracted)
     return res
 

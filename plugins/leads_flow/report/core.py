@@ -17,7 +17,7 @@ the DAGs the user may read (403 when that is none). In the api-server the check 
 
 Read-only; SQL in ``include/sql/common/report_*.sql``, through :func:`leads_flow.io.db.connected`. Run ids
 come from users, so every value is escaped (Jinja autoescape; URLs percent-encoded), and every string
-shown or returned passes :func:`leads_flow.tasks.notify.redact` (phones masked) although the audit tables hold
+shown or returned passes :func:`leads_flow.rules.redact.redact` (phones masked) although the audit tables hold
 none. The pages use no JavaScript and load nothing from elsewhere; a Content-Security-Policy says so.
 """
 
@@ -34,8 +34,8 @@ from urllib.parse import quote, urlencode
 import jinja2
 from markupsafe import Markup
 
-from leads_flow.config import FLOW_CONN_ID
-from leads_flow.tasks.notify import REPORT_PREFIX, REPORT_UI_ROUTE, redact, redact_all  # noqa: F401 - re-exported
+from leads_flow.config import FLOW_CONN_ID, REPORT_PREFIX
+from leads_flow.rules.redact import redact, redact_all  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 

@@ -40,14 +40,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseNotifier
 
-from leads_flow.config import FLOW_CONN_ID
-from leads_flow.rules.phone import mask_phones_in_text
+from leads_flow.config import FLOW_CONN_ID, REPORT_PREFIX, REPORT_UI_ROUTE
+from leads_flow.rules.redact import MAX_ERROR_CHARS, reason_of, redact, redact_all  # noqa: F401 - re-exported
+from leads_flow.tasks.boundary import etl_run_id_for
+from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
 
@@ -55,45 +56,7 @@ WEBHOOK_VARIABLE, WEBHOOK_ENV = "leads_flow_alert_webhook", "LEADS_FLOW_ALERT_WE
 EMAIL_VARIABLE, EMAIL_ENV = "leads_flow_alert_email", "LEADS_FLOW_ALERT_EMAIL"
 EMAIL_FROM_ENV, SMTP_CONN_ENV = "LEADS_FLOW_ALERT_EMAIL_FROM", "LEADS_FLOW_ALERT_SMTP_CONN_ID"
 WEBHOOK_CA_ENV = "LEADS_FLOW_ALERT_WEBHOOK_CA_FILE"
-REPORT_PREFIX = "/leads-flow"
-"""Where the run report plugin is mounted on the api-server (plugins/leads_flow_report.py)."""
-REPORT_UI_ROUTE = "leads-flow-runs"
-"""The report's page inside the Airflow UI: ``/plugin/<route>`` frames the report, ``/plugin/<route>/<path>``
-opens ``<path>`` of it (after the UI's own login, if needed)."""
-
-MAX_ERROR_CHARS = 2000  # leads_flow_run.error, as the pipeline's run_failed
 MAX_MESSAGE_REASON_CHARS = 500
-
-_LONG_DIGITS = re.compile(r"\d{11,}")  # \d: ASCII and full-width digits alike
-
-
-def redact(text: Any) -> str:
-    """``text`` as a string with phone numbers masked: mobiles by their mask, any other 11+ digit run too."""
-    masked = mask_phones_in_text(str(text))
-    return _LONG_DIGITS.sub(lambda m: m.group()[:3] + "*" * (len(m.group()) - 7) + m.group()[-4:], masked)
-
-
-def redact_all(value: Any) -> Any:
-    """:func:`redact` every string inside a JSON-able value (dict keys included)."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, Mapping):
-        return {redact_all(k): redact_all(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact_all(v) for v in value]
-    return value
-
-
-def reason_of(exc: Any, limit: int = MAX_ERROR_CHARS) -> str:
-    """A one-line reason from the callback's exception: ``Type: message``, masked, then truncated."""
-    if exc is None:
-        text = "task failed without an exception in its context (killed, timed out or marked failed)"
-    elif isinstance(exc, BaseException):
-        text = f"{type(exc).__name__}: {exc}"
-    else:
-        text = str(exc)
-    text = redact(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
@@ -189,9 +152,6 @@ def failure_of(context: Mapping[str, Any]) -> Failure:
         partition = _partition_from_plan(context)
     if etl_run_id is None and partition and run_id:
         try:
-            from leads_flow.tasks.sync import etl_run_id_for
-            from leads_flow.window import Partition
-
             etl_run_id = etl_run_id_for(run_id, Partition.from_dict(partition))
         except Exception:  # noqa: BLE001 - a malformed partition leaves the run id unknown
             partition = None
@@ -220,26 +180,19 @@ def record_failure(failure: Failure, flow_conn_id: str = FLOW_CONN_ID) -> bool:
     """
     if not failure.etl_run_id:
         return False
+    from leads_flow.io import runlog
     from leads_flow.io.db import connected
-    from leads_flow.window import Partition
 
-    params: dict[str, Any] = {"etl_run_id": failure.etl_run_id, "error": failure.reason, "now": datetime.now()}
-    with connected(flow_conn_id) as flow, flow.transaction():
-        if failure.partition:
-            part = Partition.from_dict(failure.partition)
-            flow.run(
-                "notify_run_insert",
-                {
-                    **params,
-                    "dag_id": failure.dag_id,
-                    "dag_run_id": failure.run_id,
-                    "partition_start": part.start,
-                    "partition_end": part.end,
-                    "window_start": part.read_start,
-                    "window_end": part.end,
-                },
-            )
-        flow.run("notify_run_failed", params)
+    partition = Partition.from_dict(failure.partition) if failure.partition else None
+    with connected(flow_conn_id) as flow:
+        runlog.failed_by_callback(
+            flow,
+            failure.etl_run_id,
+            failure.reason,
+            partition=partition,
+            dag_id=failure.dag_id,
+            dag_run_id=failure.run_id,
+        )
     return True
 
 

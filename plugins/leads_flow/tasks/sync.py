@@ -6,17 +6,14 @@ The benchmark and the tests call the same functions, so what is measured is what
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, Settings
+from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError
+from leads_flow.io import runlog
 from leads_flow.io.cleanup import drop_stale_stages, retention_hours
 from leads_flow.io.db import PermanentDbError, connected, dialect_of, retrying
 from leads_flow.io.extract import check_legacy_schema
@@ -25,54 +22,11 @@ from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.stage import stage_partition
 from leads_flow.quality import run_gate
 from leads_flow.rules.crypto import KeyringError, PhoneCipher, load_keyring
-from leads_flow.tasks.notify import reason_of
+from leads_flow.tasks.boundary import GateFailed, check_run_id, etl_run_id_for, fail_fast, settings_from
 from leads_flow.window import Partition, partitions, resolve_window
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class GateFailed(AirflowFailException):
-    """The data-quality gate failed: nothing was published. Not retried: the data must change first."""
-
-
-def _fail_fast(exc: BaseException) -> BaseException:
-    """Permanent errors (bad config, missing column, permission) skip Airflow's retries."""
-    if isinstance(exc, (PermanentDbError, ConfigError)):
-        return AirflowFailException(f"{type(exc).__name__}: {exc}")
-    return exc
-
-
-def settings_from(params: Mapping[str, Any]) -> Settings:
-    return Settings.from_env(
-        max_reject_ratio=params.get("max_reject_ratio"), overlap_minutes=params.get("overlap_minutes")
-    )
-
-
-RUN_ID_MAX = 250  # the etl_run_id columns
-# Run ids reach one SQL text as a quoted literal (the gate's reject query for Great Expectations, which
-# binds no parameters): quotes, backslashes and control characters are refused before anything is
-# written. Airflow's default allowed_run_id_pattern never produces them.
-_UNSAFE_RUN_ID = re.compile(r"['\"\\`\x00-\x1f\x7f]")
-
-
-def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
-    """``<dag run id>@<partition start>``; a run id too long for the columns keeps its head and a hash."""
-    suffix = f"@{partition.start:%Y-%m-%dT%H:%M}"
-    if len(dag_run_id) + len(suffix) > RUN_ID_MAX:
-        digest = hashlib.sha1(dag_run_id.encode()).hexdigest()[:16]
-        dag_run_id = dag_run_id[: RUN_ID_MAX - len(suffix) - 17] + "~" + digest
-    return dag_run_id + suffix
-
-
-def check_run_id(run_id: str) -> str:
-    """Fail fast (no Airflow retries) on a run id that is not safe to carry into SQL text."""
-    if not isinstance(run_id, str) or not run_id or _UNSAFE_RUN_ID.search(run_id):
-        raise AirflowFailException(
-            f"refusing run id {run_id!r}: quotes, backslashes and control characters "
-            "are not allowed (see [scheduler] allowed_run_id_pattern)"
-        )
-    return run_id
 
 
 def plan(
@@ -99,7 +53,7 @@ def plan(
         hours = retention_hours()
         retrying(lambda: _drop_stale_stages(flow_conn_id, hours), what="drop stale staging tables")
     except (PermanentDbError, ConfigError, KeyringError) as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        raise fail_fast(exc) from exc
     return [p.to_dict() for p in parts]
 
 
@@ -121,12 +75,8 @@ def _recording_failure(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) 
     except GateFailed:
         raise
     except Exception as exc:
-        try:
-            with connected(flow_conn_id) as flow, flow.transaction():
-                flow.run("run_failed", {"etl_run_id": etl_run_id, "error": reason_of(exc, 2000), "now": datetime.now()})
-        except Exception:  # noqa: BLE001 - the original error matters more
-            log.warning("could not record the failure of %s", etl_run_id)
-        failed = _fail_fast(exc)
+        runlog.failed(flow_conn_id, etl_run_id, exc)
+        failed = fail_fast(exc)
         if failed is exc:
             raise
         raise failed from exc
@@ -192,17 +142,8 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: 
     result = _recording_failure(run_id, flow_conn_id, check)
     timings = {"stage_s": staged["seconds"], "gate_s": result.seconds}
     with connected(flow_conn_id) as flow, flow.transaction():
-        flow.run(
-            "run_gated",
-            {
-                "etl_run_id": run_id,
-                "status": "gated" if result.success else "gate_failed",
-                "gate_success": int(result.success),
-                "gate_failed_checks": ",".join(result.failed) or None,
-                "gate_results": json.dumps(result.results),
-                "timings": json.dumps(timings),
-                "finished_at": None if result.success else datetime.now(),
-            },
+        runlog.gated(
+            flow, run_id, success=result.success, failed=result.failed, results=result.results, timings=timings
         )
     if not result.success:
         raise GateFailed(f"data-quality gate failed for {run_id}: {', '.join(result.failed)}; nothing published")

@@ -1,0 +1,162 @@
+"""The one writer of ``leads_flow_run``: a partition run's audit row, from start to published or failed.
+
+Every status a row can hold is a :class:`RunStatus`; the SQL binds them, so no status is spelled anywhere
+else. Error text is masked (:func:`leads_flow.rules.redact.reason_of`) here, so no caller can store a phone
+number in ``error`` by passing raw exception text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from leads_flow.io.db import Db, connected
+from leads_flow.rules.redact import reason_of
+from leads_flow.window import Partition
+
+log = logging.getLogger(__name__)
+
+
+class RunStatus(StrEnum):
+    """Where a partition run stands; the run report shows each with its label and meaning."""
+
+    STAGING = "staging"
+    STAGED = "staged"
+    GATED = "gated"
+    PUBLISHED = "published"
+    DRY_RUN = "dry_run"
+    GATE_FAILED = "gate_failed"
+    FAILED = "failed"
+
+
+DONE = (RunStatus.PUBLISHED, RunStatus.DRY_RUN)
+"""A row in one of these is finished for good: no later failure overwrites it."""
+_DONE = {"published": RunStatus.PUBLISHED.value, "dry_run": RunStatus.DRY_RUN.value}
+
+
+def _window(partition: Partition) -> dict[str, Any]:
+    return {
+        "partition_start": partition.start,
+        "partition_end": partition.end,
+        "window_start": partition.read_start,
+        "window_end": partition.end,
+    }
+
+
+def start(
+    flow: Db,
+    etl_run_id: str,
+    partition: Partition,
+    dag_id: str | None,
+    dag_run_id: str | None,
+    now: datetime | None = None,
+) -> None:
+    """Open (or reopen, on a retry) the row as ``staging``; the caller owns the transaction."""
+    flow.run(
+        "run_start",
+        {
+            "etl_run_id": etl_run_id,
+            "dag_id": dag_id,
+            "dag_run_id": dag_run_id,
+            **_window(partition),
+            "status": RunStatus.STAGING.value,
+            "now": now or datetime.now(),
+        },
+    )
+
+
+def staged(flow: Db, etl_run_id: str, counts: Mapping[str, int], rejects_by_reason: Mapping[str, int], seconds: float):
+    """Counts of the extract and stage step; the caller owns the transaction."""
+    flow.run(
+        "run_staged",
+        {
+            "etl_run_id": etl_run_id,
+            "status": RunStatus.STAGED.value,
+            **{k: counts[k] for k in ("extracted", "staged", "rejected", "coerced")},
+            "rejects_by_reason": json.dumps(dict(rejects_by_reason)),
+            "timings": json.dumps({"stage_s": seconds}),
+        },
+    )
+
+
+def gated(
+    flow: Db, etl_run_id: str, *, success: bool, failed: list[str], results: Any, timings: Mapping[str, Any]
+) -> None:
+    """The gate's verdict and every expectation's result; a failed gate also finishes the row."""
+    flow.run(
+        "run_gated",
+        {
+            "etl_run_id": etl_run_id,
+            "status": (RunStatus.GATED if success else RunStatus.GATE_FAILED).value,
+            "gate_success": int(success),
+            "gate_failed_checks": ",".join(failed) or None,
+            "gate_results": json.dumps(results),
+            "timings": json.dumps(dict(timings)),
+            "finished_at": None if success else datetime.now(),
+        },
+    )
+
+
+def published(flow: Db, etl_run_id: str, *, dry_run: bool, changed: int, timings: Mapping[str, Any]) -> None:
+    """In the publish's own transaction: the row says published exactly when the upsert committed."""
+    flow.run(
+        "run_published",
+        {
+            "etl_run_id": etl_run_id,
+            "status": (RunStatus.DRY_RUN if dry_run else RunStatus.PUBLISHED).value,
+            "published": changed,
+            "timings": json.dumps(dict(timings)),
+            "now": datetime.now(),
+        },
+    )
+
+
+def is_done(flow: Db, etl_run_id: str) -> bool:
+    """True when the row is published or a dry run (a publish retried after its commit)."""
+    row = flow.query("run_get", {"etl_run_id": etl_run_id})
+    return bool(row) and row[0][-1] in DONE
+
+
+def failed(flow_conn_id: str, etl_run_id: str, exc: BaseException) -> None:
+    """A task's own failure, masked; never raises (the original error matters more than the audit row)."""
+    try:
+        with connected(flow_conn_id) as flow, flow.transaction():
+            flow.run(
+                "run_failed",
+                {
+                    "etl_run_id": etl_run_id,
+                    "status": RunStatus.FAILED.value,
+                    "error": reason_of(exc),
+                    "now": datetime.now(),
+                    **_DONE,
+                },
+            )
+    except Exception:  # noqa: BLE001
+        log.warning("could not record the failure of %s", etl_run_id)
+
+
+def failed_by_callback(
+    flow: Db,
+    etl_run_id: str,
+    reason: str,
+    *,
+    partition: Partition | None,
+    dag_id: str | None,
+    dag_run_id: str | None,
+) -> None:
+    """The failure callback's record: a row is created when the task died before :func:`start`; a row keeps
+    its ``gate_failed`` status and an error the task recorded itself. ``reason`` is masked again here."""
+    params: dict[str, Any] = {
+        "etl_run_id": etl_run_id,
+        "status": RunStatus.FAILED.value,
+        "error": reason_of(reason),
+        "now": datetime.now(),
+    }
+    with flow.transaction():
+        if partition is not None:
+            flow.run("run_insert_failed", {**params, "dag_id": dag_id, "dag_run_id": dag_run_id, **_window(partition)})
+        flow.run("run_failed_callback", {**params, "gate_failed": RunStatus.GATE_FAILED.value, **_DONE})
