@@ -1,6 +1,6 @@
 """Airflow plugin: the leads-flow run report inside the Airflow UI.
 
-- ``fastapi_apps``: the api-server mounts the report (``leads_flow.report.core``) at ``/leads-flow``, behind
+- ``fastapi_apps``: the api-server mounts the report (``leads_flow.report.views``) at ``/leads-flow``, behind
   Airflow's own authentication (the UI's login cookie or a bearer token). It shows the runs of this
   project's DAGs only (leads_flow_sync, leads_flow_reconcile), each to users allowed to read that DAG's
   runs (Airflow's auth manager, asked per DAG).
@@ -8,7 +8,7 @@
   partition runs inside the UI, and a "Leads flow report" tab on every DAG run page with that run's
   partitions.
 
-The app is built on its first request (:class:`leads_flow.report.core.LazyApp`): every Airflow process imports
+The app is built on its first request (:class:`leads_flow.report.views.LazyApp`): every Airflow process imports
 plugins, only the api-server serves them.
 
 Importing this module also marks the keyring's extra fields (``enc_keys``, ``bidx_keys``) as sensitive in
@@ -22,7 +22,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from leads_flow.config import REPORT_PREFIX, REPORT_UI_ROUTE
-from leads_flow.report.core import LazyApp, plugin_app
+from leads_flow.report.views import LazyApp, plugin_app
 
 URL_PREFIX = REPORT_PREFIX  # alert links (leads_flow.tasks.notify.report_url) rely on both names
 

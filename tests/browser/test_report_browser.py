@@ -76,7 +76,7 @@ def served(sqlite_dbs):
     import uvicorn
     from fastapi import FastAPI
 
-    from leads_flow.report.core import create_app
+    from leads_flow.report.views import create_app
 
     app = FastAPI()
     app.mount(PREFIX, create_app())

@@ -35,7 +35,7 @@ def client():
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from leads_flow.report.core import create_app
+    from leads_flow.report.views import create_app
 
     parent = FastAPI()  # mounted like the api-server mounts plugin apps
     parent.mount(PREFIX, create_app())
@@ -256,7 +256,7 @@ def audit_rows(dbs) -> None:
 
 def test_the_project_dag_ids_are_the_dags_in_the_dags_folder():
     from leads_flow.reconcile import core as reconcile
-    from leads_flow.report.core import project_dag_ids
+    from leads_flow.report.data import project_dag_ids
 
     [sync_id] = re.findall(r'dag_id="([^"]+)"', (ROOT / "dags" / "leads_flow_sync.py").read_text())
     assert "reconcile.DAG_ID" in (ROOT / "dags" / "leads_flow_reconcile.py").read_text()

@@ -345,7 +345,7 @@ def test_api_server_gets_only_the_read_only_flow_login():
     ((privs, obj, _),) = grants()["flow_reader"]
     assert (set(privs), obj) == ({"SELECT"}, "leads_flow.*")
     from leads_flow import config
-    from leads_flow.report import core as report
+    from leads_flow.report import views as report
 
     assert config.FLOW_CONN_ID == "leads_flow"
     assert report.create_app.__kwdefaults__["conn_id"] == config.FLOW_CONN_ID

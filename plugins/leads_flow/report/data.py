@@ -1,0 +1,187 @@
+"""The run report's data: ``leads_flow_run`` and ``leads_flow_reject`` read and shaped for the pages and the API.
+
+Read-only; SQL in ``include/sql/common/report_*.sql``, through :func:`leads_flow.io.db.connected`. Only the
+runs of this project's DAGs (:func:`project_dag_ids`) are shown; :mod:`leads_flow.report.views` narrows the
+lists with :func:`list_runs_of`. Every string the JSON API returns passes :func:`leads_flow.rules.redact.redact`
+(:func:`to_json`), although the audit tables hold no phone numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from leads_flow.config import FLOW_CONN_ID
+from leads_flow.io.db import as_datetime, connected
+from leads_flow.rules.redact import redact, redact_all
+
+log = logging.getLogger(__name__)
+
+SYNC_DAG_ID = "leads_flow_sync"
+
+
+def project_dag_ids() -> tuple[str, ...]:
+    """The DAGs whose runs the report shows (imported late: reconcile is heavy for every plugin import)."""
+    from leads_flow.reconcile.core import DAG_ID as RECONCILE_DAG_ID
+
+    return SYNC_DAG_ID, RECONCILE_DAG_ID
+
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+REJECT_SAMPLE = 100
+
+LIST_COLUMNS = (
+    "etl_run_id",
+    "dag_id",
+    "dag_run_id",
+    "partition_start",
+    "partition_end",
+    "window_start",
+    "window_end",
+    "status",
+    "extracted",
+    "staged",
+    "rejected",
+    "coerced",
+    "published",
+    "gate_success",
+    "gate_failed_checks",
+    "error",
+    "started_at",
+    "finished_at",
+)
+RUN_COLUMNS = LIST_COLUMNS + ("rejects_by_reason", "gate_results", "timings")
+DATETIME_COLUMNS = ("partition_start", "partition_end", "window_start", "window_end", "started_at", "finished_at")
+RESULT_KEYS = ("observed_value", "element_count", "unexpected_count", "unexpected_percent", "missing_count")
+
+
+class ReportUnavailable(RuntimeError):
+    """The flow database cannot be read (down, wrong credentials)."""
+
+
+def _json(text: Any, kind: type) -> Any:
+    if text is None or text == "":
+        return kind()
+    try:
+        value = json.loads(text) if isinstance(text, (str, bytes)) else text
+    except ValueError:
+        return kind()
+    return value if isinstance(value, kind) else kind()
+
+
+def _missing_table(exc: BaseException) -> bool:
+    """leads_flow_run does not exist until the DAG's first plan task ran."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    return code == 1146 or "no such table" in str(exc)
+
+
+def _query(name: str, params: dict[str, Any], conn_id: str) -> list[tuple]:
+    try:
+        with connected(conn_id) as db:
+            return db.query(name, params)
+    except Exception as exc:  # noqa: BLE001 - classified below
+        cause = exc.__cause__ or exc
+        if _missing_table(cause):
+            return []
+        log.warning("run report: cannot read %s: %s", conn_id, redact(f"{type(exc).__name__}: {exc}")[:500])
+        raise ReportUnavailable(f"cannot read the flow database ({type(cause).__name__})") from exc
+
+
+def _shape(row: dict[str, Any]) -> dict[str, Any]:
+    """One leads_flow_run row as the pages and the API use it (datetimes parsed, JSON decoded)."""
+    run = dict(row)
+    for k in DATETIME_COLUMNS:
+        run[k] = as_datetime(run.get(k))
+    start, end, done = run["partition_start"], run["partition_end"], run["finished_at"]
+    run["duration_s"] = round((done - run["started_at"]).total_seconds(), 3) if done and run["started_at"] else None
+    label = f"{start:%Y-%m-%d}" if start else "?"
+    if start and end and (start.time() != datetime.min.time() or (end - start).days != 1 or end.time() != start.time()):
+        label = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
+    run["partition_label"] = label
+    run["gate_success"] = None if run.get("gate_success") is None else bool(run["gate_success"])
+    run["gate_failed_checks"] = [c for c in (run.get("gate_failed_checks") or "").split(",") if c]
+    if "rejects_by_reason" in run:
+        reasons = _json(run["rejects_by_reason"], dict)
+        run["rejects_by_reason"] = dict(
+            sorted(((str(k), int(v or 0)) for k, v in reasons.items()), key=lambda kv: (-kv[1], kv[0]))
+        )
+        blank = dict.fromkeys(("check", "expectation", "success", "error") + RESULT_KEYS)
+        run["gate_results"] = [
+            {**blank, **r, "success": bool(r.get("success"))}
+            for r in _json(run["gate_results"], list)
+            if isinstance(r, dict)
+        ]
+        run["timings"] = {k: v for k, v in _json(run["timings"], dict).items() if isinstance(v, (int, float))}
+    ext, rej = run.get("extracted"), run.get("rejected")
+    run["reject_ratio"] = (rej / ext) if ext and rej is not None else None
+    return run
+
+
+def list_runs(
+    *,
+    limit: int = DEFAULT_LIMIT,
+    status: str | None = None,
+    dag_id: str | None = None,
+    dag_run_id: str | None = None,
+    conn_id: str = FLOW_CONN_ID,
+) -> list[dict[str, Any]]:
+    """Recent partition runs, newest first (any DAG: the app narrows it with :func:`list_runs_of`)."""
+    rows = _query(
+        "report_runs",
+        {"limit": int(limit), "status": status or None, "dag_id": dag_id or None, "dag_run_id": dag_run_id or None},
+        conn_id,
+    )
+    return [_shape(dict(zip(LIST_COLUMNS, r))) for r in rows]
+
+
+def list_runs_of(
+    dag_ids: Sequence[str],
+    *,
+    limit: int = DEFAULT_LIMIT,
+    status: str | None = None,
+    dag_run_id: str | None = None,
+    conn_id: str = FLOW_CONN_ID,
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs of these DAGs only (one query per DAG, merged in the SQL's order)."""
+    runs = [
+        r
+        for d in sorted(set(dag_ids))
+        for r in list_runs(limit=limit, status=status, dag_id=d, dag_run_id=dag_run_id, conn_id=conn_id)
+    ]
+    runs.sort(key=lambda r: r["etl_run_id"])
+    runs.sort(key=lambda r: (r["started_at"] or datetime.min, r["partition_start"] or datetime.min), reverse=True)
+    return runs[:limit]
+
+
+def get_run(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str, Any] | None:
+    """One partition run with its gate results, rejects by reason, timings and a sample of rejected leads."""
+    rows = _query("report_run", {"etl_run_id": etl_run_id}, conn_id)
+    if not rows:
+        return None
+    run = _shape(dict(zip(RUN_COLUMNS, rows[0])))
+    sample = (
+        _query("report_rejects", {"etl_run_id": etl_run_id, "limit": REJECT_SAMPLE}, conn_id) if run["rejected"] else []
+    )
+    run["rejected_sample"] = [
+        {"lead_id": lid, "reasons": [r for r in (why or "").split(",") if r], "source_updated_at": as_datetime(sua)}
+        for lid, why, sua in sample
+    ]
+    return run
+
+
+def to_json(run: dict[str, Any]) -> dict[str, Any]:
+    """A run for the JSON API: ISO datetimes, phones masked in every string."""
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, datetime):
+            return v.isoformat()
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        return v
+
+    return redact_all(conv(run))
