@@ -89,18 +89,67 @@ class Settings:
     def from_env(cls, **overrides: object) -> Settings:
         """Read ``LEADS_FLOW_*`` variables; explicit overrides (DAG params) win."""
         kw: dict[str, object] = {}
-        if v := os.environ.get("LEADS_FLOW_CHUNK_ROWS"):
-            kw["chunk_rows"] = int(v)
-        if v := os.environ.get("LEADS_FLOW_WORKERS"):
-            kw["workers"] = int(v)
-        if v := os.environ.get("LEADS_FLOW_READ_WORKERS"):
-            kw["read_workers"] = int(v)
-        if v := os.environ.get("LEADS_FLOW_LEGACY_TABLE"):
+        for key, name, hi in (
+            ("chunk_rows", "LEADS_FLOW_CHUNK_ROWS", 10_000_000),
+            ("workers", "LEADS_FLOW_WORKERS", 64),
+            ("read_workers", "LEADS_FLOW_READ_WORKERS", 64),
+        ):
+            if env_text(name) is not None:
+                kw[key] = env_int(name, 0, 1, hi, key.replace("_", " "))
+        if v := env_text("LEADS_FLOW_LEGACY_TABLE"):
             kw["legacy_table"] = v
-        if v := os.environ.get("LEADS_FLOW_MAIN_BUSINESS_IDS"):
+        if v := env_text("LEADS_FLOW_MAIN_BUSINESS_IDS"):
             try:
                 kw["main_business_ids"] = frozenset(int(x) for x in json.loads(v))
             except (ValueError, TypeError) as exc:
                 raise ConfigError("LEADS_FLOW_MAIN_BUSINESS_IDS must be a JSON list of integers") from exc
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**kw)  # type: ignore[arg-type]
+
+
+# --- the environment: read here and nowhere else -------------------------------------------------------
+
+LOCK_WAIT_TIMEOUT_ENV = "LEADS_FLOW_LOCK_WAIT_TIMEOUT"
+RETENTION_ENV = "LEADS_FLOW_STAGE_RETENTION_HOURS"
+DEFAULT_RETENTION_HOURS = 72
+DRIFT_RETENTION_ENV = "LEADS_FLOW_DRIFT_RETENTION_DAYS"
+DEFAULT_DRIFT_RETENTION_DAYS = 90
+
+
+def env_text(name: str) -> str | None:
+    """An environment variable, stripped; blank means unset."""
+    value = os.environ.get(name)
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def env_int(name: str, default: int, lo: int, hi: int, unit: str) -> int:
+    """A whole-number setting in [lo, hi]; anything else is a :class:`ConfigError` naming the variable."""
+    raw = env_text(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of {unit}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must lie in [{lo}, {hi}] {unit}")
+    return value
+
+
+def lock_wait_timeout() -> int:
+    """Seconds a statement waits for a row lock or a metadata lock (LOCK TABLES, ALTER) before 1205.
+
+    Both limits are set: MariaDB's default metadata-lock wait is a day, so a publish stuck behind a
+    table lock would hang the task instead of failing transiently and being retried.
+    """
+    return env_int(LOCK_WAIT_TIMEOUT_ENV, 50, 1, 3600, "seconds")
+
+
+def retention_hours() -> int:
+    """How long failed runs' staging tables are kept; at least an hour, so runs in flight are never touched."""
+    return env_int(RETENTION_ENV, DEFAULT_RETENTION_HOURS, 1, 24 * 366, "hours")
+
+
+def drift_retention_days() -> int:
+    """How long reconcile's per-lead drift rows are kept (their run summaries stay)."""
+    return env_int(DRIFT_RETENTION_ENV, DEFAULT_DRIFT_RETENTION_DAYS, 1, 3660, "days")

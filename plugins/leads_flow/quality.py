@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leads_flow.config import Settings, ident
-from leads_flow.io.db import Dialect, connected, dialect_of, get_connection, sql_text, sqlite_path
+from leads_flow.io.db import Dialect, connected, dialect_of, fill, get_connection, sql_text, sqlite_path
 from leads_flow.rules.mapping import LEADS_TYPES
 
 log = logging.getLogger(__name__)
@@ -85,16 +85,17 @@ def build_audit(conn_id: str, stage_table: str, min_join: datetime, max_join: da
     audit = audit_table_name(stage_table)
     fmt = "%Y-%m-%d %H:%M:%S"
     with connected(conn_id, connection=connection) as db:
-        text = sql_text(db.dialect, "gate_audit")
-        for k, v in {
-            "e1": E1_PATTERN,
-            "leads_types": ", ".join(f"'{t}'" for t in sorted(LEADS_TYPES.values())),
-            "min_join": min_join.strftime(fmt),
-            "max_join": max_join.strftime(fmt),
-            "stage": ident(stage_table),
-            "audit": audit,
-        }.items():
-            text = text.replace("{" + k + "}", v)
+        # Great Expectations reads the audit through its own engine, which binds no parameters: the
+        # constants are literals of the package's own making, the names checked identifiers.
+        text = fill(
+            sql_text(db.dialect, "gate_audit"),
+            e1=E1_PATTERN,
+            leads_types=", ".join(f"'{t}'" for t in sorted(LEADS_TYPES.values())),
+            min_join=min_join.strftime(fmt),
+            max_join=max_join.strftime(fmt),
+            stage=ident(stage_table),
+            audit=audit,
+        )
         db.run("stage_drop", stage=audit)
         cur = db.conn.cursor()
         cur.execute(text)  # no parameters: the driver leaves '%' alone
@@ -199,7 +200,7 @@ def _validate(
         "audit": ds.add_table_asset(name="audit", table_name=audit),
         "rejects": ds.add_query_asset(
             name="rejects",
-            query=sql_text(dialect, "gate_rejects").replace("{etl_run_id}", _sql_string(dialect, etl_run_id)),
+            query=fill(sql_text(dialect, "gate_rejects"), etl_run_id=_sql_string(dialect, etl_run_id)),
         ),
     }
     max_rejects = math.floor(settings.max_reject_ratio * extracted + 1e-9)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from leads_flow import config
 from leads_flow.io import cleanup
 from leads_flow.io.db import connected
 from leads_flow.tasks import sync as pipeline
@@ -82,11 +83,11 @@ def test_plan_applies_the_retention_window_from_the_environment(mysql_dbs, monke
     monkeypatch.setattr(pipeline, "drop_stale_stages", lambda db, hours: calls.append(hours) or real(db, hours))
     p = {"start_date": "2026-11-20", "end_date": "2026-11-20"}
     pipeline.plan(p, None, None)
-    monkeypatch.setenv(cleanup.RETENTION_ENV, "5")
+    monkeypatch.setenv(config.RETENTION_ENV, "5")
     pipeline.plan(p, None, None)
     assert calls == [72, 5]
     assert stage in _tables(mysql_dbs)  # an hour-old table is inside any window
     for bad in ("0", "-1", "abc", "1.5", str(24 * 367)):
-        monkeypatch.setenv(cleanup.RETENTION_ENV, bad)
-        with pytest.raises(AirflowFailException, match=cleanup.RETENTION_ENV):
+        monkeypatch.setenv(config.RETENTION_ENV, bad)
+        with pytest.raises(AirflowFailException, match=config.RETENTION_ENV):
             pipeline.plan(p, None, None)

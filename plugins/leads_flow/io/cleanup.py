@@ -14,45 +14,24 @@ table; a table no run row owns is kept.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from datetime import datetime, timedelta
 
-from leads_flow.config import ConfigError, ident
+from leads_flow.config import (  # noqa: F401 - the retention getters: re-exported until reconcile moves (TEMP)
+    DEFAULT_DRIFT_RETENTION_DAYS,
+    DEFAULT_RETENTION_HOURS,
+    ConfigError,
+    drift_retention_days,
+    ident,
+    retention_hours,
+)
 from leads_flow.io.db import Db
 from leads_flow.io.stage import stage_table_name
 
 log = logging.getLogger(__name__)
 
-RETENTION_ENV = "LEADS_FLOW_STAGE_RETENTION_HOURS"
-DEFAULT_RETENTION_HOURS = 72
-DRIFT_RETENTION_ENV = "LEADS_FLOW_DRIFT_RETENTION_DAYS"
-DEFAULT_DRIFT_RETENTION_DAYS = 90
 STAGE_TABLE = re.compile(r"^leads_flow_stage_[0-9a-f]{16}(?:_audit)?$")
 _LIKE = r"leads\_flow\_stage\_%"
-
-
-def retention_hours() -> int:
-    """The retention window from the environment; at least an hour, so runs in flight are never touched."""
-    return _env_int(RETENTION_ENV, DEFAULT_RETENTION_HOURS, 1, 24 * 366, "hours")
-
-
-def drift_retention_days() -> int:
-    """How long reconcile's per-lead drift rows are kept (their run summaries stay)."""
-    return _env_int(DRIFT_RETENTION_ENV, DEFAULT_DRIFT_RETENTION_DAYS, 1, 3660, "days")
-
-
-def _env_int(name: str, default: int, lo: int, hi: int, unit: str) -> int:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number of {unit}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} must lie in [{lo}, {hi}] {unit}")
-    return value
 
 
 def purge_drift(db: Db, older_than_days: int = DEFAULT_DRIFT_RETENTION_DAYS) -> int:

@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from functools import cache
 from typing import Any, Literal, TypeVar
 
-from leads_flow.config import SQL_DIR, ConfigError, ident
+from leads_flow.config import SQL_DIR, ident, lock_wait_timeout
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +53,6 @@ _TRANSIENT_MYSQL = {
     1160,
     1161,
 }
-LOCK_WAIT_TIMEOUT_ENV = "LEADS_FLOW_LOCK_WAIT_TIMEOUT"
-
-
-def lock_wait_timeout() -> int:
-    """Seconds a statement waits for a row lock or a metadata lock (LOCK TABLES, ALTER) before 1205.
-
-    Both limits are set: MariaDB's default metadata-lock wait is a day, so a publish stuck behind a
-    table lock would hang the task instead of failing transiently and being retried.
-    """
-    raw = os.environ.get(LOCK_WAIT_TIMEOUT_ENV, "50")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{LOCK_WAIT_TIMEOUT_ENV} must be an integer number of seconds") from None
-    if not 1 <= value <= 3600:
-        raise ConfigError(f"{LOCK_WAIT_TIMEOUT_ENV} must lie in [1, 3600]")
-    return value
 
 
 class TransientDbError(RuntimeError):
@@ -106,12 +90,31 @@ def is_duplicate_key(exc: BaseException) -> bool:
     return isinstance(exc, MySQLdb.IntegrityError) and bool(exc.args) and exc.args[0] == 1062
 
 
+_IN_UNIT: ContextVar[bool] = ContextVar("leads_flow_retried_unit", default=False)
+
+
 def retrying(fn: Callable[[], T], *, attempts: int = 4, base_delay: float = 0.5, what: str = "db") -> T:
     """Run ``fn``; on a transient DB error wait (exponential backoff with jitter) and run it again.
+
+    The one retry layer inside a task. Budget: ``attempts`` (4) runs of ``fn``, waiting 0.5, 1 and 2 s
+    (+ up to 50 % jitter) between them, so at most ~5 s of waiting; Airflow's task retries
+    (:data:`leads_flow.config.DB_TASK`, 3) multiply that to at most 16 runs of one unit per DAG run.
+    Connections opened inside ``fn`` make one attempt each (:func:`connect`): their failure is this
+    layer's to retry, never a nested loop.
 
     ``fn`` must be safe to repeat (it opens its own connection and transaction). Permanent errors
     are raised at once as :class:`PermanentDbError` with the server's message.
     """
+    if _IN_UNIT.get():  # already inside a retried unit: one layer only
+        return fn()
+    token = _IN_UNIT.set(True)
+    try:
+        return _retry(fn, attempts, base_delay, what)
+    finally:
+        _IN_UNIT.reset(token)
+
+
+def _retry(fn: Callable[[], T], attempts: int, base_delay: float, what: str) -> T:
     for attempt in range(1, attempts + 1):
         try:
             return fn()
@@ -162,10 +165,30 @@ def _strip_comments(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
 
 
+_SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+"""The one substitution syntax of include/sql: ``{name}`` (a regex quantifier such as ``{9}`` is no slot)."""
+_SQL_LISTS = ("columns", "placeholders", "ids")  # built by the package from its own column lists and ints
+
+
+def fill(text: str, **slots: str) -> str:
+    """Fill every ``{name}`` slot of ``text``; a slot without a value is an error, never left in the SQL."""
+
+    def value(m: re.Match[str]) -> str:
+        if m.group(1) not in slots:
+            raise KeyError(f"SQL slot {{{m.group(1)}}} has no value")
+        return slots[m.group(1)]
+
+    return _SLOT.sub(value, text)
+
+
 def render(dialect: Dialect, name: str, **idents: str) -> list[str]:
-    """The statements of ``include/sql/.../name.sql`` in the driver's placeholder style."""
-    fmt = {k: (v if k in ("columns", "placeholders", "ids") else ident(v)) for k, v in idents.items()}
-    text = _strip_comments(_sql_text(dialect, name)).format(**fmt)
+    """The statements of ``include/sql/.../name.sql`` in the driver's placeholder style.
+
+    Slots hold identifiers (checked by :func:`ident`) or the package's own lists (``columns``, ``ids``,
+    ``placeholders``); values are always bound (``:name``), never filled in.
+    """
+    fmt = {k: (v if k in _SQL_LISTS else ident(v)) for k, v in idents.items()}
+    text = fill(_strip_comments(_sql_text(dialect, name)), **fmt)
     if dialect == "mysql":
         text = text.replace("%", "%%")
         text = _NAMED.sub(r"%(\1)s", text).replace("?", "%s")
@@ -362,7 +385,7 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
         conn.create_function("REGEXP_REPLACE", 3, _sqlite_regexp_replace, deterministic=True)
         return Db(conn, "sqlite")
 
-    return retrying(_open, what=f"connect {conn_id}")
+    return retrying(_open, what=f"connect {conn_id}")  # inside a retried unit: a single attempt
 
 
 _TLS_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")

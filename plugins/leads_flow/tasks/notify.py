@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import ssl
 import urllib.error
@@ -45,7 +44,7 @@ from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseNotifier
 
-from leads_flow.config import FLOW_CONN_ID, REPORT_PREFIX, REPORT_UI_ROUTE
+from leads_flow.config import FLOW_CONN_ID, REPORT_PREFIX, REPORT_UI_ROUTE, env_text
 from leads_flow.rules.redact import MAX_ERROR_CHARS, reason_of, redact, redact_all  # noqa: F401 - re-exported
 from leads_flow.tasks.boundary import etl_run_id_for
 from leads_flow.window import Partition
@@ -230,7 +229,7 @@ def _setting(variable: str, env: str) -> str | None:
         value = Variable.get(variable, default=None)
     except Exception:  # noqa: BLE001 - no Variable backend here: the env var decides
         value = None
-    value = value or os.environ.get(env)
+    value = value or env_text(env)
     if not isinstance(value, str):
         return None
     return value.strip() or None
@@ -349,7 +348,7 @@ class LeadsFlowWebhookNotifier(BaseNotifier):
             method="POST",
             headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "leads-flow-alert/1"},
         )
-        opener = _opener(self.ca_file or os.environ.get(WEBHOOK_CA_ENV) or None)
+        opener = _opener(self.ca_file or env_text(WEBHOOK_CA_ENV))
         for attempt in range(1, self.attempts + 1):
             try:
                 with opener.open(req, timeout=self.timeout) as resp:  # noqa: S310 - https checked
@@ -391,11 +390,11 @@ def email_notifier(to: str) -> BaseNotifier:
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
     kw: dict[str, Any] = {}
-    if conn_id := os.environ.get(SMTP_CONN_ENV):
+    if conn_id := env_text(SMTP_CONN_ENV):
         kw["smtp_conn_id"] = conn_id
     return SmtpNotifier(
         to=[a.strip() for a in to.split(",") if a.strip()],
-        from_email=os.environ.get(EMAIL_FROM_ENV) or None,
+        from_email=env_text(EMAIL_FROM_ENV),
         subject=EMAIL_SUBJECT,
         html_content=EMAIL_HTML,
         **kw,

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError
+from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, retention_hours
 from leads_flow.io import runlog
-from leads_flow.io.cleanup import drop_stale_stages, retention_hours
+from leads_flow.io.cleanup import drop_stale_stages
 from leads_flow.io.db import PermanentDbError, connected, dialect_of, retrying
 from leads_flow.io.extract import check_legacy_schema
 from leads_flow.io.publish import publish_stage
