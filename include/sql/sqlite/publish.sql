@@ -3,8 +3,6 @@
 -- (upsert_newer_wins.sql).
 -- include: insert_flow_columns
 SELECT
-  lead_id, phone_cipher, phone_bidx, phone_bidx_kid, phone_masked, union_id, window_url, ip_address,
-  user_agent, from_channel, has_tool, join_time, leads_type, is_group, main_business_id, is_deleted,
-  source_updated_at, content_hash, etl_run_id, etl_loaded_at
+  {flow_columns}
 FROM {stage} WHERE true ORDER BY lead_id
 -- include: upsert_newer_wins

@@ -181,13 +181,21 @@ def fill(text: str, **slots: str) -> str:
     return _SLOT.sub(value, text)
 
 
+@cache
+def _column_slots() -> dict[str, str]:
+    """Column lists every statement may use, derived from the field rules (never written out by hand)."""
+    from leads_flow.rules.mapping import STAGE_COLUMNS
+
+    return {"flow_columns": ", ".join(STAGE_COLUMNS), "flow_values": ", ".join(f":{c}" for c in STAGE_COLUMNS)}
+
+
 def render(dialect: Dialect, name: str, **idents: str) -> list[str]:
     """The statements of ``include/sql/.../name.sql`` in the driver's placeholder style.
 
     Slots hold identifiers (checked by :func:`ident`) or the package's own lists (``columns``, ``ids``,
     ``placeholders``); values are always bound (``:name``), never filled in.
     """
-    fmt = {k: (v if k in _SQL_LISTS else ident(v)) for k, v in idents.items()}
+    fmt = {**_column_slots(), **{k: (v if k in _SQL_LISTS else ident(v)) for k, v in idents.items()}}
     text = fill(_strip_comments(_sql_text(dialect, name)), **fmt)
     if dialect == "mysql":
         text = text.replace("%", "%%")
