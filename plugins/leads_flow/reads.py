@@ -36,7 +36,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from leads_flow.config import TZ, Settings
-from leads_flow.io.db import Db
+from leads_flow.io.db import Db, as_datetime
 from leads_flow.rules.crypto import PhoneCipher, TokenError, UnknownKid
 from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
 from leads_flow.rules.phone import InvalidPhone, normalize
@@ -89,12 +89,6 @@ class LeadRejected(ValueError):
 # --- the row type ----------------------------------------------------------------------------------------
 
 
-def _dt(v: Any) -> datetime | None:
-    if v is None or isinstance(v, datetime):
-        return v
-    return datetime.fromisoformat(str(v))  # SQLite keeps the text MySQL would show
-
-
 def _flag(v: Any) -> bool | None:
     return None if v is None else bool(int(v))
 
@@ -135,7 +129,7 @@ class Lead:
         """A row selected as ``LEAD_COLUMNS`` (either dialect) to a Lead with Python types."""
         d = dict(zip(LEAD_COLUMNS, row))
         for c in ("join_time", "source_updated_at", "etl_loaded_at"):
-            d[c] = _dt(d[c])
+            d[c] = as_datetime(d[c])
         for c in ("has_tool", "is_group"):
             d[c] = _flag(d[c])
         d["is_deleted"] = bool(d["is_deleted"])
@@ -257,7 +251,7 @@ def select_by_channel(
             rows = db.query("reads_join_time_of", {"lead_id": int(after_lead_id)})
             if not rows or rows[0][0] is None:
                 raise ValueError(f"after_lead_id {after_lead_id} is not a lead with a join_time")
-            after_join_time = _dt(rows[0][0])
+            after_join_time = as_datetime(rows[0][0])
         cursor = (_as_datetime(after_join_time, "after_join_time"), int(after_lead_id))
     return _leads(
         db,

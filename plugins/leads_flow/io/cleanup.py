@@ -25,7 +25,7 @@ from leads_flow.config import (  # noqa: F401 - the retention getters: re-export
     ident,
     retention_hours,
 )
-from leads_flow.io.db import Db
+from leads_flow.io.db import Db, as_datetime
 from leads_flow.io.stage import stage_table_name
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def stale_stages(db: Db, older_than_hours: int = DEFAULT_RETENTION_HOURS) -> lis
             cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'", (_LIKE,))
             tables = [r[0] for r in cur.fetchall()]
             cur.execute("SELECT etl_run_id, started_at FROM leads_flow_run")
-            started = {stage_table_name(run_id): _as_datetime(at) for run_id, at in cur.fetchall()}
+            started = {stage_table_name(run_id): as_datetime(at) for run_id, at in cur.fetchall()}
             cutoff = datetime.now() - timedelta(hours=older_than_hours)
             aged = [(started.get(t.removesuffix("_audit")), t) for t in tables]
             names = [t for at, t in sorted((a, t) for a, t in aged if a is not None) if at < cutoff]
@@ -85,12 +85,3 @@ def drop_stale_stages(db: Db, older_than_hours: int = DEFAULT_RETENTION_HOURS) -
     if dropped:
         log.info("dropped %d staging table(s) older than %d h left by failed runs", len(dropped), older_than_hours)
     return dropped
-
-
-def _as_datetime(v: object) -> datetime | None:
-    if isinstance(v, datetime):
-        return v
-    try:
-        return datetime.fromisoformat(str(v))
-    except ValueError:
-        return None

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 
 from leads_flow.config import Settings
-from leads_flow.io.db import Db, PermanentDbError
+from leads_flow.io.db import Db, PermanentDbError, as_datetime
 from leads_flow.rules.mapping import LEGACY_COLUMNS
 from leads_flow.window import Partition
 
@@ -27,16 +26,6 @@ def check_legacy_schema(db: Db, settings: Settings) -> None:
         raise LegacySchemaError(
             f"legacy table {settings.legacy_table!r} lacks required column(s): {', '.join(missing)}"
         )
-
-
-def to_datetime(v: object) -> datetime | None:
-    """A DATETIME as SQLite hands it back (text) parsed like mysqlclient would; None for zero dates."""
-    if v is None or isinstance(v, datetime):
-        return v
-    try:
-        return datetime.fromisoformat(str(v))
-    except ValueError:  # zero dates and other garbage the legacy data may hold
-        return None
 
 
 def read_window(
@@ -100,6 +89,6 @@ def typed_legacy_rows(db: Db, rows: list[tuple]) -> list[tuple]:
     for row in rows:
         r = list(row)
         for i in _DATETIME_COLUMNS:
-            r[i] = to_datetime(r[i])
+            r[i] = as_datetime(r[i])
         out.append(tuple(r))
     return out
