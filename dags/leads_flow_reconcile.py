@@ -8,7 +8,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
 
 from leads_flow.config import DB_TASK, LEGACY_POOL
-from leads_flow.reconcile import core as reconcile
+from leads_flow.tasks import reconcile
 from leads_flow.tasks.boundary import current_run_ids
 
 DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")

@@ -19,7 +19,8 @@ import pytest
 
 from devkit.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
 from leads_flow.reads import submit_lead
-from leads_flow.reconcile import core as reconcile
+from leads_flow.reconcile import model
+from leads_flow.tasks import reconcile
 from tests.helpers import insert, legacy_row, sync
 
 DAY = "2026-11-20"
@@ -303,7 +304,7 @@ def test_large_range_in_bounded_memory(mysql_dbs):
     assert s["phone_drift"] == s["stale_in_flow"] == s["flow_ahead"] == s["missing_in_legacy"] == 0
     assert s["matched"] + s["missing_in_flow"] + s["field_drift"] == s["expected_rows"]
     assert s["matched"] == in_flow - changed and s["phone_sample_failed"] == 0
-    assert traced["legacy_rows"] >= reconcile.CHUNK_ROWS * 7  # the traced window is many chunks
+    assert traced["legacy_rows"] >= model.CHUNK_ROWS * 7  # the traced window is many chunks
     assert peak < 50 * 2**20, f"compare heap grew {peak / 2**20:.1f} MiB"
 
 

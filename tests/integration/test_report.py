@@ -255,7 +255,7 @@ def audit_rows(dbs) -> None:
 
 
 def test_the_project_dag_ids_are_the_dags_in_the_dags_folder():
-    from leads_flow.reconcile import core as reconcile
+    from leads_flow.reconcile import model as reconcile
     from leads_flow.report.data import project_dag_ids
 
     [sync_id] = re.findall(r'dag_id="([^"]+)"', (ROOT / "dags" / "leads_flow_sync.py").read_text())

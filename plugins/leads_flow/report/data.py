@@ -25,7 +25,7 @@ SYNC_DAG_ID = "leads_flow_sync"
 
 def project_dag_ids() -> tuple[str, ...]:
     """The DAGs whose runs the report shows (imported late: reconcile is heavy for every plugin import)."""
-    from leads_flow.reconcile.core import DAG_ID as RECONCILE_DAG_ID
+    from leads_flow.reconcile.model import DAG_ID as RECONCILE_DAG_ID
 
     return SYNC_DAG_ID, RECONCILE_DAG_ID
 

@@ -1,0 +1,547 @@
+"""Compare one window of ``leads_aggr`` with ``leads_flow``: a verdict per legacy row, drift rows, counts.
+
+:func:`reconcile_window` merge-joins two id-sorted streams, so memory does not grow with the window and
+the two tables may live on different servers:
+
+- legacy rows of the window by ``id``, read in chunks through a server-side cursor, each mapped by the
+  sync's own :class:`~leads_flow.rules.mapping.Mapper` (same rules) and fingerprinted by
+  :func:`~leads_flow.rules.mapping.content_hash`;
+- ``leads_flow`` rows whose ``source_updated_at`` lies in the window, by ``lead_id``, fingerprinted by the
+  same function from their stored columns (so a column edited under an unchanged stored ``content_hash``
+  still shows). The phone enters both fingerprints as its blind index and kid.
+
+Rows of one side without a partner in the other stream are looked up by primary key in batches. Each
+legacy row gets one verdict (a *drift class* or a match):
+
+================== =========================================================================================
+``rejected_by_rule`` the field rules reject the legacy row: expected, reported apart, not in the match rate
+``missing_in_flow``  no flow row at all
+``stale_in_flow``    the flow row is older (legacy ``source_updated_at`` is newer: not yet synced)
+``flow_ahead``       the flow row is newer than legacy (a write reached flow but not legacy): investigate
+``phone_drift``      same timestamp, different fingerprint, and the blind index differs (or one of the
+                     ``decrypt_sample`` tokens does not decrypt to the normalised legacy phone)
+``field_drift``      same timestamp, different fingerprint, same blind index
+================== =========================================================================================
+
+and a flow row of the window whose lead is gone from ``leads_aggr`` entirely is ``missing_in_legacy``: a
+hard delete, marked ``is_deleted = 1`` in ``leads_flow`` (never deleted). A flow row whose legacy row now
+lies in another window is not judged here (``flow_moved``): that window judges it.
+
+``match_rate = matched / (legacy rows - rejected_by_rule)``. Results: ``leads_flow_drift`` (one row per
+non-matching lead; ``detail`` holds field names, reason codes and time differences, never a value) and
+``leads_flow_reconcile_run`` (one row per window, one per run). Nothing here logs or stores a phone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from datetime import datetime, timedelta
+from typing import Any
+
+from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, TZ, Settings
+from leads_flow.io.db import Db, connected, retrying
+from leads_flow.io.extract import check_legacy_schema, read_window, typed_legacy_rows
+from leads_flow.io.progress import Progress
+from leads_flow.reconcile.model import (
+    ACTION_MARKED_DELETED,
+    ACTION_NONE,
+    ACTION_REPAIR,
+    ACTION_REWRITE,
+    ACTION_WAIT,
+    CHUNK_ROWS,
+    COL_PHONE,
+    COL_SUA,
+    FIELD_DRIFT,
+    FLOW_AHEAD,
+    FLOW_COLUMNS_SQL,
+    HARD_DELETE_GRACE,
+    LOOKUP_BATCH,
+    MAX_DECRYPT_SAMPLE,
+    MISSING_IN_FLOW,
+    MISSING_IN_LEGACY,
+    PHONE_DRIFT,
+    REJECTED_BY_RULE,
+    STALE_IN_FLOW,
+    FlowRow,
+    LegacyItem,
+    WindowResult,
+    ensure_reconcile_schema,
+    to_flow_row,
+)
+from leads_flow.reconcile.verdict import judge_row
+from leads_flow.rules.crypto import PhoneCipher, TokenError
+from leads_flow.rules.mapping import (
+    JOIN_TIME_OUT_OF_RANGE,
+    LEGACY_COLUMNS,
+    Mapper,
+)
+from leads_flow.rules.phone import InvalidPhone, normalize
+from leads_flow.rules.redact import reason_of
+from leads_flow.tasks.boundary import short_id
+from leads_flow.window import Partition
+
+log = logging.getLogger(__name__)
+
+_COUNTS = (
+    "legacy_rows",
+    "flow_rows",
+    "expected_rows",
+    "matched",
+    MISSING_IN_FLOW,
+    MISSING_IN_LEGACY,
+    FIELD_DRIFT,
+    PHONE_DRIFT,
+    STALE_IN_FLOW,
+    FLOW_AHEAD,
+    REJECTED_BY_RULE,
+    "marked_deleted",
+    "flow_moved",
+    "phone_sampled",
+    "phone_sample_failed",
+)
+
+
+class RowMapper:
+    """Applies the field rules to legacy rows exactly as the sync partition that publishes them would.
+
+    The join-time rule depends on the partition's end. A row in the last ``overlap_minutes`` of a day is
+    also read by the next day's sync partition, whose bound is a day later; such a row rejected only for
+    ``join_time_out_of_range`` is mapped again with that bound, as the sync would have loaded it.
+    """
+
+    def __init__(self, cipher: PhoneCipher, settings: Settings, partition: Partition, etl_run_id: str) -> None:
+        now = datetime.now()
+        index_only: Any = cipher.index_only()
+        self.main = Mapper(index_only, settings, partition.end, etl_run_id, now)
+        self.tail = Mapper(index_only, settings, partition.end + timedelta(days=1), etl_run_id, now)
+        self.tail_from = partition.end - timedelta(minutes=settings.overlap_minutes)
+        self.has_tail = settings.overlap_minutes > 0
+
+    def map(self, rows: Sequence[tuple]) -> list[LegacyItem]:
+        """LegacyItems in the order of ``rows``."""
+        mapped = self.main.map_rows(rows)
+        staged = {r[0]: r for r in mapped.staged}
+        rejected = {r[0]: (r[1], r[3]) for r in mapped.rejects}
+        if self.has_tail and rejected:
+            retry = [
+                row
+                for row in rows
+                if row[0] in rejected
+                and rejected[row[0]][0] == JOIN_TIME_OUT_OF_RANGE
+                and rejected[row[0]][1] is not None
+                and rejected[row[0]][1] >= self.tail_from
+            ]
+            if retry:
+                for r in self.tail.map_rows(retry).staged:
+                    staged[r[0]] = r
+                    del rejected[r[0]]
+        out = []
+        deleted = LEGACY_COLUMNS.index("is_deleted")
+        for row in rows:
+            lid = row[0]
+            if lid in staged:
+                s = staged[lid]
+                out.append(LegacyItem(int(lid), s[COL_SUA], s, None, int(bool(row[deleted])), row[COL_PHONE]))
+            else:
+                reasons, sua = rejected[lid]
+                out.append(LegacyItem(int(lid), sua, None, reasons, int(bool(row[deleted])), row[COL_PHONE]))
+        return out
+
+
+def _ids_sql(ids: Iterable[int]) -> str:
+    return ",".join(str(int(i)) for i in ids)
+
+
+def _detail(d: Mapping[str, Any]) -> str | None:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str) if d else None
+
+
+def _merge(left: Iterator[LegacyItem], right: Iterator[FlowRow]) -> Iterator[tuple[LegacyItem | None, FlowRow | None]]:
+    """Full outer merge-join of two streams sorted by lead id."""
+    lv, rv = next(left, None), next(right, None)
+    while lv is not None or rv is not None:
+        if rv is None or (lv is not None and lv.lead_id < rv.lead_id):
+            yield lv, None
+            lv = next(left, None)
+        elif lv is None or rv.lead_id < lv.lead_id:
+            yield None, rv
+            rv = next(right, None)
+        else:
+            yield lv, rv
+            lv, rv = next(left, None), next(right, None)
+
+
+class _Compare:
+    """The state of one window's compare: counters, bounded buffers, the drift sink."""
+
+    def __init__(
+        self,
+        *,
+        cipher: PhoneCipher,
+        settings: Settings,
+        partition: Partition,
+        run_id: str,
+        legacy: Db,
+        flow: Db,
+        res: WindowResult,
+        decrypt_sample: int,
+        now: datetime,
+    ) -> None:
+        self.cipher, self.settings, self.partition, self.run_id = cipher, settings, partition, run_id
+        self.legacy, self.flow, self.res, self.now = legacy, flow, res, now
+        # Legacy times are naive Asia/Shanghai: the hard-delete grace is measured on that clock.
+        self.grace_from = datetime.now(TZ).replace(tzinfo=None) - HARD_DELETE_GRACE
+        self.want_flow: list[LegacyItem] = []  # legacy rows without a partner in the flow stream
+        self.want_legacy: list[FlowRow] = []  # flow rows without a partner in the legacy stream
+        self.drift: list[tuple] = []  # drift rows to insert
+        self.sample_k = max(0, min(int(decrypt_sample), MAX_DECRYPT_SAMPLE))
+        self.sample: list[tuple[int, str, Any]] = []
+        self.seen_for_sample = 0
+        self.rng = random.Random(f"{run_id}|{partition.start.isoformat()}")
+
+    # streams
+    def legacy_items(self, db: Db, mapper: RowMapper) -> Iterator[LegacyItem]:
+        progress = Progress(f"reconcile {self.partition.label}", log)
+        for chunk in db.stream(
+            "reconcile_legacy_window",
+            {"start": self.partition.start, "end": self.partition.end},
+            CHUNK_ROWS,
+            legacy=self.settings.legacy_table,
+            columns=", ".join(LEGACY_COLUMNS),
+        ):
+            self.res.legacy_rows += len(chunk)
+            yield from mapper.map(typed_legacy_rows(db, chunk))
+            progress.update(self.res.legacy_rows)
+        progress.done(self.res.legacy_rows)
+
+    def flow_rows(self, db: Db) -> Iterator[FlowRow]:
+        for chunk in db.stream(
+            "reconcile_flow_window",
+            {"start": self.partition.start, "end": self.partition.end},
+            CHUNK_ROWS,
+            columns=FLOW_COLUMNS_SQL,
+        ):
+            self.res.flow_rows += len(chunk)
+            for row in chunk:
+                yield to_flow_row(row)
+
+    # verdicts
+    def pair(self, item: LegacyItem | None, flow: FlowRow | None) -> None:
+        if item is None:
+            self.want_legacy.append(flow)
+            if len(self.want_legacy) >= LOOKUP_BATCH:
+                self.flush_want_legacy()
+        elif flow is None:
+            self.want_flow.append(item)
+            if len(self.want_flow) >= LOOKUP_BATCH:
+                self.flush_want_flow()
+        else:
+            self.judge(item, flow)
+
+    def judge(self, item: LegacyItem, flow: FlowRow | None) -> None:
+        v = judge_row(item, flow, self.cipher)
+        if v.drift_class is None:
+            self.res.matched += 1
+            if self.sample_k and flow.token is not None and item.phone is not None:
+                self._offer_sample(item.lead_id, flow.token, item.phone)
+            return
+        setattr(self.res, v.drift_class, getattr(self.res, v.drift_class) + 1)
+        if v.action in (ACTION_REPAIR, ACTION_REWRITE):
+            self.res.repairable += 1
+        self.add(item.lead_id, v.drift_class, v.action, v.detail, item.sua, flow.sua if flow else None)
+
+    def _offer_sample(self, lead_id: int, token: str, phone: Any) -> None:
+        """Reservoir sampling: every matched row with a phone has the same chance to be decrypted."""
+        self.seen_for_sample += 1
+        if len(self.sample) < self.sample_k:
+            self.sample.append((lead_id, token, phone))
+        else:
+            j = self.rng.randrange(self.seen_for_sample)
+            if j < self.sample_k:
+                self.sample[j] = (lead_id, token, phone)
+
+    def add(
+        self,
+        lead_id: int,
+        cls: str,
+        action: str,
+        detail: Mapping[str, Any],
+        legacy_sua: datetime | None,
+        flow_sua: datetime | None,
+    ) -> None:
+        self.drift.append((lead_id, cls, action, dict(detail), legacy_sua, flow_sua))
+        if len(self.drift) >= LOOKUP_BATCH:
+            self.flush_drift()
+
+    # batched lookups
+    def flush_want_flow(self) -> None:
+        items, self.want_flow = self.want_flow, []
+        if not items:
+            return
+        found = {
+            f.lead_id: f
+            for f in map(
+                to_flow_row,
+                self.flow.query(
+                    "reconcile_flow_ids", {}, columns=FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)
+                ),
+            )
+        }
+        for item in items:
+            self.judge(item, found.get(item.lead_id))
+
+    def flush_want_legacy(self) -> None:
+        rows, self.want_legacy = self.want_legacy, []
+        if not rows:
+            return
+        present = {
+            int(r[0])
+            for r in self.legacy.query(
+                "reconcile_legacy_ids", {}, legacy=self.settings.legacy_table, ids=_ids_sql(f.lead_id for f in rows)
+            )
+        }
+        for f in rows:
+            if f.lead_id in present:
+                self.res.flow_moved += 1  # judged in the window of its legacy row
+                continue
+            self.res.missing_in_legacy += 1
+            if f.is_deleted:
+                action, detail = ACTION_NONE, {"flow_is_deleted": 1}
+            elif f.sua >= self.grace_from:
+                action, detail = ACTION_WAIT, {"flow_is_deleted": 0, "grace_s": int(HARD_DELETE_GRACE.total_seconds())}
+            else:
+                action, detail = ACTION_MARKED_DELETED, {"flow_is_deleted": 0}
+                self.res.marked_deleted += 1
+            self.add(f.lead_id, MISSING_IN_LEGACY, action, detail, None, f.sua)
+
+    def flush_drift(self) -> None:
+        rows, self.drift = self.drift, []
+        if not rows:
+            return
+        p = self.partition
+        with self.flow.transaction():
+            self.flow.executemany(
+                "reconcile_drift_insert",
+                [
+                    (self.run_id, p.start, p.end, lid, cls, action, _detail(detail), lsua, fsua, self.now)
+                    for lid, cls, action, detail, lsua, fsua in rows
+                ],
+            )
+
+    def check_sample(self) -> None:
+        """Decrypt the sampled tokens of matching rows; one that is not the normalised legacy phone is drift
+        the blind index cannot see (a token written for another phone)."""
+        for lead_id, token, phone in sorted(self.sample):
+            self.res.phone_sampled += 1
+            try:
+                ok = self.cipher.decrypt(token) == normalize(str(phone))
+                why = "mismatch"
+            except (TokenError, InvalidPhone) as exc:
+                ok, why = False, type(exc).__name__
+            if ok:
+                continue
+            self.res.phone_sample_failed += 1
+            self.res.matched -= 1
+            self.res.phone_drift += 1
+            self.res.repairable += 1
+            # The fingerprint matched, so the upsert alone would keep this token: rewrite.
+            self.add(lead_id, PHONE_DRIFT, ACTION_REWRITE, {"check": "decrypt_sample", "result": why}, None, None)
+        self.sample = []
+
+    def finish(self) -> None:
+        self.flush_want_flow()
+        self.flush_want_legacy()
+        self.check_sample()
+        self.flush_drift()
+
+
+def reconcile_window(
+    partition: Partition,
+    run_id: str,
+    cipher: PhoneCipher,
+    settings: Settings,
+    *,
+    decrypt_sample: int = 0,
+    dag_id: str | None = None,
+    dag_run_id: str | None = None,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+    now: datetime | None = None,
+) -> WindowResult:
+    """Compare one window; write its drift rows and its ``leads_flow_reconcile_run`` row; mark hard deletes.
+
+    Safe to retry: the window's rows of this run are replaced, and marking a deleted lead twice is a no-op.
+    """
+    run_id = short_id(run_id)
+    try:
+        return retrying(
+            lambda: _reconcile_once(
+                partition,
+                run_id,
+                cipher,
+                settings,
+                decrypt_sample,
+                dag_id,
+                dag_run_id,
+                legacy_conn_id,
+                flow_conn_id,
+                now,
+            ),
+            what=f"reconcile {partition.label}",
+        )
+    except Exception as exc:
+        try:
+            with connected(flow_conn_id) as flow, flow.transaction():
+                flow.run(
+                    "reconcile_window_failed",
+                    {
+                        "run_id": run_id,
+                        "window_start": partition.start,
+                        "error": reason_of(exc),
+                        "now": datetime.now(),
+                    },
+                )
+        except Exception:  # noqa: BLE001 - the original error matters more
+            log.warning("could not record the failure of reconcile %s %s", run_id, partition.label)
+        raise
+
+
+def _reconcile_once(
+    partition: Partition,
+    run_id: str,
+    cipher: PhoneCipher,
+    settings: Settings,
+    decrypt_sample: int,
+    dag_id: str | None,
+    dag_run_id: str | None,
+    legacy_conn_id: str,
+    flow_conn_id: str,
+    now: datetime | None,
+) -> WindowResult:
+    t0 = time.perf_counter()
+    now = now or datetime.now()
+    res = WindowResult(run_id, partition.start.isoformat(), partition.end.isoformat())
+    with ExitStack() as stack:
+        # MySQL: a server-side cursor owns its connection until exhausted, so each stream gets its own and
+        # lookups and writes use a third and fourth. SQLite: one connection per file (a second writer would
+        # wait for our own open read).
+        legacy_stream = stack.enter_context(connected(legacy_conn_id))
+        flow_stream = stack.enter_context(connected(flow_conn_id))
+        legacy = legacy_stream if legacy_stream.dialect == "sqlite" else stack.enter_context(connected(legacy_conn_id))
+        flow = flow_stream if flow_stream.dialect == "sqlite" else stack.enter_context(connected(flow_conn_id))
+        check_legacy_schema(legacy, settings)
+        ensure_reconcile_schema(flow)
+        with flow.transaction():
+            flow.run(
+                "reconcile_window_start",
+                {
+                    "run_id": run_id,
+                    "window_start": partition.start,
+                    "window_end": partition.end,
+                    "dag_id": dag_id,
+                    "dag_run_id": dag_run_id,
+                    "now": now,
+                },
+            )
+        cmp = _Compare(
+            cipher=cipher,
+            settings=settings,
+            partition=partition,
+            run_id=run_id,
+            legacy=legacy,
+            flow=flow,
+            res=res,
+            decrypt_sample=decrypt_sample,
+            now=now,
+        )
+        mapper = RowMapper(cipher, settings, partition, f"reconcile:{run_id}")
+        legacy_items = cmp.legacy_items(legacy_stream, mapper)
+        for item, flow_row in _merge(legacy_items, cmp.flow_rows(flow_stream)):
+            cmp.pair(item, flow_row)
+        cmp.finish()
+        res.seconds = round(time.perf_counter() - t0, 3)
+        with flow.transaction():
+            if res.marked_deleted:
+                flow.run(
+                    "reconcile_mark_deleted",
+                    {
+                        "run_id": run_id,
+                        "window_start": partition.start,
+                        "etl_run_id": short_id(f"reconcile:{run_id}"),
+                        "now": now,
+                    },
+                )
+            flow.run(
+                "reconcile_window_done",
+                {
+                    **{k: v for k, v in res.to_dict().items() if k in _COUNTS},
+                    "match_rate": res.match_rate,
+                    "drift_by_class": json.dumps(res.drift, sort_keys=True),
+                    "seconds": res.seconds,
+                    "now": datetime.now(),
+                    "run_id": run_id,
+                    "window_start": partition.start,
+                },
+            )
+    rate = "n/a" if res.match_rate is None else f"{res.match_rate:.4%}"
+    log.info(
+        "reconcile %s: legacy=%d flow=%d expected=%d matched=%d match rate %s; drift %s; flow_moved=%d; "
+        "decrypt sample %d/%d ok; %.1fs (%.0f rows/s)",
+        partition.label,
+        res.legacy_rows,
+        res.flow_rows,
+        res.expected_rows,
+        res.matched,
+        rate,
+        res.drift or "none",
+        res.flow_moved,
+        res.phone_sampled - res.phone_sample_failed,
+        res.phone_sampled,
+        res.seconds,
+        res.legacy_rows / max(res.seconds, 1e-9),
+    )
+    return res
+
+
+def verify_ids(
+    partition: Partition,
+    ids: Sequence[int],
+    cipher: PhoneCipher,
+    settings: Settings,
+    *,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+) -> dict[int, str]:
+    """The verdict on each of ``ids`` now: ``fixed`` (matches), ``gone`` (no legacy row) or its drift class."""
+    out = {int(i): "gone" for i in ids}
+    mapper = RowMapper(cipher, settings, partition, "reconcile:verify")
+    with connected(legacy_conn_id) as legacy, connected(flow_conn_id) as flow:
+        rows: list[tuple] = []
+        for chunk in read_window(legacy, settings, partition, ids):
+            rows.extend(chunk)
+            if len(rows) >= LOOKUP_BATCH:
+                _verify_chunk(rows, mapper, flow, cipher, out)
+                rows = []
+        _verify_chunk(rows, mapper, flow, cipher, out)
+    return out
+
+
+def _verify_chunk(rows: list[tuple], mapper: RowMapper, flow: Db, cipher: PhoneCipher, out: dict[int, str]) -> None:
+    if not rows:
+        return
+    items = mapper.map(sorted(rows, key=lambda r: r[0]))
+    found = {
+        f.lead_id: f
+        for f in map(
+            to_flow_row,
+            flow.query("reconcile_flow_ids", {}, columns=FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)),
+        )
+    }
+    for item in items:
+        v = judge_row(item, found.get(item.lead_id), cipher)
+        out[item.lead_id] = "fixed" if v.drift_class is None else v.drift_class
