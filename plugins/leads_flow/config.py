@@ -117,15 +117,15 @@ DEFAULT_DRIFT_RETENTION_DAYS = 90
 
 
 def env_text(name: str) -> str | None:
-    """An environment variable, stripped; blank means unset."""
-    value = os.environ.get(name)
-    return value.strip() or None if isinstance(value, str) else None
+    """An environment variable as set; empty means unset. Not stripped: a value of spaces reaches the
+    check of its setting and is refused there (a table name of " " must fail, not fall back)."""
+    return os.environ.get(name) or None
 
 
 def env_int(name: str, default: int, lo: int, hi: int, unit: str) -> int:
     """A whole-number setting in [lo, hi]; anything else is a :class:`ConfigError` naming the variable."""
-    raw = env_text(name)
-    if raw is None:
+    raw = (env_text(name) or "").strip()
+    if not raw:
         return default
     try:
         value = int(raw)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leads_flow.config import Settings, ident
+from leads_flow.io import runlog
 from leads_flow.io.db import Dialect, connected, dialect_of, fill, get_connection, sql_text, sqlite_path
 from leads_flow.rules.mapping import LEADS_TYPES
 
@@ -263,3 +264,44 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, (int, float, str, bool)) or v is None:
         return v
     return str(v)
+
+
+class GateRejected(Exception):
+    """The data-quality gate failed: nothing may be published until the data changes."""
+
+
+def gate_staged(
+    flow_conn_id: str,
+    stage_table: str,
+    etl_run_id: str,
+    *,
+    extracted: int,
+    rejected: int,
+    stage_seconds: float,
+    partition_end: datetime,
+    settings: Settings,
+) -> dict[str, float]:
+    """The gate as a step of a partition run (sync and repair alike): run it, record its verdict and every
+    result in ``leads_flow_run``, raise :class:`GateRejected` when a check fails; the timings so far."""
+    result = runlog.recording_failure(
+        etl_run_id,
+        flow_conn_id,
+        lambda: run_gate(
+            flow_conn_id,
+            dialect_of(flow_conn_id),
+            stage_table,
+            etl_run_id,
+            extracted=extracted,
+            rejected=rejected,
+            partition_end=partition_end,
+            settings=settings,
+        ),
+    )
+    timings = {"stage_s": stage_seconds, "gate_s": result.seconds}
+    with connected(flow_conn_id) as flow, flow.transaction():
+        runlog.gated(
+            flow, etl_run_id, success=result.success, failed=result.failed, results=result.results, timings=timings
+        )
+    if not result.success:
+        raise GateRejected(f"data-quality gate failed for {etl_run_id}: {', '.join(result.failed)}; nothing published")
+    return timings

@@ -218,15 +218,15 @@ def scan_everything(scanner: Scanner, dbs, log: Capture, console: str, errors: l
     for text in errors:
         scanner.scan("exception messages and tracebacks", text)
     # the run report's pages and JSON, for every partition run of the test
-    from leads_flow.report import core as report
+    from leads_flow.report import data, render
 
-    runs = report.list_runs(limit=report.MAX_LIMIT)
+    runs = data.list_runs(limit=data.MAX_LIMIT)
     assert runs, "the runs were expected in the report"
-    scanner.scan("report pages", report.render_list(runs))
+    scanner.scan("report pages", render.render_list(runs))
     for listed in runs:
-        run = report.get_run(listed["etl_run_id"])
-        scanner.scan("report pages", report.render_run(run))
-        scanner.scan("report JSON", json.dumps(report.to_json(run), default=str))
+        run = data.get_run(listed["etl_run_id"])
+        scanner.scan("report pages", render.render_run(run))
+        scanner.scan("report JSON", json.dumps(data.to_json(run), default=str))
 
 
 def test_no_plaintext_phone_or_key_material_anywhere(mysql_dbs, airflow_db, dagbag, capfd):

@@ -17,14 +17,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 
-from leads_flow.config import (  # noqa: F401 - the retention getters: re-exported until reconcile moves (TEMP)
-    DEFAULT_DRIFT_RETENTION_DAYS,
-    DEFAULT_RETENTION_HOURS,
-    ConfigError,
-    drift_retention_days,
-    ident,
-    retention_hours,
-)
+from leads_flow.config import DEFAULT_DRIFT_RETENTION_DAYS, DEFAULT_RETENTION_HOURS, ConfigError, ident
 from leads_flow.io.db import Db, as_datetime
 from leads_flow.io.stage import stage_table_name
 

@@ -7,18 +7,55 @@ number in ``error`` by passing raw exception text.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
+from leads_flow.config import ConfigError
 from leads_flow.io.db import Db, connected
 from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RUN_ID_MAX = 250  # the etl_run_id and reconcile_run_id columns
+# Run ids reach one SQL text as a quoted literal (the gate's reject query for Great Expectations, which
+# binds no parameters): quotes, backslashes and control characters are refused before anything is
+# written. Airflow's default allowed_run_id_pattern never produces them.
+_UNSAFE_RUN_ID = re.compile(r"['\"\\`\x00-\x1f\x7f]")
+
+
+class UnsafeRunId(ConfigError):
+    """A run id that may not be carried into SQL text; permanent (a retry cannot change it)."""
+
+
+def short_id(text: str, limit: int = RUN_ID_MAX) -> str:
+    """``text`` if it fits the run-id columns, else its head, ``~`` and a hash of the whole."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 17] + "~" + hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
+    """``<dag run id>@<partition start>``; a run id too long for the columns keeps its head and a hash."""
+    suffix = f"@{partition.start:%Y-%m-%dT%H:%M}"
+    return short_id(dag_run_id, RUN_ID_MAX - len(suffix)) + suffix
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is safe to carry into SQL text, else :class:`UnsafeRunId`."""
+    if not isinstance(run_id, str) or not run_id or _UNSAFE_RUN_ID.search(run_id):
+        raise UnsafeRunId(
+            f"refusing run id {run_id!r}: quotes, backslashes and control characters "
+            "are not allowed (see [scheduler] allowed_run_id_pattern)"
+        )
+    return run_id
 
 
 class RunStatus(StrEnum):
@@ -160,3 +197,19 @@ def failed_by_callback(
         if partition is not None:
             flow.run("run_insert_failed", {**params, "dag_id": dag_id, "dag_run_id": dag_run_id, **_window(partition)})
         flow.run("run_failed_callback", {**params, "gate_failed": RunStatus.GATE_FAILED.value, **_DONE})
+
+
+def recording_failure(
+    etl_run_id: str, flow_conn_id: str, fn: Callable[[], T], *, recorded: tuple[type[BaseException], ...] = ()
+) -> T:
+    """Run one step of a partition run; on error record the masked reason (:func:`failed`) and re-raise.
+
+    ``recorded`` names errors whose outcome the row already holds (a failed gate), left as they are.
+    """
+    try:
+        return fn()
+    except recorded:
+        raise
+    except Exception as exc:
+        failed(flow_conn_id, etl_run_id, exc)
+        raise

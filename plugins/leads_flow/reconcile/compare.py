@@ -47,6 +47,7 @@ from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, TZ, Settings
 from leads_flow.io.db import Db, connected, retrying
 from leads_flow.io.extract import check_legacy_schema, read_window, typed_legacy_rows
 from leads_flow.io.progress import Progress
+from leads_flow.io.runlog import short_id
 from leads_flow.reconcile.model import (
     ACTION_MARKED_DELETED,
     ACTION_NONE,
@@ -82,7 +83,6 @@ from leads_flow.rules.mapping import (
 )
 from leads_flow.rules.phone import InvalidPhone, normalize
 from leads_flow.rules.redact import reason_of
-from leads_flow.tasks.boundary import short_id
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)

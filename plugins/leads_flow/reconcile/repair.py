@@ -14,26 +14,22 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings
 from leads_flow.io import runlog
-from leads_flow.io.db import connected, dialect_of
+from leads_flow.io.db import connected
 from leads_flow.io.publish import publish_stage
-from leads_flow.io.stage import StageResult, stage_partition
-from leads_flow.quality import run_gate
+from leads_flow.io.stage import stage_partition
+from leads_flow.quality import gate_staged
 from leads_flow.reconcile.compare import verify_ids
 from leads_flow.reconcile.model import DAG_ID, REPAIR_BATCH, RepairResult
 from leads_flow.rules.crypto import PhoneCipher
-from leads_flow.tasks.boundary import GateFailed, check_run_id, short_id
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def repair_window(
@@ -60,7 +56,7 @@ def repair_window(
     class still found.
     """
     t0 = time.perf_counter()
-    run_id = short_id(run_id)
+    run_id = runlog.short_id(run_id)
     out = RepairResult(run_id, partition.start.isoformat())
     with connected(flow_conn_id) as flow, flow.transaction():
         key = {"run_id": run_id, "window_start": partition.start}
@@ -71,10 +67,10 @@ def repair_window(
     gate_settings = replace(settings, max_reject_ratio=1.0)
     for n, start in enumerate(range(0, len(ids), batch)):
         chunk = ids[start : start + batch]
-        etl_run_id = short_id(
+        etl_run_id = runlog.short_id(
             f"{dag_run_id or run_id}@repair@{partition.start:%Y-%m-%dT%H:%M}" + (f"#{n}" if n else "")
         )
-        staged = _recording_failure(
+        staged = runlog.recording_failure(
             etl_run_id,
             flow_conn_id,
             partial(
@@ -90,7 +86,16 @@ def repair_window(
                 ids=chunk,
             ),
         )
-        timings = _gate(staged, partition, gate_settings, flow_conn_id)
+        timings = gate_staged(
+            flow_conn_id,
+            staged.stage_table,
+            runlog.check_run_id(staged.etl_run_id),
+            extracted=staged.extracted,
+            rejected=staged.rejected,
+            stage_seconds=staged.seconds,
+            partition_end=partition.end,
+            settings=gate_settings,
+        )
         changed = _publish(staged.stage_table, timings, etl_run_id, flow_conn_id)
         out.etl_run_ids.append(etl_run_id)
         out.published += changed
@@ -135,48 +140,9 @@ def repair_window(
     return out
 
 
-def _recording_failure(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) -> T:
-    """Run a step of a repair batch; on error put the masked reason into its leads_flow_run row, re-raise."""
-    try:
-        return fn()
-    except Exception as exc:
-        runlog.failed(flow_conn_id, etl_run_id, exc)
-        raise
-
-
-def _gate(staged: StageResult, partition: Partition, settings: Settings, flow_conn_id: str) -> dict[str, float]:
-    """The sync's data-quality gate on a staged batch, recorded like the sync's; the timings so far.
-
-    Raises :class:`~leads_flow.tasks.boundary.GateFailed` when a check fails: nothing is published.
-    """
-    etl_run_id = check_run_id(staged.etl_run_id)
-    result = _recording_failure(
-        etl_run_id,
-        flow_conn_id,
-        lambda: run_gate(
-            flow_conn_id,
-            dialect_of(flow_conn_id),
-            staged.stage_table,
-            etl_run_id,
-            extracted=staged.extracted,
-            rejected=staged.rejected,
-            partition_end=partition.end,
-            settings=settings,
-        ),
-    )
-    timings = {"stage_s": staged.seconds, "gate_s": result.seconds}
-    with connected(flow_conn_id) as flow, flow.transaction():
-        runlog.gated(
-            flow, etl_run_id, success=result.success, failed=result.failed, results=result.results, timings=timings
-        )
-    if not result.success:
-        raise GateFailed(f"data-quality gate failed for {etl_run_id}: {', '.join(result.failed)}; nothing published")
-    return timings
-
-
 def _publish(stage_table: str, timings: dict[str, float], etl_run_id: str, flow_conn_id: str) -> int:
     """The sync's newer-wins upsert of a gated batch; the row changes it made."""
-    changed = _recording_failure(
+    changed = runlog.recording_failure(
         etl_run_id,
         flow_conn_id,
         lambda: publish_stage(stage_table, etl_run_id, dict(timings), dry_run=False, flow_conn_id=flow_conn_id),

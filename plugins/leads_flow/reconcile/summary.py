@@ -11,6 +11,7 @@ from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID
 from leads_flow.io.db import as_datetime, connected
+from leads_flow.io.runlog import short_id
 from leads_flow.reconcile.model import (
     ACTION_WAIT,
     BLOCKING,
@@ -26,7 +27,6 @@ from leads_flow.reconcile.model import (
     STALE_IN_FLOW,
     ensure_reconcile_schema,
 )
-from leads_flow.tasks.boundary import short_id
 
 log = logging.getLogger(__name__)
 

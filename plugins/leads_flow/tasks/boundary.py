@@ -8,18 +8,20 @@ inside a try, :func:`leads_flow.io.db.retrying` retries one unit of database wor
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.config import ConfigError, Settings
+from leads_flow.io import runlog
 from leads_flow.io.db import PermanentDbError
+from leads_flow.quality import GateRejected
 from leads_flow.rules.crypto import KeyringError
 from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition
+
+T = TypeVar("T")
 
 PERMANENT = (PermanentDbError, ConfigError, KeyringError)
 """Errors a retry cannot fix: bad configuration, a missing column or privilege, a broken keyring."""
@@ -30,7 +32,10 @@ class GateFailed(AirflowFailException):
 
 
 def fail_fast(exc: BaseException) -> BaseException:
-    """A permanent error as :class:`AirflowFailException` (no Airflow retries; message masked), else ``exc``."""
+    """A permanent error as :class:`AirflowFailException` (no Airflow retries; message masked), a failed gate
+    as :class:`GateFailed`, anything else (transient: Airflow retries it) as it is."""
+    if isinstance(exc, GateRejected):
+        return GateFailed(str(exc))
     if isinstance(exc, PERMANENT):
         return AirflowFailException(reason_of(exc))
     return exc
@@ -43,34 +48,29 @@ def settings_from(params: Mapping[str, Any]) -> Settings:
     )
 
 
-RUN_ID_MAX = 250  # the etl_run_id and reconcile_run_id columns
-# Run ids reach one SQL text as a quoted literal (the gate's reject query for Great Expectations, which
-# binds no parameters): quotes, backslashes and control characters are refused before anything is
-# written. Airflow's default allowed_run_id_pattern never produces them.
-_UNSAFE_RUN_ID = re.compile(r"['\"\\`\x00-\x1f\x7f]")
-
-
-def short_id(text: str, limit: int = RUN_ID_MAX) -> str:
-    """``text`` if it fits the run-id columns, else its head, ``~`` and a hash of the whole."""
-    if len(text) <= limit:
-        return text
-    return text[: limit - 17] + "~" + hashlib.sha1(text.encode()).hexdigest()[:16]
+def check_run_id(run_id: str) -> str:
+    """Fail fast (no Airflow retries) on a run id that is not safe to carry into SQL text."""
+    try:
+        return runlog.check_run_id(run_id)
+    except runlog.UnsafeRunId as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
-    """``<dag run id>@<partition start>``; a run id too long for the columns keeps its head and a hash."""
-    suffix = f"@{partition.start:%Y-%m-%dT%H:%M}"
-    return short_id(dag_run_id, RUN_ID_MAX - len(suffix)) + suffix
+    """The partition run's id (:func:`leads_flow.io.runlog.etl_run_id_for`)."""
+    return runlog.etl_run_id_for(dag_run_id, partition)
 
 
-def check_run_id(run_id: str) -> str:
-    """Fail fast (no Airflow retries) on a run id that is not safe to carry into SQL text."""
-    if not isinstance(run_id, str) or not run_id or _UNSAFE_RUN_ID.search(run_id):
-        raise AirflowFailException(
-            f"refusing run id {run_id!r}: quotes, backslashes and control characters "
-            "are not allowed (see [scheduler] allowed_run_id_pattern)"
-        )
-    return run_id
+def as_task(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) -> T:
+    """Run a step of a partition run as a task does: a failure is recorded in ``leads_flow_run``
+    (a failed gate already is), then raised as Airflow should see it (:func:`fail_fast`)."""
+    try:
+        return runlog.recording_failure(etl_run_id, flow_conn_id, fn, recorded=(GateRejected,))
+    except Exception as exc:
+        failed = fail_fast(exc)
+        if failed is exc:
+            raise
+        raise failed from exc
 
 
 def current_run_ids() -> tuple[str, str]:

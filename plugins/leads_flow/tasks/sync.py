@@ -7,22 +7,21 @@ The benchmark and the tests call the same functions, so what is measured is what
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, retention_hours
-from leads_flow.io import runlog
 from leads_flow.io.cleanup import drop_stale_stages
-from leads_flow.io.db import PermanentDbError, connected, dialect_of, retrying
+from leads_flow.io.db import PermanentDbError, connected, retrying
 from leads_flow.io.extract import check_legacy_schema
 from leads_flow.io.publish import publish_stage
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.stage import stage_partition
-from leads_flow.quality import run_gate
+from leads_flow.quality import gate_staged
 from leads_flow.rules.crypto import KeyringError, PhoneCipher, load_keyring
-from leads_flow.tasks.boundary import GateFailed, check_run_id, etl_run_id_for, fail_fast, settings_from
+from leads_flow.tasks.boundary import as_task, check_run_id, etl_run_id_for, fail_fast, settings_from
 from leads_flow.window import Partition, partitions, resolve_window
 
 log = logging.getLogger(__name__)
@@ -68,20 +67,6 @@ def _drop_stale_stages(flow_conn_id: str, hours: int) -> None:
         drop_stale_stages(flow, hours)
 
 
-def _recording_failure(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) -> T:
-    """Run a stage; on error put the reason (never row data) into leads_flow_run before re-raising."""
-    try:
-        return fn()
-    except GateFailed:
-        raise
-    except Exception as exc:
-        runlog.failed(flow_conn_id, etl_run_id, exc)
-        failed = fail_fast(exc)
-        if failed is exc:
-            raise
-        raise failed from exc
-
-
 def stage(
     partition: Mapping[str, Any],
     params: Mapping[str, Any],
@@ -95,7 +80,7 @@ def stage(
     part = Partition.from_dict(partition)
     run_id = etl_run_id_for(check_run_id(dag_run_id), part)
     cipher = PhoneCipher(load_keyring(pii_conn_id))
-    res = _recording_failure(
+    res = as_task(
         run_id,
         flow_conn_id,
         lambda: stage_partition(
@@ -122,31 +107,26 @@ def stage(
 
 
 def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
-    """Run the data-quality gate; record every result; raise :class:`GateFailed` when any check fails."""
+    """Run the data-quality gate; record every result; raise :class:`~leads_flow.tasks.boundary.GateFailed` when any
+    check fails."""
     run_id = check_run_id(staged["etl_run_id"])
     part = Partition.from_dict(staged["partition"])
     settings = settings_from(params)
 
-    def check() -> Any:
-        return run_gate(
+    timings = as_task(
+        run_id,
+        flow_conn_id,
+        lambda: gate_staged(
             flow_conn_id,
-            dialect_of(flow_conn_id),
             staged["stage_table"],
             run_id,
             extracted=staged["extracted"],
             rejected=staged["rejected"],
+            stage_seconds=staged["seconds"],
             partition_end=part.end,
             settings=settings,
-        )
-
-    result = _recording_failure(run_id, flow_conn_id, check)
-    timings = {"stage_s": staged["seconds"], "gate_s": result.seconds}
-    with connected(flow_conn_id) as flow, flow.transaction():
-        runlog.gated(
-            flow, run_id, success=result.success, failed=result.failed, results=result.results, timings=timings
-        )
-    if not result.success:
-        raise GateFailed(f"data-quality gate failed for {run_id}: {', '.join(result.failed)}; nothing published")
+        ),
+    )
     return {
         "etl_run_id": run_id,
         "stage_table": staged["stage_table"],
@@ -160,7 +140,7 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: 
 def publish(gated: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
     run_id = gated["etl_run_id"]
     dry = bool(params.get("dry_run"))
-    changed = _recording_failure(
+    changed = as_task(
         run_id,
         flow_conn_id,
         lambda: publish_stage(
