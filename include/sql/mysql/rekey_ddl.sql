@@ -1,0 +1,1 @@
+-- Key rotation audit tables (issue #12); run by leads_flow.io.schema.ensure_flow_schema.
