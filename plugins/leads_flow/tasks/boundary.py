@@ -8,19 +8,23 @@ inside a try, :func:`leads_flow.io.db.retrying` retries one unit of database wor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.config import ConfigError, Settings
 from leads_flow.io import runlog
-from leads_flow.io.db import PermanentDbError
+from leads_flow.io.db import Db, PermanentDbError, connected, retrying
+from leads_flow.io.extract import check_legacy_schema
 from leads_flow.quality import GateRejected
-from leads_flow.rules.crypto import KeyringError
+from leads_flow.rules.crypto import KeyringError, load_keyring
 from leads_flow.rules.redact import reason_of
-from leads_flow.window import Partition
+from leads_flow.window import Partition, partitions
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PERMANENT = (PermanentDbError, ConfigError, KeyringError)
@@ -61,16 +65,55 @@ def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
     return runlog.etl_run_id_for(dag_run_id, partition)
 
 
-def as_task(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) -> T:
-    """Run a step of a partition run as a task does: a failure is recorded in ``leads_flow_run``
-    (a failed gate already is), then raised as Airflow should see it (:func:`fail_fast`)."""
+def failing_fast(fn: Callable[[], T]) -> T:
+    """Run ``fn``; raise what it raises as Airflow should see it (:func:`fail_fast`)."""
     try:
-        return runlog.recording_failure(etl_run_id, flow_conn_id, fn, recorded=(GateRejected,))
+        return fn()
     except Exception as exc:
         failed = fail_fast(exc)
         if failed is exc:
             raise
         raise failed from exc
+
+
+def as_task(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) -> T:
+    """Run a step of a partition run as a task does: a failure is recorded in ``leads_flow_run``
+    (a failed gate already is), then raised as Airflow should see it (:func:`fail_fast`)."""
+    return failing_fast(lambda: runlog.recording_failure(etl_run_id, flow_conn_id, fn, recorded=(GateRejected,)))
+
+
+def plan_partitions(
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    *,
+    prepare_flow: Callable[[Db], None],
+    what: str,
+    legacy_conn_id: str,
+    flow_conn_id: str,
+    pii_conn_id: str,
+) -> list[dict[str, Any]]:
+    """The plan step of every DAG that works day by day: the daily partitions of [start, end), after the
+    checks that must fail a run before anything is read or written (keyring, legacy schema) and the
+    preparation of the flow tables (``prepare_flow``, retried as one unit). One small dict per partition."""
+    parts = partitions(start, end, settings.overlap_minutes)
+    log.info(
+        "%s [%s, %s): %d daily partition(s), overlap %d min", what, start, end, len(parts), settings.overlap_minutes
+    )
+
+    def checks() -> None:
+        load_keyring(pii_conn_id)
+        with connected(legacy_conn_id) as legacy:
+            check_legacy_schema(legacy, settings)
+
+        def prepare() -> None:
+            with connected(flow_conn_id) as flow:
+                prepare_flow(flow)
+
+        retrying(prepare, what=f"prepare the flow tables ({what})")
+
+    failing_fast(checks)
+    return [p.to_dict() for p in parts]
 
 
 def current_run_ids() -> tuple[str, str]:

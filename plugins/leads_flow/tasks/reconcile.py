@@ -15,8 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, drift_retention_days
 from leads_flow.io.cleanup import purge_drift
-from leads_flow.io.db import connected, retrying
-from leads_flow.io.extract import check_legacy_schema
+from leads_flow.io.db import Db
 from leads_flow.reconcile.compare import reconcile_window
 from leads_flow.reconcile.model import DAG_ID as DAG_ID  # the DAG file's id and param bound
 from leads_flow.reconcile.model import MAX_DECRYPT_SAMPLE as MAX_DECRYPT_SAMPLE
@@ -24,8 +23,8 @@ from leads_flow.reconcile.model import RepairResult, ensure_reconcile_schema
 from leads_flow.reconcile.repair import repair_window
 from leads_flow.reconcile.summary import summarize
 from leads_flow.rules.crypto import PhoneCipher, load_keyring
-from leads_flow.tasks.boundary import PERMANENT, fail_fast, settings_from
-from leads_flow.window import Partition, partitions, resolve_window
+from leads_flow.tasks.boundary import failing_fast, plan_partitions, settings_from
+from leads_flow.window import Partition, resolve_window
 
 log = logging.getLogger(__name__)
 
@@ -62,24 +61,22 @@ def plan(
             raise ConfigError("decrypt_sample must be >= 0")
     except (ConfigError, ValueError) as exc:
         raise AirflowFailException(f"bad parameters: {exc}") from exc
-    parts = partitions(start, end, settings.overlap_minutes)
-    log.info(
-        "reconcile window [%s, %s): %d daily window(s); repair=%s", start, end, len(parts), bool(params.get("repair"))
+    log.info("reconcile: repair=%s", bool(params.get("repair")))
+
+    def prepare(flow: Db) -> None:
+        ensure_reconcile_schema(flow)
+        purge_drift(flow, drift_retention_days())
+
+    return plan_partitions(
+        settings,
+        start,
+        end,
+        prepare_flow=prepare,
+        what="reconcile window",
+        legacy_conn_id=legacy_conn_id,
+        flow_conn_id=flow_conn_id,
+        pii_conn_id=pii_conn_id,
     )
-    try:
-        load_keyring(pii_conn_id)
-        with connected(legacy_conn_id) as legacy:
-            check_legacy_schema(legacy, settings)
-
-        def migrate() -> None:
-            with connected(flow_conn_id) as flow:
-                ensure_reconcile_schema(flow)
-                purge_drift(flow, drift_retention_days())
-
-        retrying(migrate, what="migrate reconcile schema")
-    except PERMANENT as exc:
-        raise fail_fast(exc) from exc
-    return [p.to_dict() for p in parts]
 
 
 def compare(
@@ -94,8 +91,8 @@ def compare(
 ) -> dict[str, Any]:
     """:func:`~leads_flow.reconcile.compare.reconcile_window` on one window; permanent errors fail fast."""
     part = Partition.from_dict(window)
-    try:
-        res = reconcile_window(
+    res = failing_fast(
+        lambda: reconcile_window(
             part,
             dag_run_id,
             PhoneCipher(load_keyring(pii_conn_id)),
@@ -106,11 +103,7 @@ def compare(
             legacy_conn_id=legacy_conn_id,
             flow_conn_id=flow_conn_id,
         )
-    except Exception as exc:
-        failed = fail_fast(exc)
-        if failed is exc:
-            raise
-        raise failed from exc
+    )
     return {**res.to_dict(), "window": dict(window)}
 
 
@@ -133,8 +126,8 @@ def repair(
     if not compared.get("repairable"):
         log.info("repair %s: nothing to repair", part.label)
         return RepairResult(compared["reconcile_run_id"], part.start.isoformat()).to_dict()
-    try:
-        res = repair_window(
+    res = failing_fast(
+        lambda: repair_window(
             part,
             dag_run_id,
             PhoneCipher(load_keyring(pii_conn_id)),
@@ -146,11 +139,7 @@ def repair(
             expected_rows=compared.get("expected_rows"),
             matched=compared.get("matched"),
         )
-    except Exception as exc:
-        failed = fail_fast(exc)
-        if failed is exc:
-            raise
-        raise failed from exc
+    )
     return res.to_dict()
 
 

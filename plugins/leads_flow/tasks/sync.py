@@ -14,15 +14,14 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, retention_hours
 from leads_flow.io.cleanup import drop_stale_stages
-from leads_flow.io.db import PermanentDbError, connected, retrying
-from leads_flow.io.extract import check_legacy_schema
+from leads_flow.io.db import Db
 from leads_flow.io.publish import publish_stage
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.stage import stage_partition
 from leads_flow.quality import gate_staged
-from leads_flow.rules.crypto import KeyringError, PhoneCipher, load_keyring
-from leads_flow.tasks.boundary import as_task, check_run_id, etl_run_id_for, fail_fast, settings_from
-from leads_flow.window import Partition, partitions, resolve_window
+from leads_flow.rules.crypto import PhoneCipher, load_keyring
+from leads_flow.tasks.boundary import as_task, check_run_id, etl_run_id_for, plan_partitions, settings_from
+from leads_flow.window import Partition, resolve_window
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,29 +41,21 @@ def plan(
         start, end = resolve_window(params, interval_start, interval_end)
     except ConfigError as exc:
         raise AirflowFailException(f"bad parameters: {exc}") from exc
-    parts = partitions(start, end, settings.overlap_minutes)
-    log.info("window [%s, %s): %d daily partition(s), overlap %d min", start, end, len(parts), settings.overlap_minutes)
-    try:
-        load_keyring(PII_CONN_ID)  # a broken keyring fails the run before anything is read or written
-        with connected(legacy_conn_id) as legacy:
-            check_legacy_schema(legacy, settings)
-        retrying(lambda: _migrate(flow_conn_id), what="migrate flow schema")
-        hours = retention_hours()
-        retrying(lambda: _drop_stale_stages(flow_conn_id, hours), what="drop stale staging tables")
-    except (PermanentDbError, ConfigError, KeyringError) as exc:
-        raise fail_fast(exc) from exc
-    return [p.to_dict() for p in parts]
 
-
-def _migrate(flow_conn_id: str) -> None:
-    with connected(flow_conn_id) as flow:
+    def prepare(flow: Db) -> None:
         ensure_flow_schema(flow)
+        drop_stale_stages(flow, retention_hours())  # staging tables of failed runs, kept for inspection until then
 
-
-def _drop_stale_stages(flow_conn_id: str, hours: int) -> None:
-    """Staging tables of failed runs are kept for inspection for ``hours``, then dropped here."""
-    with connected(flow_conn_id) as flow:
-        drop_stale_stages(flow, hours)
+    return plan_partitions(
+        settings,
+        start,
+        end,
+        prepare_flow=prepare,
+        what="window",
+        legacy_conn_id=legacy_conn_id,
+        flow_conn_id=flow_conn_id,
+        pii_conn_id=PII_CONN_ID,
+    )
 
 
 def stage(
