@@ -1,0 +1,44 @@
+"""leads_flow_erase: erase leads by lead id (tombstone in leads_flow, rejects and staged rows deleted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from leads_flow.config import DB_TASK
+from leads_flow.tasks import erase as erasure
+from leads_flow.tasks.boundary import current_run_ids
+from leads_flow.tasks.notify import on_failure
+
+DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
+
+
+@dag(
+    dag_id="leads_flow_erase",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["leads", "pii", "erasure"],
+    default_args={"owner": "data-engineering", "on_failure_callback": on_failure},
+    doc_md=DOC,
+    params={
+        "lead_ids": Param(
+            type="array",
+            items={"type": "integer", "minimum": 1},
+            minItems=1,
+            description="Lead ids to erase (never phones: resolve phones with scripts/erase.py).",
+        ),
+    },
+)
+def leads_flow_erase():
+    @task(task_display_name="Erase leads", **DB_TASK)
+    def erase(params=None) -> dict:
+        return erasure.erase(params, *current_run_ids())
+
+    erase()
+
+
+dag = leads_flow_erase()

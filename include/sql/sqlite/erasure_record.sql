@@ -1,0 +1,2 @@
+-- Erasure: record an erased lead; a lead erased before keeps its first record.
+INSERT OR IGNORE INTO leads_flow_erasure (lead_id, erased_at, requested_by) VALUES (?, ?, ?)

@@ -1,0 +1,1 @@
+"""Lifecycle of stored data: key rotation (rekey) and, later, erasure."""
