@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 ROWS    ?= 1000000
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: venv demo test lint format test-unit test-fast bench bench-phone bench-incremental ui clean system-deps-demo system-deps-test
+.PHONY: venv demo test lint format test-unit test-fast bench bench-phone bench-incremental bench-rekey ui clean system-deps-demo system-deps-test
 
 ## Debian packages (scripts/system-deps.sh): installed with apt-get when missing and run as root, else one line
 ## says what to run. Nothing is fetched on a machine that has them all.
@@ -51,6 +51,10 @@ bench-phone: venv
 
 bench-incremental: venv
 	$(BIN)/python benchmarks/bench_incremental.py
+
+## Key rotation (leads_flow_rekey) on ROWS generated leads_flow rows under kid 1, moved to kid 2: rows/s, peak RSS.
+bench-rekey: venv
+	$(BIN)/python benchmarks/bench_rekey.py --rows $(ROWS)
 
 ## The Airflow UI on http://127.0.0.1:8080 (airflow standalone, SQLite metadata under .demo/).
 ui: venv

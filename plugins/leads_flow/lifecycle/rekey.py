@@ -1,0 +1,315 @@
+"""Key rotation: move every stored phone token to the active encryption kid and every blind index to the
+active bidx kid (docs/phone-protection.md §8 and "Key rotation runbook").
+
+What is moved: ``leads_flow.phone_cipher`` (+ ``phone_bidx``/``phone_bidx_kid``) and the raw phone token
+inside ``leads_flow_reject.raw_values`` (its own purpose, :meth:`PhoneCipher.encrypt_raw`). Batches in
+primary-key order; each row is updated only while it still holds the token that was read, so a newer
+concurrent write wins. No state beyond "rows not under the active kid": a killed run is resumed by running
+again, and a rerun after a complete one moves nothing.
+
+Nothing here prints a token, a phone or a key; kids read back from the database are shown only when they
+look like kids (``?`` otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from leads_flow.io.db import Db, connected, retrying
+from leads_flow.io.progress import Progress
+from leads_flow.io.schema import ensure_flow_schema
+from leads_flow.rules.crypto import Keyring, KeyringError, PhoneCipher, TokenError
+
+log = logging.getLogger(__name__)
+
+_KID = re.compile(r"[0-9a-z]{1,8}", re.ASCII)
+FLOW, REJECT = "leads_flow", "leads_flow_reject"
+
+BeforeUpdate = Callable[[str, Sequence[tuple]], None]
+"""Test hook: called with (table, rows read) after a batch is read and before it is written."""
+
+
+class KidsInUse(NamedTuple):
+    """Kids found in the stored data: encryption kids (tokens of both tables) and blind-index kids."""
+
+    enc: frozenset[str]
+    bidx: frozenset[str]
+
+
+def _kid(value: object) -> str:
+    """A kid read back from the database, or ``?`` when the value is not shaped like one (never shown)."""
+    return value if isinstance(value, str) and _KID.fullmatch(value) else "?"
+
+
+def _counts(rows: Sequence[tuple]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for kid, n in rows:
+        k = _kid(kid)
+        out[k] = out.get(k, 0) + int(n)
+    return dict(sorted(out.items()))
+
+
+def kid_counts(flow_db: Db) -> dict[str, dict[str, dict[str, int]]]:
+    """Rows per kid: ``{"leads_flow": {"enc": {kid: n}, "bidx": {kid: n}}, "leads_flow_reject": {"enc": …}}``."""
+    return {
+        FLOW: {
+            "enc": _counts(flow_db.query("rekey_enc_kids", {})),
+            "bidx": _counts(flow_db.query("rekey_bidx_kids", {})),
+        },
+        REJECT: {"enc": _counts(flow_db.query("rekey_reject_kids", {}))},
+    }
+
+
+def kids_in_use(flow_db: Db) -> KidsInUse:
+    """The encryption kids (phone tokens and reject raw tokens) and bidx kids the stored rows carry."""
+    c = kid_counts(flow_db)
+    return KidsInUse(frozenset(c[FLOW]["enc"]) | frozenset(c[REJECT]["enc"]), frozenset(c[FLOW]["bidx"]))
+
+
+def check_kids_held(flow_db: Db, keyring: Keyring) -> KidsInUse:
+    """Raise :class:`KeyringError` naming every kid the stored rows use that the keyring no longer holds."""
+    used = kids_in_use(flow_db)
+    missing_enc = sorted(used.enc - set(keyring.enc_keys))
+    missing_bidx = sorted(used.bidx - set(keyring.bidx_keys))
+    if missing_enc or missing_bidx:
+        parts = [f"enc kid {k!r}" for k in missing_enc] + [f"bidx kid {k!r}" for k in missing_bidx]
+        raise KeyringError(
+            f"stored rows still use {', '.join(parts)}, which the keyring no longer holds: put the old key back "
+            "and run leads_flow_rekey before removing it (docs/phone-protection.md, Key rotation runbook)"
+        )
+    return used
+
+
+@dataclass
+class RekeyResult:
+    """What a run did; :meth:`to_dict` is small and XCom-safe (counts only)."""
+
+    rekey_run_id: str
+    dry_run: bool
+    active_enc_kid: str
+    active_bidx_kid: str
+    before: dict[str, Any]
+    after: dict[str, Any] = field(default_factory=dict)
+    moved: dict[str, int] = field(default_factory=lambda: {FLOW: 0, REJECT: 0})
+    skipped_newer: dict[str, int] = field(default_factory=lambda: {FLOW: 0, REJECT: 0})
+    unreadable: dict[str, int] = field(default_factory=lambda: {FLOW: 0, REJECT: 0})
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rekey_run_id": self.rekey_run_id,
+            "dry_run": self.dry_run,
+            "active_enc_kid": self.active_enc_kid,
+            "active_bidx_kid": self.active_bidx_kid,
+            "before": self.before,
+            "after": self.after,
+            "moved": dict(self.moved),
+            "skipped_newer": dict(self.skipped_newer),
+            "unreadable": dict(self.unreadable),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _pending(counts: Mapping[str, Any], enc_kid: str, bidx_kid: str) -> int:
+    """Rows still to move (an estimate for the ETA: a row off both kids counts once)."""
+    flow = counts[FLOW]
+    off_enc = sum(n for k, n in flow["enc"].items() if k != enc_kid)
+    off_bidx = sum(n for k, n in flow["bidx"].items() if k != bidx_kid)
+    return max(off_enc, off_bidx) + sum(n for k, n in counts[REJECT]["enc"].items() if k != enc_kid)
+
+
+def _execute_each(db: Db, name: str, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Run one statement per parameter dict; the rowcount of each."""
+    stmt = db.sql(name)[0]
+    cur = db.conn.cursor()
+    try:
+        out = []
+        for params in rows:
+            cur.execute(stmt, params)
+            out.append(cur.rowcount)
+        return out
+    finally:
+        cur.close()
+
+
+_FLOW_TUPLE = "(?, ?, ?, ?, ?)"
+
+
+def _update_flow_batch(db: Db, rows: Sequence[tuple]) -> int:
+    """One UPDATE for a batch of (lead_id, old_cipher, new_cipher, bidx, bidx_kid); the rows moved."""
+    stmt = db.sql("rekey_flow_update", placeholders=", ".join([_FLOW_TUPLE] * len(rows)))[0]
+    cur = db.conn.cursor()
+    try:
+        cur.execute(stmt, [v for row in rows for v in row])
+        return cur.rowcount
+    finally:
+        cur.close()
+
+
+class _Rekeyer:
+    def __init__(
+        self,
+        cipher: PhoneCipher,
+        result: RekeyResult,
+        flow_conn_id: str,
+        batch_size: int,
+        progress: Progress,
+        before_update: BeforeUpdate | None,
+    ) -> None:
+        self.cipher, self.result, self.flow_conn_id = cipher, result, flow_conn_id
+        self.batch_size, self.progress, self.before_update = batch_size, progress, before_update
+        self.enc_prefix = f"e1:{cipher.active_enc_kid}:"
+        self.done = 0
+
+    def _batch(self, name: str, params: dict[str, Any]) -> list[tuple]:
+        def read() -> list[tuple]:
+            with connected(self.flow_conn_id) as db:
+                return db.query(name, {**params, "enc_prefix": self.enc_prefix + "%", "batch": self.batch_size})
+
+        return retrying(read, what=f"rekey: read {name}")
+
+    def _write(self, table: str, n: int, fn: Callable[[Db], int]) -> None:
+        """Run ``fn`` (returns rows moved) in one transaction; rows not moved were rewritten meanwhile."""
+
+        def write() -> int:
+            with connected(self.flow_conn_id) as db, db.transaction():
+                return fn(db)
+
+        moved = retrying(write, what=f"rekey: update {table}") if n else 0
+        self.result.moved[table] += moved
+        self.result.skipped_newer[table] += n - moved
+        self.done += n
+        self.progress.update(self.done)
+
+    def flow(self) -> None:
+        c, after = self.cipher, 0
+        while rows := self._batch("rekey_flow_batch", {"after": after, "bidx_kid": c.active_bidx_kid}):
+            after = rows[-1][0]
+            if self.before_update:
+                self.before_update(FLOW, rows)
+            updates = []
+            for lead_id, token, _bidx_kid in rows:
+                try:
+                    e164 = c.decrypt(token)
+                except TokenError as exc:
+                    self.result.unreadable[FLOW] += 1
+                    log.error("rekey: lead %s: phone token unreadable (%s), left as it is", lead_id, type(exc).__name__)
+                    continue
+                new = token if token.startswith(self.enc_prefix) else c.encrypt(e164)
+                updates.append((lead_id, token, new, c.bidx(e164), c.active_bidx_kid))
+            self._write(FLOW, len(updates), lambda db, u=updates: _update_flow_batch(db, u))
+
+    def rejects(self) -> None:
+        c, after_run, after_lead = self.cipher, "", -1
+        while rows := self._batch("rekey_reject_batch", {"after_run": after_run, "after_lead": after_lead}):
+            after_run, after_lead = rows[-1][0], rows[-1][1]
+            if self.before_update:
+                self.before_update(REJECT, rows)
+            updates = []
+            for etl_run_id, lead_id, raw in rows:
+                try:
+                    values = json.loads(raw)
+                    values["phone"] = c.encrypt_raw(c.decrypt_raw(values["phone"]))
+                except (TokenError, ValueError, KeyError, TypeError) as exc:
+                    self.result.unreadable[REJECT] += 1
+                    log.error("rekey: reject of lead %s: raw phone unreadable (%s), left", lead_id, type(exc).__name__)
+                    continue
+                new_raw = json.dumps(values, ensure_ascii=False, default=str)
+                updates.append({"etl_run_id": etl_run_id, "lead_id": lead_id, "old_raw": raw, "new_raw": new_raw})
+            self._write(
+                REJECT,
+                len(updates),
+                lambda db, u=updates: sum(n > 0 for n in _execute_each(db, "rekey_reject_update", u)),
+            )
+
+
+def _audit_rows(run_id: str, phase: str, counts: Mapping[str, Any], keyring: Keyring, at: datetime) -> list[tuple]:
+    active = {"enc": keyring.active_enc_kid, "bidx": keyring.active_bidx_kid}
+    return [
+        (run_id, phase, table, kind, kid, n, active[kind], at)
+        for table, kinds in counts.items()
+        for kind, by_kid in kinds.items()
+        for kid, n in by_kid.items()
+    ]
+
+
+def _record(flow_conn_id: str, rows: list[tuple]) -> None:
+    def write() -> None:
+        with connected(flow_conn_id) as db, db.transaction():
+            db.executemany("rekey_audit_insert", rows)
+
+    retrying(write, what="rekey: write leads_flow_key_audit")
+
+
+def rekey(
+    keyring: Keyring,
+    rekey_run_id: str,
+    *,
+    flow_conn_id: str,
+    batch_size: int = 5000,
+    dry_run: bool = False,
+    before_update: BeforeUpdate | None = None,
+    progress_every_s: float = 10.0,
+) -> RekeyResult:
+    """Move both tables to the keyring's active kids; counts per kid before and after in leads_flow_key_audit.
+
+    Fails with :class:`KeyringError` (before writing anything) when stored rows use a kid the keyring does
+    not hold. ``dry_run``: counts only, nothing written (not even the audit).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    t0 = time.monotonic()
+
+    def prepare() -> dict[str, Any]:
+        with connected(flow_conn_id) as db:
+            if not dry_run:
+                ensure_flow_schema(db)
+            check_kids_held(db, keyring)
+            return kid_counts(db)
+
+    before = retrying(prepare, what="rekey: count kids")
+    res = RekeyResult(rekey_run_id, dry_run, keyring.active_enc_kid, keyring.active_bidx_kid, before)
+    pending = _pending(before, keyring.active_enc_kid, keyring.active_bidx_kid)
+    log.info(
+        "rekey %s: to enc kid %r, bidx kid %r; before %s; about %d row(s) to move%s",
+        rekey_run_id,
+        keyring.active_enc_kid,
+        keyring.active_bidx_kid,
+        before,
+        pending,
+        " (dry run: nothing written)" if dry_run else "",
+    )
+    if dry_run:
+        res.after = before
+        res.seconds = time.monotonic() - t0
+        return res
+    _record(flow_conn_id, _audit_rows(rekey_run_id, "before", before, keyring, datetime.now()))
+    progress = Progress(f"rekey {rekey_run_id}", log, total=pending, every_s=progress_every_s)
+    worker = _Rekeyer(PhoneCipher(keyring), res, flow_conn_id, batch_size, progress, before_update)
+    worker.flow()
+    worker.rejects()
+    progress.done(worker.done)
+
+    def count_after() -> dict[str, Any]:
+        with connected(flow_conn_id) as db:
+            return kid_counts(db)
+
+    res.after = retrying(count_after, what="rekey: count kids")
+    _record(flow_conn_id, _audit_rows(rekey_run_id, "after", res.after, keyring, datetime.now()))
+    res.seconds = time.monotonic() - t0
+    log.info(
+        "rekey %s: moved %s, skipped (newer write) %s, unreadable %s; after %s",
+        rekey_run_id,
+        res.moved,
+        res.skipped_newer,
+        res.unreadable,
+        res.after,
+    )
+    return res
