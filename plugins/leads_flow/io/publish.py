@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from leads_flow.config import FLOW_CONN_ID
+from leads_flow.config import FLOW_CONN_ID, ident
 from leads_flow.io import runlog
 from leads_flow.io.db import Db, connected, retrying
 
@@ -36,6 +36,7 @@ def publish_stage(
                 return 0
             changed = 0
             with flow.transaction():
+                scrub_stage(flow, stage_table, etl_run_id)  # an erased lead is never published again
                 if not dry_run:
                     changed = flow.run("publish", stage=stage_table)
                 timings["publish_s"] = round(time.perf_counter() - t0, 3)
@@ -59,3 +60,22 @@ def _already_published(flow: Db, stage_table: str, etl_run_id: str) -> bool:
 def drop_stage(flow: Db, stage_table: str) -> None:
     flow.run("stage_drop", stage=stage_table)
     flow.conn.commit()
+
+
+def scrub_stage(flow_db: Db, stage_table: str, etl_run_id: str) -> dict[str, int]:
+    """Resurrection guard: delete the staged rows and this run's rejects of erased leads.
+
+    Does not commit: run it inside the publish's transaction, just before the upsert, so that a lead erased
+    while its partition was staging is caught as well (the caller commits). Returns the counts
+    ``staged_scrubbed`` and ``rejects_scrubbed``.
+    """
+    staged = flow_db.run("erasure_scrub_stage", stage=ident(stage_table))
+    rejects = flow_db.run("erasure_clear_rejects", {"etl_run_id": etl_run_id})
+    if staged or rejects:
+        log.info(
+            "%s: %d staged row(s) and %d reject(s) of erased leads removed before publishing",
+            etl_run_id,
+            staged,
+            rejects,
+        )
+    return {"staged_scrubbed": max(staged, 0), "rejects_scrubbed": max(rejects, 0)}

@@ -24,6 +24,7 @@ from typing import Any
 from leads_flow.config import TZ, ident
 from leads_flow.io.cleanup import STAGE_TABLE
 from leads_flow.io.db import Db, retrying
+from leads_flow.io.publish import scrub_stage  # noqa: F401 - the guard lives with the publish it guards
 from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.rules.phone import InvalidPhone
 
@@ -133,22 +134,3 @@ def lead_ids_for_phones(
         stats.update(phones=n, invalid=invalid, unmatched=unmatched)
     log.info("phones resolved: %d given, %d invalid, %d unmatched, %d lead id(s)", n, invalid, unmatched, len(found))
     return sorted(found)
-
-
-def scrub_stage(flow_db: Db, stage_table: str, etl_run_id: str) -> dict[str, int]:
-    """Resurrection guard: delete the staged rows and this run's rejects of erased leads.
-
-    Does not commit: run it inside the publish's transaction, just before the upsert, so that a lead erased
-    while its partition was staging is caught as well (the caller commits). Returns the counts
-    ``staged_scrubbed`` and ``rejects_scrubbed``.
-    """
-    staged = flow_db.run("erasure_scrub_stage", stage=ident(stage_table))
-    rejects = flow_db.run("erasure_clear_rejects", {"etl_run_id": etl_run_id})
-    if staged or rejects:
-        log.info(
-            "%s: %d staged row(s) and %d reject(s) of erased leads removed before publishing",
-            etl_run_id,
-            staged,
-            rejects,
-        )
-    return {"staged_scrubbed": max(staged, 0), "rejects_scrubbed": max(rejects, 0)}
