@@ -114,6 +114,8 @@ RETENTION_ENV = "LEADS_FLOW_STAGE_RETENTION_HOURS"
 DEFAULT_RETENTION_HOURS = 72
 DRIFT_RETENTION_ENV = "LEADS_FLOW_DRIFT_RETENTION_DAYS"
 DEFAULT_DRIFT_RETENTION_DAYS = 90
+REJECT_RETENTION_ENV = "LEADS_FLOW_REJECT_RETENTION_DAYS"
+DEFAULT_REJECT_RETENTION_DAYS = 90
 
 
 def env_text(name: str) -> str | None:
@@ -153,3 +155,8 @@ def retention_hours() -> int:
 def drift_retention_days() -> int:
     """How long reconcile's per-lead drift rows are kept (their run summaries stay)."""
     return env_int(DRIFT_RETENTION_ENV, DEFAULT_DRIFT_RETENTION_DAYS, 1, 3660, "days")
+
+
+def reject_retention_days() -> int:
+    """How long rejected rows (their raw values, phone encrypted) are kept in leads_flow_reject."""
+    return env_int(REJECT_RETENTION_ENV, DEFAULT_REJECT_RETENTION_DAYS, 1, 3660, "days")

@@ -91,3 +91,39 @@ def test_plan_applies_the_retention_window_from_the_environment(mysql_dbs, monke
         monkeypatch.setenv(config.RETENTION_ENV, bad)
         with pytest.raises(AirflowFailException, match=config.RETENTION_ENV):
             pipeline.plan(p, None, None)
+
+
+def test_plan_purges_rejects_older_than_their_retention(any_dbs, monkeypatch):
+    """Rejects keep raw values (phone encrypted): the plan deletes those older than
+    LEADS_FLOW_REJECT_RETENTION_DAYS and keeps the rest; a bad value fails the run, naming the variable."""
+    _failed_run(any_dbs)  # leaves a reject of today
+    p = {"start_date": "2026-11-20", "end_date": "2026-11-20"}
+    old = datetime.now() - timedelta(days=31)
+    with connected("leads_flow") as db, db.transaction():
+        cur = db.conn.cursor()
+        mark = "%s" if db.dialect == "mysql" else "?"
+        cur.execute(
+            f"INSERT INTO leads_flow_reject (etl_run_id, lead_id, reasons, raw_values, source_updated_at, rejected_at) "
+            f"VALUES ({mark}, {mark}, {mark}, NULL, NULL, {mark})",
+            ("manual__old@2026-10-01T00:00", 424242, "phone_invalid", old),
+        )
+        cur.close()
+
+    def reject_ids() -> set[int]:
+        return {r[0] for r in any_dbs.flow_rows("SELECT lead_id FROM leads_flow_reject")}
+
+    before = reject_ids()
+    assert 424242 in before and len(before) >= 2
+    monkeypatch.setenv(config.REJECT_RETENTION_ENV, "60")
+    pipeline.plan(p, None, None)
+    assert reject_ids() == before  # 31 days old: inside 60 days
+    monkeypatch.setenv(config.REJECT_RETENTION_ENV, "30")
+    pipeline.plan(p, None, None)
+    assert reject_ids() == before - {424242}
+    monkeypatch.delenv(config.REJECT_RETENTION_ENV)
+    pipeline.plan(p, None, None)  # the default, 90 days, keeps today's
+    assert reject_ids() == before - {424242}
+    for bad in ("0", "abc", "4000"):
+        monkeypatch.setenv(config.REJECT_RETENTION_ENV, bad)
+        with pytest.raises(AirflowFailException, match=config.REJECT_RETENTION_ENV):
+            pipeline.plan(p, None, None)

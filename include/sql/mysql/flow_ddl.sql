@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS leads_flow_reject (
   source_updated_at DATETIME NULL,
   rejected_at DATETIME(6) NOT NULL,
   PRIMARY KEY (etl_run_id, lead_id),
-  KEY idx_reject_lead (lead_id)
+  KEY idx_reject_lead (lead_id),
+  KEY idx_reject_at (rejected_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE IF NOT EXISTS leads_flow_run (

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS leads_flow_reject (
   PRIMARY KEY (etl_run_id, lead_id)
 );
 CREATE INDEX IF NOT EXISTS idx_reject_lead ON leads_flow_reject (lead_id);
+CREATE INDEX IF NOT EXISTS idx_reject_at ON leads_flow_reject (rejected_at);
 
 CREATE TABLE IF NOT EXISTS leads_flow_run (
   etl_run_id TEXT NOT NULL PRIMARY KEY,

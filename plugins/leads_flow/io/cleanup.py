@@ -17,7 +17,13 @@ import logging
 import re
 from datetime import datetime, timedelta
 
-from leads_flow.config import DEFAULT_DRIFT_RETENTION_DAYS, DEFAULT_RETENTION_HOURS, ConfigError, ident
+from leads_flow.config import (
+    DEFAULT_DRIFT_RETENTION_DAYS,
+    DEFAULT_REJECT_RETENTION_DAYS,
+    DEFAULT_RETENTION_HOURS,
+    ConfigError,
+    ident,
+)
 from leads_flow.io.db import Db, as_datetime
 from leads_flow.io.stage import stage_table_name
 
@@ -32,10 +38,21 @@ def purge_drift(db: Db, older_than_days: int = DEFAULT_DRIFT_RETENTION_DAYS) -> 
 
     Every reconcile run writes one row per drifting lead, so without this the table only grows.
     """
-    n = db.run("reconcile_drift_purge", {"before": datetime.now() - timedelta(days=older_than_days)})
+    return _purge(db, "reconcile_drift_purge", "leads_flow_drift", older_than_days)
+
+
+def purge_rejects(db: Db, older_than_days: int = DEFAULT_REJECT_RETENTION_DAYS) -> int:
+    """Delete leads_flow_reject rows older than ``older_than_days``: raw values are kept no longer than needed."""
+    return _purge(db, "reject_purge", "leads_flow_reject", older_than_days)
+
+
+def _purge(db: Db, sql: str, table: str, older_than_days: int) -> int:
+    if older_than_days < 1:
+        raise ConfigError("retention must be at least one day")
+    n = db.run(sql, {"before": datetime.now() - timedelta(days=older_than_days)})
     db.conn.commit()
     if n:
-        log.info("deleted %d leads_flow_drift row(s) older than %d days", n, older_than_days)
+        log.info("deleted %d %s row(s) older than %d days", n, table, older_than_days)
     return n
 
 

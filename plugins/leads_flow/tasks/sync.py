@@ -12,8 +12,15 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, retention_hours
-from leads_flow.io.cleanup import drop_stale_stages
+from leads_flow.config import (
+    FLOW_CONN_ID,
+    LEGACY_CONN_ID,
+    PII_CONN_ID,
+    ConfigError,
+    reject_retention_days,
+    retention_hours,
+)
+from leads_flow.io.cleanup import drop_stale_stages, purge_rejects
 from leads_flow.io.db import Db
 from leads_flow.io.publish import publish_stage
 from leads_flow.io.schema import ensure_flow_schema
@@ -45,6 +52,7 @@ def plan(
     def prepare(flow: Db) -> None:
         ensure_flow_schema(flow)
         drop_stale_stages(flow, retention_hours())  # staging tables of failed runs, kept for inspection until then
+        purge_rejects(flow, reject_retention_days())
 
     return plan_partitions(
         settings,
