@@ -10,7 +10,8 @@ These are the reference implementations that the dual-writing services mirror (d
 - :func:`submit_lead` — the write a service does when a lead submits: the row is built by the sync
   pipeline's own :class:`~leads_flow.rules.mapping.Mapper` from the legacy-shaped row and upserted with
   publish.sql's newer-wins rule, so a lead written here and the same lead imported by the DAG are the
-  same row.
+  same row. It answers ``"written"``, or ``"erased"`` without writing when the lead id is in
+  ``leads_flow_erasure`` (issue #12: an online write never resurrects an erased lead).
 
 Decisions (see the function docstrings):
 
@@ -45,6 +46,8 @@ __all__ = [
     "LEAD_COLUMNS",
     "MAX_PAGE",
     "ONLINE_RUN_ID",
+    "SUBMIT_ERASED",
+    "SUBMIT_WRITTEN",
     "InvalidPhone",
     "Lead",
     "LeadRejected",
@@ -65,6 +68,11 @@ MAX_PAGE = 10_000
 
 ONLINE_RUN_ID = "online"
 """``etl_run_id`` of rows written by :func:`submit_lead` unless the caller names its service."""
+
+SUBMIT_WRITTEN = "written"
+""":func:`submit_lead`: the row went through the newer-wins upsert (which may keep a newer stored row)."""
+SUBMIT_ERASED = "erased"
+""":func:`submit_lead`: the lead id is in leads_flow_erasure (issue #12); nothing was written."""
 
 # Legacy columns an online writer may pass that leads_flow does not carry (they stay in leads_aggr).
 LEGACY_UNMAPPED = ("sales_name", "follow_id", "ad_id", "campaign_id")
@@ -354,7 +362,7 @@ def submit_lead(
     settings: Settings | None = None,
     etl_run_id: str = ONLINE_RUN_ID,
     commit: bool = True,
-) -> None:
+) -> str:
     """Write one lead into leads_flow as the sync pipeline would: idempotent on lead_id, newer wins.
 
     ``lead`` is the leads_aggr row the service just wrote, keyed by legacy column names (``id``,
@@ -371,10 +379,15 @@ def submit_lead(
     overwrites a newer one; the same timestamp rewrites only if the content differs. Raises
     :class:`LeadRejected` (reason codes only) when the rules reject the lead; nothing is written then.
     Commits unless ``commit=False`` (then the caller's transaction owns the write).
+
+    Returns :data:`SUBMIT_WRITTEN`, or :data:`SUBMIT_ERASED` when the lead id is recorded in
+    ``leads_flow_erasure`` (issue #12): then nothing is written, whatever the row holds, so an online write
+    never brings an erased lead's data back. The check and the upsert run in the same transaction.
     """
     if not isinstance(etl_run_id, str) or not 0 < len(etl_run_id) <= 250:
         raise ValueError("etl_run_id must be a string of 1 to 250 characters")
     row = _legacy_row(lead)
+    lead_id = row[LEGACY_COLUMNS.index("id")]
     sua = row[LEGACY_COLUMNS.index("update_time")] or row[LEGACY_COLUMNS.index("create_time")]
     partition_end = datetime.combine(sua.date() + timedelta(days=1), time.min)
     mapper = Mapper(cipher, settings or Settings.from_env(), partition_end, etl_run_id, datetime.now())
@@ -383,8 +396,15 @@ def submit_lead(
         lead_id, reasons = mapped.rejects[0][:2]
         raise LeadRejected(lead_id, tuple(reasons.split(",")))
     params = dict(zip(STAGE_COLUMNS, mapped.staged[0]))
+
+    def write() -> str:
+        if db.query("reads_erased", {"lead_id": lead_id}):
+            log.info("lead %d is erased: the online write is not applied", lead_id)
+            return SUBMIT_ERASED
+        db.run("reads_upsert_one", params)
+        return SUBMIT_WRITTEN
+
     if commit:
         with db.transaction():
-            db.run("reads_upsert_one", params)
-    else:
-        db.run("reads_upsert_one", params)
+            return write()
+    return write()

@@ -614,3 +614,21 @@ def test_submitted_and_imported_leads_are_indistinguishable(any_dbs, flow_any, c
     for lead_id in lead_ids:
         reads.submit_lead(flow_any, cipher, _legacy_as_stored(any_dbs, lead_id))
     assert [raw_row(flow_any, i) for i in lead_ids] == reimported
+
+
+def test_submit_lead_never_writes_an_erased_lead(flow_any, cipher):
+    from leads_flow.lifecycle.erase import erase_leads
+
+    phone, other = two_phones(12)
+    t0 = datetime(2026, 11, 20, 9, 0, 5)
+    assert reads.submit_lead(flow_any, cipher, legacy_lead(91, phone, create_time=t0)) == reads.SUBMIT_WRITTEN
+    erase_leads(flow_any, [91, 92], "test:reads")
+    tombstone = raw_row(flow_any, 91)
+    # a newer write of the erased lead (the legacy row still exists) is not applied, nor a first write
+    newer = legacy_lead(91, other, create_time=t0, update_time=t0 + timedelta(hours=1))
+    assert reads.submit_lead(flow_any, cipher, newer) == reads.SUBMIT_ERASED
+    assert reads.submit_lead(flow_any, cipher, legacy_lead(92, phone), commit=False) == reads.SUBMIT_ERASED
+    flow_any.conn.commit()
+    assert raw_row(flow_any, 91) == tombstone and raw_row(flow_any, 92) is None
+    _fail_unless(reads.find_by_phone(flow_any, cipher, other, include_deleted=True) == [], "erased lead written")
+    assert reads.submit_lead(flow_any, cipher, legacy_lead(93, other)) == reads.SUBMIT_WRITTEN

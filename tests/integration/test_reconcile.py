@@ -330,3 +330,58 @@ def test_old_drift_rows_are_purged_by_the_next_plan(synced, monkeypatch):
     monkeypatch.setenv("LEADS_FLOW_DRIFT_RETENTION_DAYS", "0")
     with pytest.raises(AirflowFailException, match="LEADS_FLOW_DRIFT_RETENTION_DAYS"):
         reconcile.plan({"start_date": DAY, "end_date": DAY}, None, None)
+
+
+# --- erased leads (issue #12) ---------------------------------------------------------------------------
+
+_PERSONAL_SQL = "phone_cipher, phone_bidx, phone_bidx_kid, phone_masked, union_id, ip_address, user_agent, window_url"
+
+
+def _erase(ids: list[int]) -> None:
+    from leads_flow.io.db import connected
+    from leads_flow.lifecycle.erase import erase_leads
+
+    with connected("leads_flow") as flow:
+        erase_leads(flow, ids, "test:reconcile")
+
+
+def _personal(dbs, lead_id: int) -> tuple:
+    return tuple(dbs.flow_rows(f"SELECT is_deleted, {_PERSONAL_SQL} FROM leads_flow WHERE lead_id = {int(lead_id)}")[0])
+
+
+def test_erased_lead_is_its_own_class_not_drift_and_repair_leaves_it_erased(synced):
+    insert(synced, [legacy_row(phone=PHONES[9], update_time=datetime(2026, 11, 20, 23, 0))])  # id 10, never synced
+    _erase([2, 10])
+    flow_exec(synced, "DELETE FROM leads_flow WHERE lead_id = 4")  # real drift, so the repair has work to do
+    s = run_reconcile(repair=True)
+    assert (s["legacy_rows"], s["rejected_by_rule"], s["erased"]) == (10, 1, 2)
+    assert (s["expected_rows"], s["matched"], s["missing_in_flow"], s["missing_in_legacy"]) == (7, 6, 1, 0)
+    assert s["match_rate"] == pytest.approx(6 / 7) and s["repaired"] == 1 and s["repair_fixed"] == 1
+    assert s["match_rate_after_repair"] == 1.0 and s["open_drift"] == 0 and s["cutover_ready"]
+    assert "erased" not in s["open_by_class"] and s["drift_by_class"]["erased"] == {"none": 2}
+    d = drift(synced)
+    assert d[2] == ("erased", "none", {"flow_row": "tombstone"}, None)
+    assert d[10] == ("erased", "none", {"flow_row": "absent"}, None)
+    assert d[4][:2] == ("missing_in_flow", "repair")
+    # the repair re-synced lead 4 only: the erased leads keep no personal value, lead 10 stays absent
+    assert _personal(synced, 2) == (1,) + (None,) * 8
+    assert synced.flow_rows("SELECT COUNT(*) FROM leads_flow WHERE lead_id = 10") == [(0,)]
+    [(window_json,)] = synced.flow_rows(
+        f"SELECT drift_by_class FROM leads_flow_reconcile_run WHERE reconcile_run_id = '{RUN}' AND scope = 'window'"
+    )
+    assert json.loads(window_json) == {"erased": 2, "missing_in_flow": 1, "rejected_by_rule": 1}
+    assert no_phone_anywhere(synced)
+
+
+def test_erased_tombstone_without_legacy_row_is_erased_not_a_hard_delete(synced):
+    _erase([3, 5])
+    synced.legacy_exec("DELETE FROM leads_aggr WHERE id = 3")
+    flow_exec(synced, "UPDATE leads_flow SET is_deleted = 0 WHERE lead_id = 5")  # a write the guards missed
+    s = run_reconcile()
+    assert s["missing_in_legacy"] == 0 and s["marked_deleted"] == 0 and s["erased"] == 2
+    assert s["expected_rows"] == 6 and s["matched"] == 6 and s["match_rate"] == 1.0 and s["cutover_ready"]
+    d = drift(synced)
+    assert d[3] == ("erased", "none", {"flow_row": "tombstone", "legacy_row": "gone"}, None)
+    assert d[5] == ("erased", "none", {"flow_row": "not_scrubbed"}, None)
+    [(run_id,)] = synced.flow_rows("SELECT etl_run_id FROM leads_flow WHERE lead_id = 3")
+    assert run_id != f"reconcile:{RUN}"  # not marked deleted by the compare

@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS leads_flow_drift (
   window_end DATETIME NOT NULL,
   lead_id BIGINT UNSIGNED NOT NULL,
   drift_class VARCHAR(32) CHARACTER SET ascii NOT NULL
-    COMMENT 'missing_in_flow, missing_in_legacy, field_drift, phone_drift, stale_in_flow, flow_ahead, rejected_by_rule',
+    COMMENT 'missing_in_flow, missing_in_legacy, field_drift, phone_drift, stale_in_flow, flow_ahead, rejected_by_rule, erased (not drift)',
   next_action VARCHAR(16) CHARACTER SET ascii NOT NULL
     COMMENT 'repair, marked_deleted, investigate, wait or none',
   detail TEXT NULL COMMENT 'JSON: field names, reason codes, time differences; never a value',

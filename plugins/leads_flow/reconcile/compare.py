@@ -21,13 +21,17 @@ legacy row gets one verdict (a *drift class* or a match):
 ``phone_drift``      same timestamp, different fingerprint, and the blind index differs (or one of the
                      ``decrypt_sample`` tokens does not decrypt to the normalised legacy phone)
 ``field_drift``      same timestamp, different fingerprint, same blind index
+``erased``           not drift: the lead is in ``leads_flow_erasure`` (issue #12; the legacy row lives on
+                     until the service team erases it). Action ``none``, outside the match rate, never
+                     repaired; ``detail.flow_row`` says ``tombstone``, ``absent`` or ``not_scrubbed``
 ================== =========================================================================================
 
 and a flow row of the window whose lead is gone from ``leads_aggr`` entirely is ``missing_in_legacy``: a
-hard delete, marked ``is_deleted = 1`` in ``leads_flow`` (never deleted). A flow row whose legacy row now
+hard delete, marked ``is_deleted = 1`` in ``leads_flow`` (never deleted), unless the lead was erased
+(``erased``: a tombstone whose legacy row is gone too). A flow row whose legacy row now
 lies in another window is not judged here (``flow_moved``): that window judges it.
 
-``match_rate = matched / (legacy rows - rejected_by_rule)``. Results: ``leads_flow_drift`` (one row per
+``match_rate = matched / (legacy rows - rejected_by_rule - erased legacy rows)``. Results: ``leads_flow_drift`` (one row per
 non-matching lead; ``detail`` holds field names, reason codes and time differences, never a value) and
 ``leads_flow_reconcile_run`` (one row per window, one per run). Nothing here logs or stores a phone.
 """
@@ -57,6 +61,7 @@ from leads_flow.reconcile.model import (
     CHUNK_ROWS,
     COL_PHONE,
     COL_SUA,
+    ERASED,
     FIELD_DRIFT,
     FLOW_AHEAD,
     FLOW_COLUMNS_SQL,
@@ -74,7 +79,7 @@ from leads_flow.reconcile.model import (
     ensure_reconcile_schema,
     to_flow_row,
 )
-from leads_flow.reconcile.verdict import judge_row
+from leads_flow.reconcile.verdict import erased_state, judge_row
 from leads_flow.rules.crypto import PhoneCipher, TokenError
 from leads_flow.rules.mapping import (
     JOIN_TIME_OUT_OF_RANGE,
@@ -157,6 +162,20 @@ def _ids_sql(ids: Iterable[int]) -> str:
     return ",".join(str(int(i)) for i in ids)
 
 
+def erased_ids(flow: Db, ids: Iterable[int]) -> set[int]:
+    """Those of ``ids`` recorded in leads_flow_erasure (issue #12)."""
+    ids = list(ids)
+    if not ids:
+        return set()
+    return {int(r[0]) for r in flow.query("erasure_recorded", ids=_ids_sql(ids))}
+
+
+def mark_erased(flow: Db, items: list[LegacyItem]) -> list[LegacyItem]:
+    """``items`` with ``erased`` set on the leads recorded in leads_flow_erasure."""
+    erased = erased_ids(flow, (i.lead_id for i in items))
+    return [i._replace(erased=True) if i.lead_id in erased else i for i in items] if erased else items
+
+
 def _detail(d: Mapping[str, Any]) -> str | None:
     return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str) if d else None
 
@@ -215,7 +234,7 @@ class _Compare:
             columns=", ".join(LEGACY_COLUMNS),
         ):
             self.res.legacy_rows += len(chunk)
-            yield from mapper.map(typed_legacy_rows(db, chunk))
+            yield from mark_erased(self.flow, mapper.map(typed_legacy_rows(db, chunk)))
             progress.update(self.res.legacy_rows)
         progress.done(self.res.legacy_rows)
 
@@ -251,6 +270,8 @@ class _Compare:
                 self._offer_sample(item.lead_id, flow.token, item.phone)
             return
         setattr(self.res, v.drift_class, getattr(self.res, v.drift_class) + 1)
+        if v.drift_class == ERASED:
+            self.res.erased_in_legacy += 1
         if v.action in (ACTION_REPAIR, ACTION_REWRITE):
             self.res.repairable += 1
         self.add(item.lead_id, v.drift_class, v.action, v.detail, item.sua, flow.sua if flow else None)
@@ -305,9 +326,16 @@ class _Compare:
                 "reconcile_legacy_ids", {}, legacy=self.settings.legacy_table, ids=_ids_sql(f.lead_id for f in rows)
             )
         }
+        erased = erased_ids(self.flow, (f.lead_id for f in rows if f.lead_id not in present))
         for f in rows:
             if f.lead_id in present:
                 self.res.flow_moved += 1  # judged in the window of its legacy row
+                continue
+            if f.lead_id in erased:  # a tombstone whose legacy row is gone as well: expected, not a hard delete
+                self.res.erased += 1
+                self.add(
+                    f.lead_id, ERASED, ACTION_NONE, {"flow_row": erased_state(f), "legacy_row": "gone"}, None, f.sua
+                )
                 continue
             self.res.missing_in_legacy += 1
             if f.is_deleted:
@@ -481,7 +509,9 @@ def _reconcile_once(
                 {
                     **{k: v for k, v in res.to_dict().items() if k in _COUNTS},
                     "match_rate": res.match_rate,
-                    "drift_by_class": json.dumps(res.drift, sort_keys=True),
+                    "drift_by_class": json.dumps(
+                        {**res.drift, **({ERASED: res.erased} if res.erased else {})}, sort_keys=True
+                    ),
                     "seconds": res.seconds,
                     "now": datetime.now(),
                     "run_id": run_id,
@@ -490,7 +520,7 @@ def _reconcile_once(
             )
     rate = "n/a" if res.match_rate is None else f"{res.match_rate:.4%}"
     log.info(
-        "reconcile %s: legacy=%d flow=%d expected=%d matched=%d match rate %s; drift %s; flow_moved=%d; "
+        "reconcile %s: legacy=%d flow=%d expected=%d matched=%d match rate %s; drift %s; erased=%d; flow_moved=%d; "
         "decrypt sample %d/%d ok; %.1fs (%.0f rows/s)",
         partition.label,
         res.legacy_rows,
@@ -499,6 +529,7 @@ def _reconcile_once(
         res.matched,
         rate,
         res.drift or "none",
+        res.erased,
         res.flow_moved,
         res.phone_sampled - res.phone_sample_failed,
         res.phone_sampled,
@@ -517,7 +548,8 @@ def verify_ids(
     legacy_conn_id: str = LEGACY_CONN_ID,
     flow_conn_id: str = FLOW_CONN_ID,
 ) -> dict[int, str]:
-    """The verdict on each of ``ids`` now: ``fixed`` (matches), ``gone`` (no legacy row) or its drift class."""
+    """The verdict on each of ``ids`` now: ``fixed`` (matches), ``gone`` (no legacy row) or its class
+    (``erased`` for a lead erased since the compare)."""
     out = {int(i): "gone" for i in ids}
     mapper = RowMapper(cipher, settings, partition, "reconcile:verify")
     with connected(legacy_conn_id) as legacy, connected(flow_conn_id) as flow:
@@ -534,7 +566,7 @@ def verify_ids(
 def _verify_chunk(rows: list[tuple], mapper: RowMapper, flow: Db, cipher: PhoneCipher, out: dict[int, str]) -> None:
     if not rows:
         return
-    items = mapper.map(sorted(rows, key=lambda r: r[0]))
+    items = mark_erased(flow, mapper.map(sorted(rows, key=lambda r: r[0])))
     found = {
         f.lead_id: f
         for f in map(

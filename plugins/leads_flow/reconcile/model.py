@@ -43,6 +43,10 @@ DRIFT_CLASSES = (
     FLOW_AHEAD,
     REJECTED_BY_RULE,
 )
+ERASED = "erased"
+"""Not drift: the lead is in leads_flow_erasure (issue #12). Its legacy row may live on until the service
+team erases it there, and its flow row is a tombstone (or gone); expected, action ``none``, outside the
+match rate, never repaired. Counted apart (WindowResult.erased, ``drift_by_class``)."""
 BLOCKING = (MISSING_IN_FLOW, FIELD_DRIFT, PHONE_DRIFT, STALE_IN_FLOW, FLOW_AHEAD)
 """Classes that must have no open row for the range to be cutover-ready."""
 
@@ -138,6 +142,7 @@ class LegacyItem(NamedTuple):
     reasons: str | None
     is_deleted: int
     phone: Any
+    erased: bool = False  # the lead id is in leads_flow_erasure
 
 
 def to_flow_row(row: Sequence[Any]) -> FlowRow:
@@ -169,6 +174,8 @@ class WindowResult:
     stale_in_flow: int = 0
     flow_ahead: int = 0
     rejected_by_rule: int = 0
+    erased: int = 0  # leads in leads_flow_erasure (not drift): legacy rows of the window and orphan tombstones
+    erased_in_legacy: int = 0  # of those, legacy rows of the window (outside the expected rows)
     marked_deleted: int = 0
     flow_moved: int = 0
     phone_sampled: int = 0
@@ -178,8 +185,8 @@ class WindowResult:
 
     @property
     def expected_rows(self) -> int:
-        """Legacy rows that should be in leads_flow: all but the expected rejects."""
-        return self.legacy_rows - self.rejected_by_rule
+        """Legacy rows that should be in leads_flow: all but the expected rejects and the erased leads."""
+        return self.legacy_rows - self.rejected_by_rule - self.erased_in_legacy
 
     @property
     def match_rate(self) -> float | None:

@@ -17,6 +17,7 @@ from leads_flow.reconcile.model import (
     BLOCKING,
     DAG_ID,
     DRIFT_CLASSES,
+    ERASED,
     FIELD_DRIFT,
     FLOW_AHEAD,
     MISSING_IN_FLOW,
@@ -75,7 +76,10 @@ def summarize(
     unfinished = int(tot[3 + len(names)] or 0)
     by_class: dict[str, dict[str, int]] = {}
     open_by_class: Counter = Counter()
+    erased = 0  # not drift (issue #12): counted apart, kept in drift_by_class, never open
     for cls, action, result, n in classes:
+        if cls == ERASED:
+            erased += int(n)
         key = action + (f":{result}" if result else "")
         by_class.setdefault(cls, {})[key] = int(n)
         if action in OPEN_ACTIONS and result != "fixed" and (cls in BLOCKING or action == ACTION_WAIT):
@@ -95,6 +99,7 @@ def summarize(
         "window_start": window_start.isoformat() if window_start else None,
         "window_end": window_end.isoformat() if window_end else None,
         **s,
+        ERASED: erased,
         "match_rate": match_rate,
         "match_rate_after_repair": after,
         "open_drift": open_drift,
@@ -143,7 +148,8 @@ def summarize(
         if s[cls]:
             log.info("  %-18s %8d  %s", cls, s[cls], by_class.get(cls, {}))
     log.info(
-        "  flow_moved=%d marked_deleted=%d decrypt sample %d checked, %d failed",
+        "  erased=%d (not drift) flow_moved=%d marked_deleted=%d decrypt sample %d checked, %d failed",
+        erased,
         s["flow_moved"],
         s["marked_deleted"],
         s["phone_sampled"],

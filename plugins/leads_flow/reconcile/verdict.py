@@ -18,6 +18,7 @@ from leads_flow.reconcile.model import (
     COL_BIDX,
     COL_HASH,
     COL_KID,
+    ERASED,
     FIELD_DRIFT,
     FLOW_AHEAD,
     MISSING_IN_FLOW,
@@ -44,6 +45,8 @@ class Verdict(NamedTuple):
 
 def judge_row(item: LegacyItem, flow: FlowRow | None, cipher: PhoneCipher) -> Verdict:
     """The verdict on one legacy row against its flow row (None: no flow row at all)."""
+    if item.erased:
+        return Verdict(ERASED, {"flow_row": erased_state(flow)})
     if item.staged is None:
         if flow is None:
             state = "absent"
@@ -77,6 +80,16 @@ def judge_row(item: LegacyItem, flow: FlowRow | None, cipher: PhoneCipher) -> Ve
     # must clear it first ("rewrite").
     action = ACTION_REWRITE if flow.stored_hash == item.staged[COL_HASH] else ACTION_REPAIR
     return Verdict(PHONE_DRIFT if phone_differs else FIELD_DRIFT, {"fields": fields}, action)
+
+
+def erased_state(flow: FlowRow | None) -> str:
+    """What leads_flow holds for an erased lead: ``absent``, a ``tombstone`` (deleted, no phone token or
+    index), or ``not_scrubbed`` (personal data present again: a write the guards did not stop)."""
+    if flow is None:
+        return "absent"
+    if flow.is_deleted and flow.token is None and flow.bidx is None:
+        return "tombstone"
+    return "not_scrubbed"
 
 
 def _phone_differs(item: LegacyItem, flow: FlowRow, cipher: PhoneCipher) -> bool:
