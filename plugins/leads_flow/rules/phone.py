@@ -145,7 +145,9 @@ _SEPARATORS = (
 _DOTS = frozenset((".", "\uff0e", "%2E", "%2e"))
 # A digit: any Unicode decimal digit that is not one of the two hex digits of a percent escape, or a
 # percent-encoded ASCII or full-width digit.
-_DIGIT = r"(?:(?!(?<=%)[0-9][0-9A-Fa-f])(?<!%[0-9A-Fa-f])\d|%3[0-9]|%[Ee][Ff]%[Bb][Cc]%9[0-9])"
+# An ASCII digit that is one of the two hex digits of a percent escape is no digit; a non-ASCII decimal digit
+# (full width, …) never belongs to an escape, so it always is one ("%0１３…" holds "0" and "１３…").
+_DIGIT = r"(?:(?!(?<=%)[0-9][0-9A-Fa-f])(?:(?<!%[0-9A-Fa-f])[0-9]|(?![0-9])\d)|%3[0-9]|%[Ee][Ff]%[Bb][Cc]%9[0-9])"
 _SEP = "(?:[" + re.escape(_SEPARATORS) + "]|%(?:2[0DdEeFf89Bb]|5[Ff]))"
 _CHAIN = re.compile(f"{_DIGIT}+(?:{_SEP}+{_DIGIT}+)*")
 # Stretches of digits, separators and percent escapes at least 11 long, from a digit or '%' to a digit: a
