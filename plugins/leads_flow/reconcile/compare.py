@@ -62,17 +62,13 @@ from leads_flow.reconcile.model import (
     COL_PHONE,
     COL_SUA,
     ERASED,
-    FIELD_DRIFT,
-    FLOW_AHEAD,
     FLOW_COLUMNS_SQL,
     HARD_DELETE_GRACE,
     LOOKUP_BATCH,
     MAX_DECRYPT_SAMPLE,
-    MISSING_IN_FLOW,
     MISSING_IN_LEGACY,
     PHONE_DRIFT,
-    REJECTED_BY_RULE,
-    STALE_IN_FLOW,
+    WINDOW_COUNTS,
     FlowRow,
     LegacyItem,
     WindowResult,
@@ -91,24 +87,6 @@ from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
-
-_COUNTS = (
-    "legacy_rows",
-    "flow_rows",
-    "expected_rows",
-    "matched",
-    MISSING_IN_FLOW,
-    MISSING_IN_LEGACY,
-    FIELD_DRIFT,
-    PHONE_DRIFT,
-    STALE_IN_FLOW,
-    FLOW_AHEAD,
-    REJECTED_BY_RULE,
-    "marked_deleted",
-    "flow_moved",
-    "phone_sampled",
-    "phone_sample_failed",
-)
 
 
 class RowMapper:
@@ -507,7 +485,7 @@ def _reconcile_once(
             flow.run(
                 "reconcile_window_done",
                 {
-                    **{k: v for k, v in res.to_dict().items() if k in _COUNTS},
+                    **{k: v for k, v in res.to_dict().items() if k in WINDOW_COUNTS},
                     "match_rate": res.match_rate,
                     "drift_by_class": json.dumps(
                         {**res.drift, **({ERASED: res.erased} if res.erased else {})}, sort_keys=True

@@ -214,3 +214,23 @@ class RepairResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+WINDOW_COUNTS = (
+    "legacy_rows",
+    "flow_rows",
+    "expected_rows",
+    "matched",
+    MISSING_IN_FLOW,
+    MISSING_IN_LEGACY,
+    FIELD_DRIFT,
+    PHONE_DRIFT,
+    STALE_IN_FLOW,
+    FLOW_AHEAD,
+    REJECTED_BY_RULE,
+    "marked_deleted",
+    "flow_moved",
+    "phone_sampled",
+    "phone_sample_failed",
+)
+"""The counts of a window written to its leads_flow_reconcile_run row, in the column order the summary sums."""

@@ -18,14 +18,8 @@ from leads_flow.reconcile.model import (
     DAG_ID,
     DRIFT_CLASSES,
     ERASED,
-    FIELD_DRIFT,
-    FLOW_AHEAD,
-    MISSING_IN_FLOW,
-    MISSING_IN_LEGACY,
     OPEN_ACTIONS,
-    PHONE_DRIFT,
-    REJECTED_BY_RULE,
-    STALE_IN_FLOW,
+    WINDOW_COUNTS,
     ensure_reconcile_schema,
 )
 
@@ -53,25 +47,7 @@ def summarize(
         [tot] = flow.query("reconcile_totals", {"run_id": run_id})
         classes = flow.query("reconcile_classes", {"run_id": run_id})
     windows = int(tot[0] or 0)
-    names = (
-        "legacy_rows",
-        "flow_rows",
-        "expected_rows",
-        "matched",
-        MISSING_IN_FLOW,
-        MISSING_IN_LEGACY,
-        FIELD_DRIFT,
-        PHONE_DRIFT,
-        STALE_IN_FLOW,
-        FLOW_AHEAD,
-        REJECTED_BY_RULE,
-        "marked_deleted",
-        "flow_moved",
-        "phone_sampled",
-        "phone_sample_failed",
-        "repaired",
-        "repair_fixed",
-    )
+    names = (*WINDOW_COUNTS, "repaired", "repair_fixed")
     s: dict[str, Any] = {k: int(v or 0) for k, v in zip(names, tot[3 : 3 + len(names)])}
     unfinished = int(tot[3 + len(names)] or 0)
     by_class: dict[str, dict[str, int]] = {}
