@@ -7,10 +7,11 @@ These are the reference implementations that the dual-writing services mirror (d
 - :func:`find_by_union_id` — on ``idx_union_id``.
 - :func:`select_by_channel` / :func:`iter_by_channel` — a channel's leads over a join-time range,
   keyset-paginated on ``idx_channel_join`` (the GeneralKafkaConsumer#selectLeadsByAdChannel shape).
+- :func:`history` — a lead's versions from the change journal ``leads_flow_history``, oldest first.
 - :func:`submit_lead` — the write a service does when a lead submits: the row is built by the sync
   pipeline's own :class:`~leads_flow.rules.mapping.Mapper` from the legacy-shaped row and upserted with
   publish.sql's newer-wins rule, so a lead written here and the same lead imported by the DAG are the
-  same row. It answers ``"written"``, or ``"erased"`` without writing when the lead id is in
+  same row, and the version is recorded in the change journal. It answers ``"written"``, or ``"erased"`` without writing when the lead id is in
   ``leads_flow_erasure`` (issue #12: an online write never resurrects an erased lead).
 
 Decisions (see the function docstrings):
@@ -53,6 +54,7 @@ __all__ = [
     "LeadRejected",
     "find_by_phone",
     "find_by_union_id",
+    "history",
     "iter_by_channel",
     "select_by_channel",
     "submit_lead",
@@ -304,6 +306,21 @@ def iter_by_channel(
         after = rows[-1]
 
 
+def history(db: Db, lead_id: int) -> list[Lead]:
+    """Every version of a lead the change journal ``leads_flow_history`` holds, oldest first.
+
+    A version is a distinct (``source_updated_at``, ``content_hash``) of the lead, recorded by the publish that
+    staged it or by :func:`submit_lead`; ``etl_run_id``/``etl_loaded_at`` say who recorded it and when. Ordered
+    by ``source_updated_at``, then by when it was recorded (a same-timestamp rewrite comes after the version it
+    replaced). The journal also keeps versions that lost the newer-wins rule (an older version synced late), so
+    the last element is the newest version seen, and equals the leads_flow row unless that row was erased,
+    marked deleted by reconcile, or written before the journal existed. An erased lead has no history.
+    """
+    if isinstance(lead_id, bool) or not isinstance(lead_id, int) or lead_id < 1:
+        raise ValueError("lead_id must be a positive integer")
+    return _leads(db, "history_of_lead", {"lead_id": lead_id})
+
+
 # --- the online write --------------------------------------------------------------------------------
 
 
@@ -378,7 +395,9 @@ def submit_lead(
     would import the row in) and upserted with publish.sql's rule: an older source_updated_at never
     overwrites a newer one; the same timestamp rewrites only if the content differs. Raises
     :class:`LeadRejected` (reason codes only) when the rules reject the lead; nothing is written then.
-    Commits unless ``commit=False`` (then the caller's transaction owns the write).
+    The version is also recorded in the change journal ``leads_flow_history`` (same transaction; a version
+    already recorded, e.g. by the sync, is not added again). Commits unless ``commit=False`` (then the
+    caller's transaction owns the write).
 
     Returns :data:`SUBMIT_WRITTEN`, or :data:`SUBMIT_ERASED` when the lead id is recorded in
     ``leads_flow_erasure`` (issue #12): then nothing is written, whatever the row holds, so an online write
@@ -402,6 +421,7 @@ def submit_lead(
             log.info("lead %d is erased: the online write is not applied", lead_id)
             return SUBMIT_ERASED
         db.run("reads_upsert_one", params)
+        db.run("history_insert_one", params)  # the change journal: this version, unless already recorded
         return SUBMIT_WRITTEN
 
     if commit:

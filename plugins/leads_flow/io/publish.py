@@ -20,7 +20,8 @@ def publish_stage(
     dry_run: bool = False,
     flow_conn_id: str = FLOW_CONN_ID,
 ) -> int:
-    """Upsert the staged rows and mark the run published, atomically; then drop the staging table.
+    """Upsert the staged rows, record their new versions in leads_flow_history and mark the run published,
+    atomically; then drop the staging table.
 
     Readers see either none or all of the partition. Rerunning after a crash is safe: the upsert is
     idempotent and the run row says whether the commit happened. A retry after the commit (the
@@ -39,6 +40,9 @@ def publish_stage(
                 scrub_stage(flow, stage_table, etl_run_id)  # an erased lead is never published again
                 if not dry_run:
                     changed = flow.run("publish", stage=stage_table)
+                    t1 = time.perf_counter()
+                    flow.run("history_publish", stage=stage_table)  # the change journal, same transaction
+                    timings["history_s"] = round(time.perf_counter() - t1, 3)
                 timings["publish_s"] = round(time.perf_counter() - t0, 3)
                 runlog.published(flow, etl_run_id, dry_run=dry_run, changed=changed, timings=timings)
             drop_stage(flow, stage_table)

@@ -10,9 +10,9 @@ MIGRATIONS: tuple[tuple[str, str, dict[str, str]], ...] = ()
 
 
 def ensure_flow_schema(db: Db) -> None:
-    """Create the pipeline's tables if missing (flow, rejects, runs; key-rotation and erasure records),
-    then add missing columns."""
-    for ddl in ("flow_ddl", "rekey_ddl", "erasure_ddl"):
+    """Create the pipeline's tables if missing (flow, rejects, runs; key-rotation and erasure records; the
+    change journal), then add missing columns."""
+    for ddl in ("flow_ddl", "rekey_ddl", "erasure_ddl", "history_ddl"):
         db.run(ddl)
     for table, column, ddl in MIGRATIONS:
         present = {r[0] for r in db.query("table_columns", {"table": table})}

@@ -3,7 +3,8 @@
 - :func:`erase_leads` — by lead id, one transaction per batch: the ``leads_flow`` row stays as a tombstone
   (``lead_id``, ``is_deleted = 1``, timestamps and business codes kept; phone token, blind index and kid,
   mask, union_id, ip_address, user_agent, window_url and the content fingerprint set to NULL), the lead's
-  rejects (every run) and its rows in every staging table are deleted, and the erasure is recorded in
+  rejects (every run), its versions in the change journal ``leads_flow_history`` and its rows in every
+  staging table are deleted, and the erasure is recorded in
   ``leads_flow_erasure`` (lead id, time, who asked; never a phone). Idempotent.
 - :func:`lead_ids_for_phones` — phones as typed → lead ids: normalised, looked up by blind index under
   every bidx kid of the keyring, confirmed by decrypting (``leads_flow.reads.find_by_phone``).
@@ -91,6 +92,7 @@ def _erase_batch(flow: Db, ids: list[int], who: str) -> dict[str, int]:
         known = {int(r[0]) for r in flow.query("erasure_recorded", ids=in_ids)}
         tombstoned = flow.run("erasure_tombstone", ids=in_ids)
         rejects = flow.run("erasure_delete_rejects", ids=in_ids)
+        flow.run("history_erase", ids=in_ids)  # the change journal's versions of these leads (issue #15)
         staged = 0
         for table in stage_tables(flow):
             present = {r[0] for r in flow.query("table_columns", {"table": table})}

@@ -1,8 +1,10 @@
 """Key rotation: move every stored phone token to the active encryption kid and every blind index to the
 active bidx kid (docs/phone-protection.md §8 and "Key rotation runbook").
 
-What is moved: ``leads_flow.phone_cipher`` (+ ``phone_bidx``/``phone_bidx_kid``) and the raw phone token
-inside ``leads_flow_reject.raw_values`` (its own purpose, :meth:`PhoneCipher.encrypt_raw`). Batches in
+What is moved: ``leads_flow.phone_cipher`` (+ ``phone_bidx``/``phone_bidx_kid``), the raw phone token
+inside ``leads_flow_reject.raw_values`` (its own purpose, :meth:`PhoneCipher.encrypt_raw`), and the tokens and
+blind indexes of the change journal ``leads_flow_history`` (with each moved version's fingerprint recomputed;
+the journal appears in the counts only when it holds phone tokens). Batches in
 primary-key order; each row is updated only while it still holds the token that was read, so a newer
 concurrent write wins. No state beyond "rows not under the active kid": a killed run is resumed by running
 again, and a rerun after a complete one moves nothing.
@@ -22,15 +24,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from leads_flow.io.db import Db, connected, retrying
+from leads_flow.io.db import Db, as_datetime, connected, retrying
 from leads_flow.io.progress import Progress
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.rules.crypto import Keyring, KeyringError, PhoneCipher, TokenError
+from leads_flow.rules.mapping import STAGE_COLUMNS, content_hash
 
 log = logging.getLogger(__name__)
 
 _KID = re.compile(r"[0-9a-z]{1,8}", re.ASCII)
 FLOW, REJECT = "leads_flow", "leads_flow_reject"
+HISTORY = "leads_flow_history"
+# The change journal as its rekey reads it: lead_id .. content_hash (the mapped row and its fingerprint).
+_H_HASH = STAGE_COLUMNS.index("content_hash")
+_H_COLUMNS = ", ".join(STAGE_COLUMNS[: _H_HASH + 1])
+_H_TOKEN, _H_BIDX, _H_KID = (STAGE_COLUMNS.index(c) for c in ("phone_cipher", "phone_bidx", "phone_bidx_kid"))
+_H_SUA = STAGE_COLUMNS.index("source_updated_at")
+_H_DATETIMES = tuple(STAGE_COLUMNS.index(c) for c in ("join_time", "source_updated_at"))
 
 BeforeUpdate = Callable[[str, Sequence[tuple]], None]
 """Test hook: called with (table, rows read) after a batch is read and before it is written."""
@@ -57,20 +67,32 @@ def _counts(rows: Sequence[tuple]) -> dict[str, int]:
 
 
 def kid_counts(flow_db: Db) -> dict[str, dict[str, dict[str, int]]]:
-    """Rows per kid: ``{"leads_flow": {"enc": {kid: n}, "bidx": {kid: n}}, "leads_flow_reject": {"enc": …}}``."""
-    return {
+    """Rows per kid: ``{"leads_flow": {"enc": {kid: n}, "bidx": {kid: n}}, "leads_flow_reject": {"enc": …}}``,
+    plus ``"leads_flow_history": {"enc": …, "bidx": …}`` when the change journal holds phone tokens."""
+    out: dict[str, dict[str, dict[str, int]]] = {
         FLOW: {
             "enc": _counts(flow_db.query("rekey_enc_kids", {})),
             "bidx": _counts(flow_db.query("rekey_bidx_kids", {})),
         },
         REJECT: {"enc": _counts(flow_db.query("rekey_reject_kids", {}))},
     }
+    history = {
+        "enc": _counts(flow_db.query("history_rekey_enc_kids", {})),
+        "bidx": _counts(flow_db.query("history_rekey_bidx_kids", {})),
+    }
+    if history["enc"] or history["bidx"]:
+        out[HISTORY] = history
+    return out
 
 
 def kids_in_use(flow_db: Db) -> KidsInUse:
     """The encryption kids (phone tokens and reject raw tokens) and bidx kids the stored rows carry."""
     c = kid_counts(flow_db)
-    return KidsInUse(frozenset(c[FLOW]["enc"]) | frozenset(c[REJECT]["enc"]), frozenset(c[FLOW]["bidx"]))
+    h = c.get(HISTORY, {"enc": {}, "bidx": {}})
+    return KidsInUse(
+        frozenset(c[FLOW]["enc"]) | frozenset(c[REJECT]["enc"]) | frozenset(h["enc"]),
+        frozenset(c[FLOW]["bidx"]) | frozenset(h["bidx"]),
+    )
 
 
 def check_kids_held(flow_db: Db, keyring: Keyring) -> KidsInUse:
@@ -122,7 +144,13 @@ def _pending(counts: Mapping[str, Any], enc_kid: str, bidx_kid: str) -> int:
     flow = counts[FLOW]
     off_enc = sum(n for k, n in flow["enc"].items() if k != enc_kid)
     off_bidx = sum(n for k, n in flow["bidx"].items() if k != bidx_kid)
-    return max(off_enc, off_bidx) + sum(n for k, n in counts[REJECT]["enc"].items() if k != enc_kid)
+    pending = max(off_enc, off_bidx) + sum(n for k, n in counts[REJECT]["enc"].items() if k != enc_kid)
+    if HISTORY in counts:
+        h = counts[HISTORY]
+        pending += max(
+            sum(n for k, n in h["enc"].items() if k != enc_kid), sum(n for k, n in h["bidx"].items() if k != bidx_kid)
+        )
+    return pending
 
 
 def _execute_each(db: Db, name: str, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -206,6 +234,65 @@ class _Rekeyer:
                 updates.append((lead_id, token, new, c.bidx(e164), c.active_bidx_kid))
             self._write(FLOW, len(updates), lambda db, u=updates: _update_flow_batch(db, u))
 
+    def history(self) -> None:
+        """The change journal, a batch of leads at a time (all of each lead's versions are read).
+
+        A moved version gets its fingerprint recomputed over the new blind index, so the next sync of an
+        unchanged lead finds its version recorded. A version that, moved, equals another of the lead's rows
+        (the sync recorded it again after the bidx kid changed) is deleted instead: it was journaled twice.
+        """
+        c, after = self.cipher, 0
+        while leads := self._batch("history_rekey_leads", {"after": after, "bidx_kid": c.active_bidx_kid}):
+            after = leads[-1][0]
+            ids = ", ".join(str(int(r[0])) for r in leads)
+
+            def read(ids: str = ids) -> list[tuple]:
+                with connected(self.flow_conn_id) as db:
+                    return db.query("history_rekey_rows", {}, columns=_H_COLUMNS, ids=ids)
+
+            rows = retrying(read, what="rekey: read leads_flow_history")
+            if self.before_update:
+                self.before_update(HISTORY, rows)
+            for counts in (self.result.moved, self.result.skipped_newer, self.result.unreadable):
+                counts.setdefault(HISTORY, 0)
+            keys = {(r[0], r[_H_SUA], r[_H_HASH]) for r in rows}
+            updates: list[dict[str, Any]] = []
+            deletes: list[dict[str, Any]] = []
+            for r in rows:
+                token = r[_H_TOKEN]
+                if token is None or (token.startswith(self.enc_prefix) and r[_H_KID] == c.active_bidx_kid):
+                    continue
+                try:
+                    e164 = c.decrypt(token)
+                except TokenError as exc:
+                    self.result.unreadable[HISTORY] += 1
+                    log.error("rekey: history of lead %s: token unreadable (%s), left", r[0], type(exc).__name__)
+                    continue
+                bidx = c.bidx(e164)
+                new_hash = content_hash(_history_values(r, bidx, c.active_bidx_kid))
+                params = {
+                    "lead_id": r[0],
+                    "sua": r[_H_SUA],
+                    "old_hash": r[_H_HASH],
+                    "old_cipher": token,
+                    "new_cipher": token if token.startswith(self.enc_prefix) else c.encrypt(e164),
+                    "bidx": bidx,
+                    "bidx_kid": c.active_bidx_kid,
+                    "new_hash": new_hash,
+                }
+                key = (r[0], r[_H_SUA], new_hash)
+                if new_hash != r[_H_HASH] and key in keys:
+                    deletes.append(params)
+                else:
+                    keys.add(key)
+                    updates.append(params)
+
+            def write(db: Db, u: list = updates, d: list = deletes) -> int:
+                moved = sum(n > 0 for n in _execute_each(db, "history_rekey_update", u))
+                return moved + sum(n > 0 for n in _execute_each(db, "history_rekey_delete", d))
+
+            self._write(HISTORY, len(updates) + len(deletes), write)
+
     def rejects(self) -> None:
         c, after_run, after_lead = self.cipher, "", -1
         while rows := self._batch("rekey_reject_batch", {"after_run": after_run, "after_lead": after_lead}):
@@ -228,6 +315,15 @@ class _Rekeyer:
                 len(updates),
                 lambda db, u=updates: sum(n > 0 for n in _execute_each(db, "rekey_reject_update", u)),
             )
+
+
+def _history_values(row: Sequence[Any], bidx: int, bidx_kid: str) -> list[Any]:
+    """A journal row (lead_id .. before content_hash) typed like the Mapper's output, under a new blind index."""
+    values = list(row[:_H_HASH])
+    for i in _H_DATETIMES:  # SQLite keeps DATETIME as text
+        values[i] = as_datetime(values[i])
+    values[0], values[_H_BIDX], values[_H_KID] = int(values[0]), bidx, bidx_kid
+    return values
 
 
 def _audit_rows(run_id: str, phase: str, counts: Mapping[str, Any], keyring: Keyring, at: datetime) -> list[tuple]:
@@ -295,6 +391,7 @@ def rekey(
     worker = _Rekeyer(PhoneCipher(keyring), res, flow_conn_id, batch_size, progress, before_update)
     worker.flow()
     worker.rejects()
+    worker.history()
     progress.done(worker.done)
 
     def count_after() -> dict[str, Any]:
