@@ -10,7 +10,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -160,3 +160,93 @@ def drift_retention_days() -> int:
 def reject_retention_days() -> int:
     """How long rejected rows (their raw values, phone encrypted) are kept in leads_flow_reject."""
     return env_int(REJECT_RETENTION_ENV, DEFAULT_REJECT_RETENTION_DAYS, 1, 3660, "days")
+
+
+VANISH_SHARE_ENV = "LEADS_FLOW_VANISH_MAX_SHARE"
+DEFAULT_VANISH_SHARE = 0.01
+
+
+def vanish_max_share() -> float:
+    """The hard-delete watch's guard: the largest share of compared leads that may vanish in one day (default
+    1%); more, and nothing is marked (a partial legacy read must never look like a mass delete)."""
+    raw = (env_text(VANISH_SHARE_ENV) or "").strip()
+    if not raw:
+        return DEFAULT_VANISH_SHARE
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{VANISH_SHARE_ENV} must be a number in [0, 1]") from None
+    if not 0 <= value <= 1:
+        raise ConfigError(f"{VANISH_SHARE_ENV} must lie in [0, 1]")
+    return value
+
+
+def env_float(name: str, default: float, lo: float, hi: float) -> float:
+    """A decimal setting in [lo, hi]; anything else is a :class:`ConfigError` naming the variable."""
+    raw = (env_text(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number in [{lo}, {hi}]") from None
+    if not lo <= value <= hi:  # NaN fails this too
+        raise ConfigError(f"{name} must lie in [{lo}, {hi}]")
+    return value
+
+
+# --- operators hear first: the freshness deadline and the volume check --------------------------------
+
+FRESHNESS_DEADLINE_ENV = "LEADS_FLOW_FRESHNESS_DEADLINE"
+DEFAULT_FRESHNESS_DEADLINE = "09:00"
+_HH_MM = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+
+
+def freshness_deadline() -> time:
+    """The Asia/Shanghai time of day by which yesterday's partition must be published (``HH:MM``); the
+    watchdog DAG is scheduled at it, so a DAG file reads it at parse time and a change needs a re-parse."""
+    raw = (env_text(FRESHNESS_DEADLINE_ENV) or DEFAULT_FRESHNESS_DEADLINE).strip()
+    if not (m := _HH_MM.fullmatch(raw)):
+        raise ConfigError(f"{FRESHNESS_DEADLINE_ENV} must be a time of day HH:MM (Asia/Shanghai)")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+VOLUME_MODE_ENV = "LEADS_FLOW_VOLUME_CHECK"
+VOLUME_FLOOR_ENV = "LEADS_FLOW_VOLUME_FLOOR"
+VOLUME_CEILING_ENV = "LEADS_FLOW_VOLUME_CEILING"
+VOLUME_DAYS_ENV = "LEADS_FLOW_VOLUME_DAYS"
+VOLUME_MIN_DAYS_ENV = "LEADS_FLOW_VOLUME_MIN_DAYS"
+VOLUME_MODES = ("warn", "fail", "off")
+
+
+@dataclass(frozen=True)
+class VolumePolicy:
+    """The gate's volume check: a partition's extracted rows against the median of the last ``days`` published
+    partitions on the same weekday. Below ``floor`` × median or above ``ceiling`` × median it warns (the run
+    goes on) or fails (nothing published); with fewer than ``min_days`` such partitions the check is exempt."""
+
+    mode: str = "warn"
+    floor: float = 0.3
+    ceiling: float = 3.0
+    days: int = 4
+    min_days: int = 3
+
+    def __post_init__(self) -> None:
+        if self.mode not in VOLUME_MODES:
+            raise ConfigError(f"{VOLUME_MODE_ENV} must be one of {', '.join(VOLUME_MODES)}")
+        if not 0 <= self.floor <= 1 <= self.ceiling:
+            raise ConfigError("the volume floor must lie in [0, 1] and the ceiling be >= 1")
+        if not 1 <= self.min_days <= self.days:
+            raise ConfigError("the volume check needs 1 <= min_days <= days")
+
+
+def volume_policy() -> VolumePolicy:
+    """The volume check's settings from ``LEADS_FLOW_VOLUME_*`` (defaults: warn, 0.3, 3.0, 4 days, 3 needed)."""
+    d = VolumePolicy()
+    return VolumePolicy(
+        mode=(env_text(VOLUME_MODE_ENV) or d.mode).strip().lower(),
+        floor=env_float(VOLUME_FLOOR_ENV, d.floor, 0, 1),
+        ceiling=env_float(VOLUME_CEILING_ENV, d.ceiling, 1, 1000),
+        days=env_int(VOLUME_DAYS_ENV, d.days, 1, 52, "days"),
+        min_days=env_int(VOLUME_MIN_DAYS_ENV, d.min_days, 1, 52, "days"),
+    )

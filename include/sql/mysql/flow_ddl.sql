@@ -23,8 +23,11 @@ CREATE TABLE IF NOT EXISTS leads_flow (
   KEY idx_phone_bidx (phone_bidx_kid, phone_bidx),
   KEY idx_union_id (union_id),
   KEY idx_channel_join (from_channel, join_time),
-  KEY idx_source_updated_at (source_updated_at)
+  KEY idx_source_updated_at (source_updated_at),
+  KEY idx_live (is_deleted, lead_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+-- Added after the first release: the hard-delete watch reads live ids through it, index-only.
+CREATE INDEX IF NOT EXISTS idx_live ON leads_flow (is_deleted, lead_id);
 
 CREATE TABLE IF NOT EXISTS leads_flow_reject (
   etl_run_id VARCHAR(250) NOT NULL,

@@ -25,6 +25,7 @@ CREATE INDEX IF NOT EXISTS idx_phone_bidx ON leads_flow (phone_bidx_kid, phone_b
 CREATE INDEX IF NOT EXISTS idx_union_id ON leads_flow (union_id);
 CREATE INDEX IF NOT EXISTS idx_channel_join ON leads_flow (from_channel, join_time);
 CREATE INDEX IF NOT EXISTS idx_source_updated_at ON leads_flow (source_updated_at);
+CREATE INDEX IF NOT EXISTS idx_live ON leads_flow (is_deleted, lead_id);
 
 CREATE TABLE IF NOT EXISTS leads_flow_reject (
   etl_run_id TEXT NOT NULL,

@@ -20,6 +20,7 @@ from leads_flow.io import runlog
 from leads_flow.io.db import Db, PermanentDbError, connected, retrying
 from leads_flow.io.extract import check_legacy_schema
 from leads_flow.quality import GateRejected
+from leads_flow.reconcile.deletes import MassVanish
 from leads_flow.rules.crypto import KeyringError, load_keyring
 from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition, partitions
@@ -27,8 +28,9 @@ from leads_flow.window import Partition, partitions
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PERMANENT = (PermanentDbError, ConfigError, KeyringError)
-"""Errors a retry cannot fix: bad configuration, a missing column or privilege, a broken keyring."""
+PERMANENT = (PermanentDbError, ConfigError, KeyringError, MassVanish)
+"""Errors a retry cannot fix: bad configuration, a missing column or privilege, a broken keyring, a guard
+that refused a mass delete (an operator must look first)."""
 
 
 class GateFailed(AirflowFailException):
