@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from leads_flow.io.db import Db
+from datetime import datetime
+
+from leads_flow.io.db import Db, as_datetime
+from leads_flow.rules.mapping import FINGERPRINT_VERSION, STAGE_COLUMNS, content_hash
 
 # Columns added after the first release: (table, column, DDL fragment per dialect). Appending an entry
 # here is how a column is added to a live deployment; CREATE TABLE in flow_ddl.sql holds the full shape.
@@ -19,6 +22,54 @@ def ensure_flow_schema(db: Db) -> None:
         if column not in present:
             db.conn.cursor().execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl[db.dialect]}")
     db.conn.commit()
+    migrate_fingerprint(db)
+
+
+FINGERPRINT_BATCH = 2000
+
+
+def migrate_fingerprint(db: Db, batch: int = FINGERPRINT_BATCH) -> int:
+    """Recompute every stored ``content_hash`` once per fingerprint version; the rows changed.
+
+    Reconcile compares fingerprints recomputed from the stored columns and the newer-wins upsert compares
+    ``content_hash`` on equal timestamps, so hashes of an older encoding would read as drift and rewrites.
+    Primary-key batches, each committed; a row is updated only while it still holds the hash that was read
+    (a concurrent writer wins); NULL hashes stay NULL (repair's marker). Interrupted, it starts over on the
+    next run (recomputing is idempotent); ``leads_flow_fingerprint`` records the version once all are done.
+    """
+    db.run("fingerprint_ddl")
+    done = db.query("fingerprint_version")[0][0]
+    if done is not None and int(done) >= FINGERPRINT_VERSION:
+        return 0
+    columns = STAGE_COLUMNS[: STAGE_COLUMNS.index("content_hash") + 1]
+    datetimes = [i for i, c in enumerate(columns) if c in ("join_time", "source_updated_at")]
+    after, changed = -1, 0
+    while rows := db.query("fingerprint_batch", {"after": after, "batch": batch}, columns=", ".join(columns)):
+        after = int(rows[-1][0])
+        moved = []
+        for row in rows:
+            r = list(row)
+            for i in datetimes:
+                r[i] = as_datetime(r[i])
+            new = content_hash(r)
+            if new != r[-1]:
+                moved.append((int(r[0]), int(r[-1]), new))
+        if moved:
+            cur = db.conn.cursor()
+            try:
+                stmt = db.sql("fingerprint_update", placeholders=", ".join(["(?, ?, ?)"] * len(moved)))[0]
+                cur.execute(stmt, [v for m in moved for v in m])
+                changed += cur.rowcount
+            finally:
+                cur.close()
+        db.conn.commit()
+    db.run(
+        "fingerprint_mark", {"version": FINGERPRINT_VERSION, "rows_recomputed": changed, "migrated_at": datetime.now()}
+    )
+    db.conn.commit()
+    return changed
+
+
 
 
 def create_legacy_table(db: Db) -> None:
