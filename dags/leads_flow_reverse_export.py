@@ -1,0 +1,62 @@
+"""leads_flow_reverse_export: rollback after cutover; leads written only to leads_flow go back to leads_aggr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from leads_flow.config import DB_TASK
+from leads_flow.tasks import reverse_export
+from leads_flow.tasks.boundary import current_run_ids
+from leads_flow.tasks.notify import on_failure
+
+DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
+
+
+@dag(
+    dag_id="leads_flow_reverse_export",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["leads", "pii", "cutover", "rollback"],
+    default_args={"owner": "data-engineering", "on_failure_callback": on_failure},
+    doc_md=DOC,
+    params={
+        "since": Param(
+            type="string",
+            minLength=10,
+            section="Window",
+            description="The cutover mark: leads_flow versions from this time on (Asia/Shanghai, "
+            "'YYYY-MM-DD HH:MM:SS' or a date) that leads_aggr lacks or holds older are written back.",
+        ),
+        "until": Param(
+            None,
+            type=["null", "string"],
+            section="Window",
+            description="Optional end (exclusive) of the range. Empty: up to now.",
+        ),
+        "dry_run": Param(
+            False, type="boolean", section="Safety", description="Read and count only; write nothing to leads_aggr."
+        ),
+        "batch_size": Param(
+            reverse_export.BATCH,
+            type="integer",
+            minimum=1,
+            maximum=reverse_export.MAX_BATCH,
+            section="Safety",
+            description="Leads per transaction on leads_aggr.",
+        ),
+    },
+)
+def leads_flow_reverse_export():
+    @task(task_display_name="Write back to leads_aggr", **DB_TASK)
+    def export(params=None) -> dict:
+        return reverse_export.export(params, *current_run_ids())
+
+    export()
+
+
+dag = leads_flow_reverse_export()
