@@ -11,8 +11,9 @@ These are the reference implementations that the dual-writing services mirror (d
 - :func:`submit_lead` — the write a service does when a lead submits: the row is built by the sync
   pipeline's own :class:`~leads_flow.rules.mapping.Mapper` from the legacy-shaped row and upserted with
   publish.sql's newer-wins rule, so a lead written here and the same lead imported by the DAG are the
-  same row, and the version is recorded in the change journal. It answers ``"written"``, or ``"erased"`` without writing when the lead id is in
-  ``leads_flow_erasure`` (issue #12: an online write never resurrects an erased lead).
+  same row, and the version is recorded in the change journal. It answers ``"written"``, or ``"erased"``
+  without writing when the lead id is in ``leads_flow_erasure`` (issue #12: an online write never
+  resurrects an erased lead).
 
 Decisions (see the function docstrings):
 
