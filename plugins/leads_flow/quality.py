@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from leads_flow.config import Settings, ident
+from leads_flow.config import Settings, VolumePolicy, ident
 from leads_flow.io import runlog
-from leads_flow.io.db import Dialect, connected, dialect_of, fill, get_connection, sql_text, sqlite_path
+from leads_flow.io.db import Db, Dialect, connected, dialect_of, fill, get_connection, sql_text, sqlite_path
 from leads_flow.rules.mapping import LEADS_TYPES
 
 log = logging.getLogger(__name__)
@@ -266,8 +267,119 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+VOLUME_CHECK = "volume_within_range"
+"""The volume check's name in the gate results (and in ``gate_failed_checks`` when it fails the gate)."""
+VOLUME_LOOKBACK_WEEKS = 2
+"""History read for the volume check: ``days`` × this many weeks back, so a few missing weeks still leave
+``days`` same-weekday partitions."""
+
+
+@dataclass(frozen=True)
+class VolumeResult:
+    """The volume check of one partition: its extracted rows against the median of the same weekday."""
+
+    verdict: str  # pass | warn | fail | exempt | off
+    mode: str
+    extracted: int
+    median: float | None
+    ratio: float | None
+    history_days: int
+    floor: float
+    ceiling: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def gate_result(self) -> dict[str, Any]:
+        """The check as one of the gate's results: it fails only in fail mode; the reason is its observed value."""
+        return {
+            "check": VOLUME_CHECK,
+            "expectation": "extracted_vs_same_weekday_median",
+            "success": self.verdict != "fail",
+            "observed_value": f"{self.verdict}: {self.reason}",
+            "element_count": self.history_days,
+        }
+
+
+def same_weekday_volumes(history: list[tuple[datetime, int]], partition_start: datetime, days: int) -> list[int]:
+    """The extracted rows of the last ``days`` partitions that started a whole number of weeks before
+    ``partition_start`` (same weekday, same time of day); ``history`` newest first, the latest publish of a
+    partition first, which is the one kept."""
+    seen: set[datetime] = set()
+    out: list[int] = []
+    for start, n in history:
+        if start in seen or start >= partition_start or (partition_start - start) % timedelta(days=7):
+            continue
+        seen.add(start)
+        out.append(n)
+        if len(out) == days:
+            break
+    return out
+
+
+def judge_volume(
+    extracted: int, volumes: list[int], policy: VolumePolicy, weekday: str = "same weekday"
+) -> VolumeResult:
+    """Pure verdict: ``extracted`` inside [floor, ceiling] × the median of ``volumes`` passes; outside it warns
+    or fails by ``policy.mode``; fewer than ``policy.min_days`` volumes is exempt (a new pipeline)."""
+
+    def result(verdict: str, reason: str, median: float | None = None, ratio: float | None = None) -> VolumeResult:
+        return VolumeResult(
+            verdict, policy.mode, extracted, median, ratio, len(volumes), policy.floor, policy.ceiling, reason
+        )
+
+    if policy.mode == "off":
+        return result("off", "volume check switched off")
+    if len(volumes) < policy.min_days:
+        return result("exempt", f"{len(volumes)} of the {policy.min_days} published {weekday}s needed for a median")
+    median = float(statistics.median(volumes))
+    ratio = round(extracted / median, 4) if median else None
+    inside = policy.floor * median <= extracted <= policy.ceiling * median
+    verdict = "pass" if inside else ("fail" if policy.mode == "fail" else "warn")
+    shown = f"{ratio:g} ×" if ratio is not None else "above"
+    reason = (
+        f"{extracted} rows extracted, {shown} the median {median:g} of the last {len(volumes)} {weekday}s "
+        f"(allowed {policy.floor:g}–{policy.ceiling:g} ×)"
+    )
+    return result(verdict, reason, median, ratio)
+
+
+def check_volume(
+    flow: Db, etl_run_id: str, partition_start: datetime, extracted: int, policy: VolumePolicy
+) -> VolumeResult:
+    """The volume check of a partition run against the published history of its own DAG in ``leads_flow_run``."""
+    if policy.mode == "off":
+        return judge_volume(extracted, [], policy)
+    since = partition_start - timedelta(weeks=policy.days * VOLUME_LOOKBACK_WEEKS)
+    history = runlog.volume_history(flow, etl_run_id, since)
+    volumes = same_weekday_volumes(history, partition_start, policy.days)
+    return judge_volume(extracted, volumes, policy, f"{partition_start:%A}")
+
+
 class GateRejected(Exception):
     """The data-quality gate failed: nothing may be published until the data changes."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed: list[str] | None = None,
+        seconds: float | None = None,
+        volume: VolumeResult | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failed = list(failed or [])
+        self.seconds = seconds
+        self.volume = volume
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """A passed gate step: the timings so far and the volume check, when it ran."""
+
+    timings: dict[str, float]
+    volume: VolumeResult | None = None
 
 
 def gate_staged(
@@ -281,12 +393,52 @@ def gate_staged(
     partition_end: datetime,
     settings: Settings,
 ) -> dict[str, float]:
-    """The gate as a step of a partition run (sync and repair alike): run it, record its verdict and every
-    result in ``leads_flow_run``, raise :class:`GateRejected` when a check fails; the timings so far."""
-    result = runlog.recording_failure(
-        etl_run_id,
+    """The gate as a step of a partition run without the volume check (a repair: its volume says nothing about
+    the day); the timings so far. See :func:`gate_partition`."""
+    return gate_partition(
         flow_conn_id,
-        lambda: run_gate(
+        stage_table,
+        etl_run_id,
+        extracted=extracted,
+        rejected=rejected,
+        stage_seconds=stage_seconds,
+        partition_end=partition_end,
+        settings=settings,
+    ).timings
+
+
+def gate_partition(
+    flow_conn_id: str,
+    stage_table: str,
+    etl_run_id: str,
+    *,
+    extracted: int,
+    rejected: int,
+    stage_seconds: float,
+    partition_end: datetime,
+    settings: Settings,
+    volume_policy: VolumePolicy | None = None,
+    partition_start: datetime | None = None,
+) -> GateOutcome:
+    """The gate as a step of a partition run: run it, record its verdict and every result in
+    ``leads_flow_run``, raise :class:`GateRejected` when a check fails.
+
+    With ``volume_policy`` and ``partition_start`` (the sync) the volume check runs first: its result is one
+    of the gate's results (failing it only in fail mode) and is recorded in ``volume_check``."""
+
+    def checks() -> tuple[VolumeResult | None, GateResult]:
+        volume = None
+        if volume_policy is not None and partition_start is not None:
+            with connected(flow_conn_id) as flow:
+                volume = check_volume(flow, etl_run_id, partition_start, extracted, volume_policy)
+            log.log(
+                logging.WARNING if volume.verdict in ("warn", "fail") else logging.INFO,
+                "volume %s %s: %s",
+                etl_run_id,
+                volume.verdict.upper(),
+                volume.reason,
+            )
+        return volume, run_gate(
             flow_conn_id,
             dialect_of(flow_conn_id),
             stage_table,
@@ -295,13 +447,25 @@ def gate_staged(
             rejected=rejected,
             partition_end=partition_end,
             settings=settings,
-        ),
-    )
+        )
+
+    volume, result = runlog.recording_failure(etl_run_id, flow_conn_id, checks)
+    results, failed = list(result.results), list(result.failed)
+    if volume is not None:
+        results.append(volume.gate_result())
+        if volume.verdict == "fail":
+            failed.append(VOLUME_CHECK)
     timings = {"stage_s": stage_seconds, "gate_s": result.seconds}
     with connected(flow_conn_id) as flow, flow.transaction():
-        runlog.gated(
-            flow, etl_run_id, success=result.success, failed=result.failed, results=result.results, timings=timings
+        runlog.gated(flow, etl_run_id, success=not failed, failed=failed, results=results, timings=timings)
+        if volume is not None:
+            runlog.volume_recorded(flow, etl_run_id, volume.to_dict())
+    if failed:
+        why = f" ({volume.reason})" if volume is not None and volume.verdict == "fail" else ""
+        raise GateRejected(
+            f"data-quality gate failed for {etl_run_id}: {', '.join(failed)}{why}; nothing published",
+            failed=failed,
+            seconds=result.seconds,
+            volume=volume,
         )
-    if not result.success:
-        raise GateRejected(f"data-quality gate failed for {etl_run_id}: {', '.join(result.failed)}; nothing published")
-    return timings
+    return GateOutcome(timings, volume)

@@ -12,12 +12,13 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from leads_flow.config import ConfigError
-from leads_flow.io.db import Db, connected
+from leads_flow.io.db import Db, as_datetime, connected
 from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition
 
@@ -150,6 +151,40 @@ def published(flow: Db, etl_run_id: str, *, dry_run: bool, changed: int, timings
             "now": datetime.now(),
         },
     )
+
+
+def volume_recorded(flow: Db, etl_run_id: str, volume: Mapping[str, Any]) -> None:
+    """The gate's volume check (``volume_check``, JSON); the caller owns the transaction."""
+    flow.run("run_volume", {"etl_run_id": etl_run_id, "volume_check": json.dumps(dict(volume))})
+
+
+def volume_history(flow: Db, etl_run_id: str, since: datetime) -> list[tuple[datetime, int]]:
+    """(partition start, extracted) of the partitions published by this run's DAG before this run's partition,
+    from ``since`` on: newest first, a partition published more than once with its latest publish first."""
+    rows = flow.query(
+        "volume_history", {"etl_run_id": etl_run_id, "published": RunStatus.PUBLISHED.value, "since": since}
+    )
+    return [(d, int(n)) for start, n in rows if (d := as_datetime(start)) is not None]
+
+
+@dataclass(frozen=True)
+class PartitionRun:
+    """One run of a partition as the freshness watchdog sees it."""
+
+    etl_run_id: str
+    dag_id: str | None
+    status: str
+    finished_at: datetime | None
+
+    @property
+    def published(self) -> bool:
+        return self.status == RunStatus.PUBLISHED
+
+
+def partition_runs(flow: Db, partition: Partition) -> list[PartitionRun]:
+    """Every run of ``partition`` (any DAG), newest first."""
+    rows = flow.query("freshness_partition", {"partition_start": partition.start, "partition_end": partition.end})
+    return [PartitionRun(r[0], r[1], r[2], as_datetime(r[3])) for r in rows]
 
 
 def is_done(flow: Db, etl_run_id: str) -> bool:

@@ -9,7 +9,10 @@ from leads_flow.rules.mapping import FINGERPRINT_VERSION, STAGE_COLUMNS, content
 
 # Columns added after the first release: (table, column, DDL fragment per dialect). Appending an entry
 # here is how a column is added to a live deployment; CREATE TABLE in flow_ddl.sql holds the full shape.
-MIGRATIONS: tuple[tuple[str, str, dict[str, str]], ...] = ()
+MIGRATIONS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    # the gate's volume check (quality.check_volume), JSON; NULL for runs before it or not checked (repairs)
+    ("leads_flow_run", "volume_check", {"mysql": "TEXT NULL", "sqlite": "TEXT NULL"}),
+)
 
 
 def ensure_flow_schema(db: Db) -> None:

@@ -169,7 +169,28 @@ def get_run(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str, Any] |
         {"lead_id": lid, "reasons": [r for r in (why or "").split(",") if r], "source_updated_at": as_datetime(sua)}
         for lid, why, sua in sample
     ]
+    run["volume_check"] = volume_check_of(etl_run_id, conn_id=conn_id)
     return run
+
+
+def _missing_column(exc: BaseException) -> bool:
+    """A table from before a column's migration (the next sync's plan adds it)."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    return code == 1054 or "no such column" in str(exc)
+
+
+def volume_check_of(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str, Any] | None:
+    """The gate's volume check of a run (quality.VolumeResult as recorded); None when it was not checked (a
+    repair, a run from before the check) or the column is not there yet."""
+    try:
+        with connected(conn_id) as db:
+            rows = db.query("volume_report", {"etl_run_id": etl_run_id})
+    except Exception as exc:  # noqa: BLE001 - classified below
+        cause = exc.__cause__ or exc
+        if _missing_table(cause) or _missing_column(cause):
+            return None
+        raise ReportUnavailable(f"cannot read the flow database ({type(cause).__name__})") from exc
+    return (_json(rows[0][0], dict) or None) if rows else None
 
 
 def to_json(run: dict[str, Any]) -> dict[str, Any]:

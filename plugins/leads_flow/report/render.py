@@ -36,6 +36,8 @@ STATUSES: dict[RunStatus, tuple[str, str, str]] = {
     RunStatus.FAILED: ("failed", "bad", "a task failed; nothing published for this partition"),
 }
 TIMING_KEYS = (("stage_s", "Extract and stage"), ("gate_s", "Data-quality gate"), ("publish_s", "Publish"))
+VOLUME_COLOURS = {"pass": "ok", "warn": "run", "fail": "bad", "exempt": "info", "off": "info"}
+"""The volume check's verdict (quality.VolumeResult) → badge colour."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ _ENV = jinja2.Environment(
 )
 _ENV.filters.update(num=_num, when=_when, secs=_secs, pct=_pct, observed=_observed)
 _ENV.globals.update(status_of=_status, statuses=STATUSES, RunStatus=RunStatus, style=Markup(STYLE), max_limit=MAX_LIMIT)
+_ENV.globals.update(volume_colours=VOLUME_COLOURS)
 
 
 def render(template: str, root: str, **ctx: Any) -> str:

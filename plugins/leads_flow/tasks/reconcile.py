@@ -23,6 +23,7 @@ from leads_flow.reconcile.model import RepairResult, ensure_reconcile_schema
 from leads_flow.reconcile.repair import repair_window
 from leads_flow.reconcile.summary import summarize
 from leads_flow.rules.crypto import PhoneCipher, load_keyring
+from leads_flow.tasks import metrics
 from leads_flow.tasks.boundary import failing_fast, plan_partitions, settings_from
 from leads_flow.window import Partition, resolve_window
 
@@ -150,6 +151,7 @@ def summary(
     out = summarize(dag_run_id, dag_id=dag_id, dag_run_id=dag_run_id, flow_conn_id=flow_conn_id)
     floor = float(params.get("min_match_rate") or 0)
     rate = out["match_rate_after_repair"] if out["match_rate_after_repair"] is not None else out["match_rate"]
+    metrics.match_rate(rate)
     if floor > 0 and (rate is None or rate < floor):
         raise AirflowFailException(f"match rate {rate} is below min_match_rate {floor}")
     return out

@@ -7,6 +7,7 @@ The benchmark and the tests call the same functions, so what is measured is what
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -19,15 +20,17 @@ from leads_flow.config import (
     ConfigError,
     reject_retention_days,
     retention_hours,
+    volume_policy,
 )
 from leads_flow.io.cleanup import drop_stale_stages, purge_rejects
 from leads_flow.io.db import Db
 from leads_flow.io.publish import publish_stage
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.stage import stage_partition
-from leads_flow.quality import gate_staged
+from leads_flow.quality import GateRejected, gate_partition
 from leads_flow.rules.crypto import PhoneCipher, load_keyring
-from leads_flow.tasks.boundary import as_task, check_run_id, etl_run_id_for, plan_partitions, settings_from
+from leads_flow.tasks import metrics
+from leads_flow.tasks.boundary import GateFailed, as_task, check_run_id, etl_run_id_for, plan_partitions, settings_from
 from leads_flow.window import Partition, resolve_window
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,7 @@ def stage(
         res.coerced,
         res.rejects_by_reason,
     )
+    metrics.staged(res.extracted, res.staged, res.rejected, res.rejects_by_reason, res.seconds)
     return {**res.to_dict(), "partition": dict(partition)}
 
 
@@ -112,24 +116,33 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: 
     part = Partition.from_dict(staged["partition"])
     settings = settings_from(params)
 
-    timings = as_task(
-        run_id,
-        flow_conn_id,
-        lambda: gate_staged(
-            flow_conn_id,
-            staged["stage_table"],
+    try:
+        outcome = as_task(
             run_id,
-            extracted=staged["extracted"],
-            rejected=staged["rejected"],
-            stage_seconds=staged["seconds"],
-            partition_end=part.end,
-            settings=settings,
-        ),
-    )
+            flow_conn_id,
+            lambda: gate_partition(
+                flow_conn_id,
+                staged["stage_table"],
+                run_id,
+                extracted=staged["extracted"],
+                rejected=staged["rejected"],
+                stage_seconds=staged["seconds"],
+                partition_end=part.end,
+                settings=settings,
+                volume_policy=volume_policy(),
+                partition_start=part.start,
+            ),
+        )
+    except GateFailed as exc:
+        rejected = exc.__cause__ if isinstance(exc.__cause__, GateRejected) else None
+        volume = rejected.volume if rejected else None
+        metrics.gated(False, rejected.seconds if rejected else None, volume.verdict if volume else None)
+        raise
+    metrics.gated(True, outcome.timings["gate_s"], outcome.volume.verdict if outcome.volume else None)
     return {
         "etl_run_id": run_id,
         "stage_table": staged["stage_table"],
-        "timings": timings,
+        "timings": outcome.timings,
         "extracted": staged["extracted"],
         "staged": staged["staged"],
         "rejected": staged["rejected"],
@@ -139,6 +152,7 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: 
 def publish(gated: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
     run_id = gated["etl_run_id"]
     dry = bool(params.get("dry_run"))
+    t0 = time.perf_counter()
     changed = as_task(
         run_id,
         flow_conn_id,
@@ -146,5 +160,6 @@ def publish(gated: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id
             gated["stage_table"], run_id, dict(gated["timings"]), dry_run=dry, flow_conn_id=flow_conn_id
         ),
     )
+    metrics.published(changed, time.perf_counter() - t0, dry_run=dry)
     log.info("%s %s: %d row change(s)", "dry run, not published" if dry else "published", run_id, changed)
     return {"etl_run_id": run_id, "published": changed, "dry_run": dry}
