@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task, task_group
+from airflow.sdk import Asset, Param, dag, task, task_group
 
 from leads_flow.config import DB_TASK, LEGACY_POOL
 from leads_flow.tasks import reconcile
@@ -16,12 +16,12 @@ DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
 
 @dag(
     dag_id=reconcile.DAG_ID,
-    schedule=CronDataIntervalTimetable("30 1 * * *", timezone="Asia/Shanghai"),
+    schedule=[Asset(reconcile.FLOW_ASSET_URI)],  # runs when leads_flow_sync's publish updates leads_flow
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
     tags=["leads", "pii", "reconcile", "cutover"],
-    default_args={"owner": "data-engineering"},
+    default_args={"owner": "data-engineering", "on_failure_callback": reconcile.on_failure},
     doc_md=DOC,
     params={
         "start_date": Param(
@@ -29,8 +29,8 @@ DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
             type=["null", "string"],
             format="date",
             section="Window",
-            description="First day (inclusive, Asia/Shanghai) to compare. Empty: the run's data "
-            "interval snapped to whole days (yesterday), or yesterday for a manual run.",
+            description="First day (inclusive, Asia/Shanghai) to compare. Empty: the days the "
+            "triggering sync run(s) published, or yesterday for a manual run.",
         ),
         "end_date": Param(
             None,
@@ -68,8 +68,8 @@ DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
 )
 def leads_flow_reconcile():
     @task(task_display_name="Plan windows", **DB_TASK)
-    def plan(data_interval_start=None, data_interval_end=None, params=None) -> list[dict]:
-        return reconcile.plan(params, data_interval_start, data_interval_end)
+    def plan(data_interval_start=None, data_interval_end=None, params=None, triggering_asset_events=None) -> list[dict]:
+        return reconcile.plan(params, data_interval_start, data_interval_end, asset_events=triggering_asset_events)
 
     @task_group(group_id="window")
     def window_unit(window: dict):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime
 
 from devkit.seed import random_mobile
+from leads_flow.config import TZ
+from leads_flow.io.db import connected
 from tests.helpers import insert, legacy_row, sync
 
 DAG_ID = "leads_flow_reconcile"
@@ -18,11 +21,14 @@ def test_reconcile_dag_imports_without_errors(dagbag):
 
 
 def test_reconcile_dag_policy(dagbag):
-    from airflow.sdk import CronDataIntervalTimetable
+    from leads_flow.tasks import reconcile
 
     dag = dagbag.dags[DAG_ID]
-    assert isinstance(dag.timetable, CronDataIntervalTimetable) and not dag.catchup
-    assert dag.timetable.expression == "30 1 * * *" and str(dag.timetable.timezone) == "Asia/Shanghai"
+    # scheduled by the Asset the sync's publish task updates (data-aware), not by a clock
+    assert type(dag.timetable).__name__ == "AssetTriggeredTimetable" and not dag.catchup
+    assert [a.uri for a in dag.timetable.asset_condition.objects] == [reconcile.FLOW_ASSET_URI]
+    publish = dagbag.dags["leads_flow_sync"].get_task("partition.publish")
+    assert [a.uri for a in publish.outlets] == [reconcile.FLOW_ASSET_URI]
     assert {"leads", "reconcile"} <= set(dag.tags)
     assert dag.doc_md and "cutover" in dag.doc_md and "airflow dags trigger" in dag.doc_md
     assert set(dag.params) >= {"start_date", "end_date", "repair", "decrypt_sample", "min_match_rate"}
@@ -30,6 +36,7 @@ def test_reconcile_dag_policy(dagbag):
     assert {t.task_id for t in dag.tasks} == {"plan", "window.compare", "window.repair", "summary"}
     for t in dag.tasks:
         assert t.owner == "data-engineering", t.task_id
+        assert t.on_failure_callback in (reconcile.on_failure, [reconcile.on_failure]), t.task_id  # alerts
         assert t.retries >= 1 and t.retry_exponential_backoff, t.task_id
         assert t.task_display_name != t.task_id, t.task_id
     assert dag.get_task("window.compare").pool == "leads_legacy"
@@ -78,3 +85,90 @@ def test_dag_test_reports_drift(sqlite_dbs, airflow_db, dagbag, cipher):
         "SELECT lead_id, drift_class, next_action FROM leads_flow_drift "
         f"WHERE reconcile_run_id = '{dr.run_id}' ORDER BY lead_id"
     ) == [(7, "missing_in_flow", "repair"), (11, "rejected_by_rule", "none")]
+
+
+# --- the window of an asset-triggered run ------------------------------------------------------------
+
+
+class _Event:
+    """What the plan reads of an asset event (AssetEventDagRunReferenceResult): who updated the Asset."""
+
+    def __init__(self, dag_id: str, run_id: str) -> None:
+        self.source_dag_id, self.source_run_id = dag_id, run_id
+
+
+def _events(*pairs: tuple[str, str]) -> dict:
+    from airflow.sdk import Asset
+
+    from leads_flow.tasks import reconcile
+
+    return {Asset(reconcile.FLOW_ASSET_URI): [_Event(d, r) for d, r in pairs]}
+
+
+def test_sync_runs_of_the_triggering_events():
+    from leads_flow.tasks.reconcile import sync_runs_of
+
+    assert sync_runs_of(None) == [] and sync_runs_of({}) == []
+    events = _events(("leads_flow_sync", "scheduled__a"), ("other_dag", "x"), ("leads_flow_sync", "scheduled__a"))
+    assert sync_runs_of(events) == ["scheduled__a"]
+
+
+def test_an_asset_triggered_run_compares_the_days_the_sync_published(any_dbs):
+    from leads_flow.tasks import reconcile
+
+    rng = random.Random(6)
+    insert(
+        any_dbs,
+        [
+            legacy_row(phone=random_mobile(rng), update_time=datetime(2026, 11, d, 9, i))
+            for d in (19, 20, 21)
+            for i in range(2)
+        ],
+    )
+    sync("2026-11-20", "2026-11-21", run_id="scheduled__2026-11-21")  # publishes days 20 and 21
+    sync("2026-11-19", run_id="manual__dry", dry_run=True)  # publishes nothing
+
+    windows = reconcile.plan({}, None, None, asset_events=_events(("leads_flow_sync", "scheduled__2026-11-21")))
+    assert [(w["start"], w["end"]) for w in windows] == [
+        ("2026-11-20T00:00:00", "2026-11-21T00:00:00"),
+        ("2026-11-21T00:00:00", "2026-11-22T00:00:00"),
+    ]
+    # the params still win; a sync that published nothing means yesterday
+    by_params = reconcile.plan({"start_date": "2026-11-19"}, None, None, asset_events=_events(("leads_flow_sync", "x")))
+    assert [w["start"] for w in by_params] == ["2026-11-19T00:00:00"]
+    with connected("leads_flow") as flow:
+        assert reconcile.published_window(flow, ["manual__dry"]) is None
+        assert reconcile.published_window(flow, ["scheduled__2026-11-21"], now=datetime(2026, 11, 21, 12)) == (
+            datetime(2026, 11, 20),
+            datetime(2026, 11, 21),
+        )  # never today's open day
+    assert reconcile.resolve_reconcile_window({}, None, None, datetime(2026, 11, 23, 8, tzinfo=TZ)) == (
+        datetime(2026, 11, 22),
+        datetime(2026, 11, 23),
+    )
+
+
+def test_a_failed_task_alerts_like_the_sync_without_a_run_row(sqlite_dbs, monkeypatch):
+    from types import SimpleNamespace
+
+    from leads_flow.io.schema import ensure_flow_schema
+    from leads_flow.tasks import notify, reconcile
+
+    with connected("leads_flow") as flow:
+        ensure_flow_schema(flow)
+    sent = []
+    monkeypatch.setattr(notify, "send_alert", lambda message, context=None, **kw: sent.append(message))
+    ti = SimpleNamespace(
+        dag_id=DAG_ID, run_id="asset_triggered__1", task_id="window.compare", map_index=0, try_number=1, log_url=None
+    )
+    ti.xcom_pull = lambda task_ids: [
+        {"start": "2026-11-20T00:00:00", "end": "2026-11-21T00:00:00", "overlap_minutes": 0}
+    ]
+    reconcile.on_failure(
+        {"ti": ti, "run_id": ti.run_id, "exception": RuntimeError("Duplicate entry '13812345678' for key 'PRIMARY'")}
+    )
+    [msg] = sent
+    assert msg["dag_id"] == DAG_ID and msg["task_id"] == "window.compare" and msg["etl_run_id"] is None
+    assert "13812345678" not in json.dumps(msg) and "138****5678" in msg["reason"]
+    assert msg["report_url"].endswith(f"/dag-runs/{DAG_ID}/asset_triggered__1")
+    assert sqlite_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow_run") == [(0,)]

@@ -6,16 +6,17 @@ The tests call the same functions.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, ConfigError, drift_retention_days
+from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, TZ, ConfigError, drift_retention_days
 from leads_flow.io.cleanup import purge_drift
-from leads_flow.io.db import Db
+from leads_flow.io.db import Db, as_datetime, connected, retrying
 from leads_flow.reconcile.compare import reconcile_window
 from leads_flow.reconcile.model import DAG_ID as DAG_ID  # the DAG file's id and param bound
 from leads_flow.reconcile.model import MAX_DECRYPT_SAMPLE as MAX_DECRYPT_SAMPLE
@@ -23,23 +24,66 @@ from leads_flow.reconcile.model import RepairResult, ensure_reconcile_schema
 from leads_flow.reconcile.repair import repair_window
 from leads_flow.reconcile.summary import summarize
 from leads_flow.rules.crypto import PhoneCipher, load_keyring
-from leads_flow.tasks import metrics
+from leads_flow.tasks import metrics, notify
 from leads_flow.tasks.boundary import failing_fast, plan_partitions, settings_from
 from leads_flow.window import Partition, resolve_window
 
 log = logging.getLogger(__name__)
 
+SYNC_DAG_ID = "leads_flow_sync"
+FLOW_ASSET_URI = "leads_flow://leads_flow/leads_flow"
+"""The Asset leads_flow_sync's publish task updates; the reconcile DAG is scheduled on it."""
+
+
+def _day(d: datetime) -> datetime:
+    return datetime.combine(d.date(), datetime.min.time())
+
+
+def sync_runs_of(events: Mapping[Any, Sequence[Any]] | None) -> list[str]:
+    """The leads_flow_sync run ids behind an asset-triggered run's ``triggering_asset_events`` (in order, once
+    each); empty for a run that no sync triggered."""
+    out: dict[str, None] = {}
+    for evs in (events or {}).values():
+        for e in evs:
+            if getattr(e, "source_dag_id", None) == SYNC_DAG_ID and getattr(e, "source_run_id", None):
+                out[str(e.source_run_id)] = None
+    return list(out)
+
+
+def published_window(
+    flow: Db, sync_runs: Sequence[str], now: datetime | None = None
+) -> tuple[datetime, datetime] | None:
+    """The whole local days the partitions published by these sync runs cover, up to yesterday (a day still
+    being written is never compared); None when they published nothing (e.g. dry runs) or only today."""
+    rows = [
+        r for rid in sync_runs for r in flow.query("cutover_sync_windows", {"dag_id": SYNC_DAG_ID, "dag_run_id": rid})
+    ]
+    if not rows:
+        return None
+    start = _day(min(as_datetime(r[0]) for r in rows))
+    last_end = max(as_datetime(r[1]) for r in rows)
+    end = _day(last_end) if last_end == _day(last_end) else _day(last_end) + timedelta(days=1)
+    end = min(end, _day((now or datetime.now(TZ)).astimezone(TZ).replace(tzinfo=None)))
+    return (start, end) if end > start else None
+
 
 def resolve_reconcile_window(
-    params: Mapping[str, Any], interval_start: Any, interval_end: Any, now: datetime | None = None
+    params: Mapping[str, Any],
+    interval_start: Any,
+    interval_end: Any,
+    now: datetime | None = None,
+    *,
+    published: tuple[datetime, datetime] | None = None,
 ) -> tuple[datetime, datetime]:
-    """The sync's window rules (:func:`~leads_flow.window.resolve_window`), with a scheduled data interval
-    snapped to whole local days: the 01:30 run's interval [D-1 01:30, D 01:30) compares day D-1, which the
-    00:00 sync has published, and never the day still being written."""
+    """The range to compare: the params' dates first; then, for a run triggered by the sync's Asset, the days
+    the triggering sync runs published (``published``, from :func:`published_window`); then a non-empty data
+    interval snapped to whole local days; else yesterday. An asset-triggered run has no data interval of its
+    own, and a sync that published nothing (dry run) or only today's partial day falls through to yesterday."""
+    if published is not None and not (params.get("start_date") or params.get("end_date")):
+        return published
     start, end = resolve_window(params, interval_start, interval_end, now)
     if not (params.get("start_date") or params.get("end_date")):
-        day = lambda d: datetime.combine(d.date(), datetime.min.time())  # noqa: E731
-        start, end = day(start), day(end)
+        start, end = _day(start), _day(end)
         if end <= start:
             end = start + timedelta(days=1)
     return start, end
@@ -53,11 +97,24 @@ def plan(
     legacy_conn_id: str = LEGACY_CONN_ID,
     flow_conn_id: str = FLOW_CONN_ID,
     pii_conn_id: str = PII_CONN_ID,
+    asset_events: Mapping[Any, Sequence[Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Resolve the range, check the keyring, the legacy schema and the tables; one dict per daily window."""
+    """Resolve the range, check the keyring, the legacy schema and the tables; one dict per daily window.
+
+    ``asset_events``: the run's ``triggering_asset_events`` (a run scheduled by the sync's Asset compares the
+    days those sync runs published, :func:`resolve_reconcile_window`)."""
+    published = None
+    if (runs := sync_runs_of(asset_events)) and not (params.get("start_date") or params.get("end_date")):
+
+        def read() -> tuple[datetime, datetime] | None:
+            with connected(flow_conn_id) as flow:
+                return published_window(flow, runs)
+
+        published = failing_fast(lambda: retrying(read, what="reconcile: windows the sync published"))
+        log.info("triggered by sync run(s) %s: published window %s", runs, published)
     try:
         settings = settings_from(params)
-        start, end = resolve_reconcile_window(params, interval_start, interval_end)
+        start, end = resolve_reconcile_window(params, interval_start, interval_end, published=published)
         if int(params.get("decrypt_sample") or 0) < 0:
             raise ConfigError("decrypt_sample must be >= 0")
     except (ConfigError, ValueError) as exc:
@@ -155,3 +212,14 @@ def summary(
     if floor > 0 and (rate is None or rate < floor):
         raise AirflowFailException(f"match rate {rate} is below min_match_rate {floor}")
     return out
+
+
+def on_failure(context: Any) -> None:
+    """The sync's failure alert (:mod:`leads_flow.tasks.notify`: the same message, masked the same way, through
+    the same channels), without the sync's leads_flow_run row: a reconcile window is not a partition run (the
+    compare records its own failure in leads_flow_reconcile_run, a repair batch in its own run row)."""
+    failure = notify.failure_of(context)
+    failure = dataclasses.replace(
+        failure, etl_run_id=None, report_url=notify.report_url(None, failure.dag_id, failure.run_id)
+    )
+    notify.send_alert(notify.message_of(failure), context)
