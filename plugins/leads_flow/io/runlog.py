@@ -182,8 +182,14 @@ class PartitionRun:
 
 
 def partition_runs(flow: Db, partition: Partition) -> list[PartitionRun]:
-    """Every run of ``partition`` (any DAG), newest first."""
-    rows = flow.query("freshness_partition", {"partition_start": partition.start, "partition_end": partition.end})
+    """Every run of ``partition`` (any DAG), newest first; none before the first sync created the table."""
+    try:
+        rows = flow.query("freshness_partition", {"partition_start": partition.start, "partition_end": partition.end})
+    except Exception as exc:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code == 1146 or "no such table" in str(exc):
+            return []
+        raise
     return [PartitionRun(r[0], r[1], r[2], as_datetime(r[3])) for r in rows]
 
 

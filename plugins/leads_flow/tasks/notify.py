@@ -385,7 +385,12 @@ EMAIL_HTML = """<p><b>{{ leads_flow_alert.dag_id | e }}</b> task <b>{{ leads_flo
 {% if leads_flow_alert.log_url %} · <a href="{{ leads_flow_alert.log_url | e }}">Task log</a>{% endif %}</p>"""
 
 
-def email_notifier(to: str) -> BaseNotifier:
+FRESHNESS_SUBJECT = "[leads-flow] partition {{ leads_flow_alert.partition.start[:10] }} not published by the deadline"
+FRESHNESS_HTML = """<p>{{ leads_flow_alert.text | e }}</p>
+<p><a href="{{ leads_flow_alert.report_url | e }}">Run report</a></p>"""
+
+
+def email_notifier(to: str, subject: str = EMAIL_SUBJECT, html: str = EMAIL_HTML) -> BaseNotifier:
     """The SMTP provider's notifier with a template that reads only the (masked) message from the context."""
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
@@ -395,18 +400,39 @@ def email_notifier(to: str) -> BaseNotifier:
     return SmtpNotifier(
         to=[a.strip() for a in to.split(",") if a.strip()],
         from_email=env_text(EMAIL_FROM_ENV),
-        subject=EMAIL_SUBJECT,
-        html_content=EMAIL_HTML,
+        subject=subject,
+        html_content=html,
         **kw,
     )
 
 
-def notifiers() -> list[BaseNotifier]:
+def notifiers(subject: str = EMAIL_SUBJECT, html: str = EMAIL_HTML) -> list[BaseNotifier]:
     """The configured channels: the webhook notifier always (it logs when unset), SMTP when configured."""
     out: list[BaseNotifier] = [LeadsFlowWebhookNotifier()]
     if to := _setting(EMAIL_VARIABLE, EMAIL_ENV):
-        out.append(email_notifier(to))
+        out.append(email_notifier(to, subject, html))
     return out
+
+
+def send_alert(
+    message: dict[str, Any],
+    context: dict[str, Any] | None = None,
+    *,
+    subject: str = EMAIL_SUBJECT,
+    html: str = EMAIL_HTML,
+) -> None:
+    """Send ``message`` (masked once more here) through every configured channel; one broken channel does not
+    silence the others, and none raises (the caller's own outcome matters more than its alert)."""
+    message = redact_all(message)
+    context = context if context is not None else {}
+    context["leads_flow_alert"] = message  # the SMTP templates read it from here
+    for notifier in notifiers(subject, html):
+        try:
+            if isinstance(notifier, LeadsFlowWebhookNotifier):
+                notifier.message = message
+            notifier(context)
+        except Exception as exc:  # noqa: BLE001 - one broken channel must not silence the others
+            log.warning("leads-flow alert via %s failed: %s", type(notifier).__name__, reason_of(exc, 300))
 
 
 def on_failure(context: Any, *, flow_conn_id: str = FLOW_CONN_ID) -> None:
@@ -419,12 +445,4 @@ def on_failure(context: Any, *, flow_conn_id: str = FLOW_CONN_ID) -> None:
             log.info("failure of %s not recorded in leads_flow_run: no partition", failure.task_id)
     except Exception as exc:  # noqa: BLE001 - the alert matters more than the audit row
         log.warning("could not record the failure in leads_flow_run: %s", reason_of(exc, 300))
-    message = message_of(failure)
-    context["leads_flow_alert"] = message  # the SMTP templates read it from here
-    for notifier in notifiers():
-        try:
-            if isinstance(notifier, LeadsFlowWebhookNotifier):
-                notifier.message = message
-            notifier(context)
-        except Exception as exc:  # noqa: BLE001 - one broken channel must not silence the others
-            log.warning("leads-flow alert via %s failed: %s", type(notifier).__name__, reason_of(exc, 300))
+    send_alert(message_of(failure), context)
