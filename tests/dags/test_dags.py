@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import flow_table, insert, legacy_row
 
-DAG_IDS = {"leads_flow_sync", "leads_flow_reconcile"}
+DAG_IDS = {"leads_flow_sync", "leads_flow_reconcile", "leads_flow_freshness"}
 
 
 def test_dags_import_without_errors(dagbag):

@@ -146,3 +146,30 @@ def test_a_failed_gate_is_counted_and_nothing_published(sqlite_dbs, statsd):
     assert counters["leads_flow.sync.gate.failed"] == 1 and "leads_flow.sync.gate.passed" not in counters
     assert counters["leads_flow.sync.rejected"] == 2 and "leads_flow.sync.published" not in counters
     assert len(timers["leads_flow.sync.gate_duration"]) == 1 and "leads_flow.sync.publish_duration" not in timers
+
+
+@pytest.fixture(scope="module")
+def airflow_db():
+    """Airflow's metadata database (SQLite under the test AIRFLOW_HOME), migrated once."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+
+
+def test_a_dag_run_sends_them_from_its_tasks(sqlite_dbs, statsd, airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    insert(sqlite_dbs, rows())
+    dag = DagBag().dags["leads_flow_sync"]
+    dr = dag.test(logical_date=None, run_conf={"start_date": "2026-11-20", "max_reject_ratio": 0.5})
+    assert dr.state == "success"
+    counters, timers, _ = ours(statsd.read())
+    [(extracted, rejected, published)] = sqlite_dbs.flow_rows(
+        "SELECT extracted, rejected, published FROM leads_flow_run"
+    )
+    assert counters["leads_flow.sync.extracted"] == extracted == 6
+    assert counters["leads_flow.sync.rejected"] == rejected == 2
+    assert counters["leads_flow.sync.published"] == published == 4
+    assert counters["leads_flow.sync.gate.passed"] == 1
+    assert set(timers) >= {f"leads_flow.sync.{s}_duration" for s in ("stage", "gate", "publish")}

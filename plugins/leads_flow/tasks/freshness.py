@@ -3,10 +3,11 @@ partition published? If not, an alert goes out through the failure notifier's ch
 (:func:`leads_flow.tasks.notify.send_alert`: the webhook, and mail when configured).
 
 Why a watchdog DAG and not an Airflow deadline alert on the sync DAG: a deadline alert hangs off a DAG run and
-asks whether that run finished. The question here is whether the *partition* is published, whichever run
-published it (the scheduled one, a manual rerun, a reconcile repair), and it must also be asked when no run
-exists at all (the DAG paused, the schedule skipped, the run never created), where there is no deadline to
-miss. The answer is in ``leads_flow_run`` (:func:`leads_flow.io.runlog.partition_runs`).
+asks whether that run succeeded (Airflow 3.3 drops the deadline when the run succeeds). The question here is
+whether the *partition* is published, whichever run published it (the scheduled one, a manual rerun, a
+reconcile repair), and it must also be asked when no run exists at all (the DAG paused, the run never
+created), where there is no deadline to miss. The answer is in ``leads_flow_run``
+(:func:`leads_flow.io.runlog.partition_runs`).
 """
 
 from __future__ import annotations
