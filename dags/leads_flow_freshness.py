@@ -9,6 +9,7 @@ from airflow.sdk import CronTriggerTimetable, dag, task
 
 from leads_flow.config import freshness_deadline
 from leads_flow.tasks import freshness
+from leads_flow.tasks.notify import on_failure
 
 DEADLINE = freshness_deadline()  # LEADS_FLOW_FRESHNESS_DEADLINE, Asia/Shanghai; read when the file is parsed
 
@@ -29,7 +30,13 @@ is not, an alert goes out through the failure alerts' channels (webhook `leads_f
     catchup=False,
     max_active_runs=1,
     tags=["leads", "monitoring"],
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    # a watchdog that cannot check (the flow database down) alerts too, through the failure callback
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "on_failure_callback": on_failure,
+    },
     doc_md=DOC,
 )
 def leads_flow_freshness():

@@ -121,3 +121,21 @@ def test_the_watchdog_dag_alerts_at_its_deadline(sqlite_dbs, hook, airflow_db, d
     sync("2026-11-20", run_id="manual__late", max_reject_ratio=0.5)
     assert dag.test(logical_date=at(9).replace(minute=1)).state == "success"
     assert len(hook.requests) == 1
+
+
+def test_the_mail_says_which_partition_is_late(sqlite_dbs, hook, monkeypatch):
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    sent = []
+    monkeypatch.setattr(
+        SmtpNotifier, "notify", lambda self, ctx: sent.append((self.to, self.subject, self.html_content))
+    )
+    monkeypatch.setenv(notify.EMAIL_ENV, "oncall@example.test")
+    flow_tables(sqlite_dbs)
+    assert freshness.check(at(9), now=at(9))["status"] == "missed"
+    [(to, subject, html)] = sent
+    assert to == ["oncall@example.test"]
+    assert subject == "[leads-flow] partition 2026-11-20 not published by the deadline"
+    assert "partition 2026-11-20 is not published by 2026-11-21 09:00 Asia/Shanghai" in html
+    assert 'href="https://airflow.example.test/plugin/' in html
+    assert len(hook.requests) == 1  # and the webhook too
