@@ -337,7 +337,7 @@ def judge_volume(
     ratio = round(extracted / median, 4) if median else None
     inside = policy.floor * median <= extracted <= policy.ceiling * median
     verdict = "pass" if inside else ("fail" if policy.mode == "fail" else "warn")
-    shown = f"{ratio:g} ×" if ratio is not None else "above"
+    shown = f"{ratio:g} ×" if ratio is not None else ("as many as" if extracted == 0 else "above")
     reason = (
         f"{extracted} rows extracted, {shown} the median {median:g} of the last {len(volumes)} {weekday}s "
         f"(allowed {policy.floor:g}–{policy.ceiling:g} ×)"

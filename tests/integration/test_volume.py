@@ -175,3 +175,10 @@ def test_only_earlier_same_weekday_partitions_count_newest_first(offsets, days):
         if o % 7 == 0 and o not in want:
             want.append(o)
     assert got == want[:days]
+
+
+def test_a_median_of_zero_passes_zero_and_flags_anything_more():
+    policy = VolumePolicy(mode="fail")
+    assert judge_volume(0, [0, 0, 0], policy).reason.startswith("0 rows extracted, as many as the median 0 ")
+    v = judge_volume(5, [0, 0, 0], policy)
+    assert (v.verdict, v.ratio) == ("fail", None) and v.reason.startswith("5 rows extracted, above the median 0 ")
