@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 ROWS    ?= 1000000
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: venv demo test lint format test-unit test-fast bench bench-phone bench-incremental bench-rekey ui clean system-deps-demo system-deps-test
+.PHONY: venv demo test lint format test-unit test-fast bench bench-phone bench-incremental bench-rekey bench-deletes ui clean system-deps-demo system-deps-test
 
 ## Debian packages (scripts/system-deps.sh): installed with apt-get when missing and run as root, else one line
 ## says what to run. Nothing is fetched on a machine that has them all.
@@ -55,6 +55,11 @@ bench-incremental: venv
 ## Key rotation (leads_flow_rekey) on ROWS generated leads_flow rows under kid 1, moved to kid 2: rows/s, peak RSS.
 bench-rekey: venv
 	$(BIN)/python benchmarks/bench_rekey.py --rows $(ROWS)
+
+## The daily hard-delete watch (leads_flow_hard_deletes) on DELETE_ROWS legacy rows, 1 in 1000 deleted: time, RSS.
+DELETE_ROWS ?= 10000000
+bench-deletes: venv
+	$(BIN)/python benchmarks/bench_deletes.py --rows $(DELETE_ROWS)
 
 ## The Airflow UI on http://127.0.0.1:8080 (airflow standalone, SQLite metadata under .demo/).
 ui: venv

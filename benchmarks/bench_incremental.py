@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
-LEGACY_DB = "lf_bench_incr_legacy"
-os.environ["LEADS_BENCH_LEGACY_DB"] = LEGACY_DB  # the task processes bench_pipeline starts read it too
+os.environ.setdefault("LEADS_BENCH_LEGACY_DB", "lf_bench_incr_legacy")  # the task processes read it too
+LEGACY_DB = os.environ["LEADS_BENCH_LEGACY_DB"]
 
 import bench_pipeline as bp  # noqa: E402
 

@@ -169,16 +169,7 @@ DEFAULT_VANISH_SHARE = 0.01
 def vanish_max_share() -> float:
     """The hard-delete watch's guard: the largest share of compared leads that may vanish in one day (default
     1%); more, and nothing is marked (a partial legacy read must never look like a mass delete)."""
-    raw = (env_text(VANISH_SHARE_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_VANISH_SHARE
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{VANISH_SHARE_ENV} must be a number in [0, 1]") from None
-    if not 0 <= value <= 1:
-        raise ConfigError(f"{VANISH_SHARE_ENV} must lie in [0, 1]")
-    return value
+    return env_float(VANISH_SHARE_ENV, DEFAULT_VANISH_SHARE, 0, 1)
 
 
 def env_float(name: str, default: float, lo: float, hi: float) -> float:
@@ -240,11 +231,12 @@ class VolumePolicy:
             raise ConfigError("the volume check needs 1 <= min_days <= days")
 
 
-def volume_policy() -> VolumePolicy:
-    """The volume check's settings from ``LEADS_FLOW_VOLUME_*`` (defaults: warn, 0.3, 3.0, 4 days, 3 needed)."""
+def volume_policy(mode: str | None = None) -> VolumePolicy:
+    """The volume check's settings from ``LEADS_FLOW_VOLUME_*`` (defaults: warn, 0.3, 3.0, 4 days, 3 needed);
+    ``mode`` (a run's ``volume_check`` param, e.g. to rerun a holiday in warn mode) wins over the variable."""
     d = VolumePolicy()
     return VolumePolicy(
-        mode=(env_text(VOLUME_MODE_ENV) or d.mode).strip().lower(),
+        mode=(mode or env_text(VOLUME_MODE_ENV) or d.mode).strip().lower(),
         floor=env_float(VOLUME_FLOOR_ENV, d.floor, 0, 1),
         ceiling=env_float(VOLUME_CEILING_ENV, d.ceiling, 1, 1000),
         days=env_int(VOLUME_DAYS_ENV, d.days, 1, 52, "days"),

@@ -25,7 +25,7 @@ def test_dag_test_rekeys_and_audits(sqlite_dbs, airflow_db, dagbag, cipher, monk
     import json
 
     from leads_flow.rules.crypto import load_keyring
-    from tests.integration.test_rekey import BOTH, N_FLOW, N_REJECT, assert_all_under_new_kid, seed
+    from tests.integration.test_rekey import BOTH, N_FLOW, N_REJECT, N_REJECT_INDEXED, assert_all_under_new_kid, seed
 
     phones, raws = seed(sqlite_dbs, cipher)
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII", json.dumps({"conn_type": "generic", "extra": BOTH}))
@@ -43,5 +43,6 @@ def test_dag_test_rekeys_and_audits(sqlite_dbs, airflow_db, dagbag, cipher, monk
     assert [tuple(r) for r in rows] == [
         ("after", "leads_flow", "bidx", "2", N_FLOW),
         ("after", "leads_flow", "enc", "2", N_FLOW),
+        ("after", "leads_flow_reject", "bidx", "2", N_REJECT_INDEXED),
         ("after", "leads_flow_reject", "enc", "2", N_REJECT),
     ]

@@ -8,15 +8,17 @@ from __future__ import annotations
 import base64
 import json
 import random
-from datetime import datetime
+import re
 
 import pytest
 
 from devkit.seed import random_mobile
+from leads_flow.rules.phone import normalize
 from tests.conftest import BIDX_ROOT, ENC_ROOT
 
 ENC2, BIDX2 = bytes(range(64, 96)), bytes(range(96, 128))
 N_FLOW, N_REJECT = 250, 7
+N_REJECT_INDEXED = (N_REJECT + 1) // 2  # rejects whose raw phone is valid: their blind index is stored
 
 
 def _b64(b: bytes) -> str:
@@ -90,25 +92,23 @@ def seed(dbs, cipher, n_flow: int = N_FLOW, n_reject: int = N_REJECT) -> tuple[d
         "VALUES (?, ?, ?, ?, ?, ?)",
         flow_rows,
     )
-    raws = {10_000 + i: random_mobile(rng)[:-2] for i in range(n_reject)}  # invalid phones, as typed
-    reject_rows = [
-        (
-            f"run@{i % 3}",
-            lead_id,
-            "phone_invalid",
-            json.dumps({"id": lead_id, "phone": cipher.encrypt_raw(raw), "from_channel": "baidu_sem"}),
-            "2026-11-20 09:00:00",
-            "2026-11-20 09:05:00",
+    # Even: a valid phone rejected for another field (its blind index stored); odd: an invalid phone as typed.
+    raws = {10_000 + i: random_mobile(rng)[: 11 if i % 2 == 0 else 9] for i in range(n_reject)}
+    reject_rows = []
+    for i, (lead_id, raw) in enumerate(raws.items()):
+        bidx, kid = (cipher.bidx("+86" + raw), "1") if i % 2 == 0 else (None, None)
+        values = {"id": lead_id, "phone": cipher.encrypt_raw(raw), "from_channel": "baidu_sem"}
+        why = "union_id_invalid" if bidx is not None else "phone_invalid"
+        reject_rows.append(
+            (f"run@{i % 3}", lead_id, why, json.dumps(values), "2026-11-20 09:00:00", bidx, kid, "2026-11-20 09:05:00")
         )
-        for i, (lead_id, raw) in enumerate(raws.items())
-    ]
     reject_rows.append(
-        ("run@0", 20_000, "phone_missing", json.dumps({"id": 20_000, "phone": None}), None, "2026-11-20")
+        ("run@0", 20_000, "phone_missing", json.dumps({"id": 20_000, "phone": None}), None, None, None, "2026-11-20")
     )
     _exec(
         dbs,
-        "INSERT INTO leads_flow_reject (etl_run_id, lead_id, reasons, raw_values, source_updated_at, rejected_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO leads_flow_reject (etl_run_id, lead_id, reasons, raw_values, source_updated_at, phone_bidx, "
+        "phone_bidx_kid, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         reject_rows,
     )
     return phones, raws
@@ -121,7 +121,10 @@ def flow_state(dbs) -> list[tuple]:
 
 
 def reject_state(dbs) -> list[tuple]:
-    return dbs.flow_rows("SELECT etl_run_id, lead_id, raw_values FROM leads_flow_reject ORDER BY etl_run_id, lead_id")
+    return dbs.flow_rows(
+        "SELECT etl_run_id, lead_id, raw_values, phone_bidx, phone_bidx_kid FROM leads_flow_reject "
+        "ORDER BY etl_run_id, lead_id"
+    )
 
 
 def assert_all_under_new_kid(dbs, phones: dict[int, str], raws: dict[int, str]) -> None:
@@ -142,13 +145,15 @@ def assert_all_under_new_kid(dbs, phones: dict[int, str], raws: dict[int, str]) 
             bad.append(lead_id)
     assert bad == [], f"{len(bad)} leads_flow row(s) not under kid 2"
     seen = 0
-    for _run, lead_id, raw in reject_state(dbs):
+    for _run, lead_id, raw, bidx, bidx_kid in reject_state(dbs):
         phone = json.loads(raw)["phone"]
         if lead_id not in raws:
             assert phone is None
             continue
         seen += 1
         assert phone.startswith("e1:2:") and new.decrypt_raw(phone) == raws[lead_id], lead_id
+        # A stored blind index is the new kid's HMAC of the normalised raw phone.
+        assert bidx is None or (bidx_kid, bidx) == ("2", new.bidx(normalize(raws[lead_id]))), lead_id
     assert seen == len(raws)
 
 
@@ -165,11 +170,11 @@ def test_rekey_moves_every_token_and_index(any_dbs, cipher, use_keyring):
     out = run(batch_size=100)
     assert out["before"] == {
         "leads_flow": {"enc": {"1": N_FLOW}, "bidx": {"1": N_FLOW}},
-        "leads_flow_reject": {"enc": {"1": N_REJECT}},
+        "leads_flow_reject": {"enc": {"1": N_REJECT}, "bidx": {"1": N_REJECT_INDEXED}},
     }
     assert out["after"] == {
         "leads_flow": {"enc": {"2": N_FLOW}, "bidx": {"2": N_FLOW}},
-        "leads_flow_reject": {"enc": {"2": N_REJECT}},
+        "leads_flow_reject": {"enc": {"2": N_REJECT}, "bidx": {"2": N_REJECT_INDEXED}},
     }
     assert out["moved"] == {"leads_flow": N_FLOW, "leads_flow_reject": N_REJECT}
     assert out["skipped_newer"] == {"leads_flow": 0, "leads_flow_reject": 0}
@@ -183,9 +188,11 @@ def test_rekey_moves_every_token_and_index(any_dbs, cipher, use_keyring):
     assert [tuple(r) for r in audit] == [
         ("before", "leads_flow", "bidx", "1", N_FLOW, "2"),
         ("before", "leads_flow", "enc", "1", N_FLOW, "2"),
+        ("before", "leads_flow_reject", "bidx", "1", N_REJECT_INDEXED, "2"),
         ("before", "leads_flow_reject", "enc", "1", N_REJECT, "2"),
         ("after", "leads_flow", "bidx", "2", N_FLOW, "2"),
         ("after", "leads_flow", "enc", "2", N_FLOW, "2"),
+        ("after", "leads_flow_reject", "bidx", "2", N_REJECT_INDEXED, "2"),
         ("after", "leads_flow_reject", "enc", "2", N_REJECT, "2"),
     ]
     masks = [r[4] for r in flow_state(any_dbs) if r[0] in phones]
@@ -324,38 +331,55 @@ def test_batch_size_is_checked(bad):
 
 
 def test_plan_fails_fast_naming_a_kid_no_longer_held(any_dbs, cipher, use_keyring):
-    """The sync's plan with the kid check wired into its flow preparation (the one line tasks/sync.py gets):
-    an old kid removed while rows still use it fails the plan, without retries, naming the kid."""
+    """The sync's own plan: an old kid removed while rows (tokens, blind indexes, reject tokens) still use it
+    fails the plan, without retries, naming the kid; after the rekey the old kid can go."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, Settings
-    from leads_flow.io.schema import ensure_flow_schema
-    from leads_flow.lifecycle.rekey import check_kids_held
-    from leads_flow.rules.crypto import load_keyring
-    from leads_flow.tasks.boundary import plan_partitions
-
-    def prepare(flow) -> None:
-        ensure_flow_schema(flow)
-        check_kids_held(flow, load_keyring(PII_CONN_ID))
+    from leads_flow.tasks import sync as pipeline
 
     def plan() -> list[dict]:
-        return plan_partitions(
-            Settings.from_env(),
-            datetime(2026, 11, 20),
-            datetime(2026, 11, 21),
-            prepare_flow=prepare,
-            what="window",
-            legacy_conn_id=LEGACY_CONN_ID,
-            flow_conn_id=FLOW_CONN_ID,
-            pii_conn_id=PII_CONN_ID,
-        )
+        return pipeline.plan({"start_date": "2026-11-20", "end_date": "2026-11-20"}, None, None)
 
     seed(any_dbs, cipher)
     use_keyring(ONLY_NEW)
-    with pytest.raises(AirflowFailException, match=r"enc kid '1'"):
+    with pytest.raises(AirflowFailException, match=r"enc kid '1'.*bidx kid '1'"):
         plan()
     use_keyring(BOTH)
     assert len(plan()) == 1  # both kids held: the plan goes on
     run(batch_size=100)
     use_keyring(ONLY_NEW)
     assert len(plan()) == 1  # after the rekey the old kid can go
+
+
+def test_run_report_shows_the_rekey_audit(any_dbs, cipher, use_keyring):
+    """The report's key-rotation page and API: rows per kid before and after each rekey run, gated by read
+    access to leads_flow_rekey."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from leads_flow.report.views import create_app
+
+    seed(any_dbs, cipher)
+    use_keyring(BOTH)
+    run(batch_size=100, run_id="manual__report")
+    readers: set[str] = {"leads_flow_rekey"}
+    parent = FastAPI()
+    parent.mount("/leads-flow", create_app(key_readers=lambda: frozenset(readers)))
+    with TestClient(parent) as c:
+        page = c.get("/leads-flow/keys")
+        assert page.status_code == 200
+        html = page.text
+        assert "leads_flow_rekey@manual__report" in html and "every row under the active kids" in html
+        row = r'<td>after</td><td class="mono">leads_flow</td><td>enc</td>\s*<td class="mono">2</td><td class="num">'
+        assert re.search(row + str(N_FLOW) + "<", html)
+        [rotation] = c.get("/leads-flow/api/keys").json()["rotations"]
+        assert rotation["active"] == {"enc": "2", "bidx": "2"} and rotation["left_off_active"] == 0
+        before = {
+            (x["table_name"], x["key_kind"], x["kid"]): x["row_count"]
+            for x in rotation["counts"]
+            if x["phase"] == "before"
+        }
+        assert before[("leads_flow", "enc", "1")] == N_FLOW and before[("leads_flow_reject", "enc", "1")] == N_REJECT
+        readers.clear()
+        assert c.get("/leads-flow/keys").status_code == 403
+        assert c.get("/leads-flow/api/keys").status_code == 403

@@ -20,14 +20,15 @@ CREATE TABLE IF NOT EXISTS leads_flow (
   content_hash BIGINT NULL COMMENT 'fingerprint of the mapped fields; equal timestamps update only when it differs',
   etl_run_id VARCHAR(250) NULL,
   etl_loaded_at DATETIME(6) NULL,
+  phone_enc_kid VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin
+    AS (IF(LEFT(phone_cipher, 3) = 'e1:' AND LOCATE(':', phone_cipher, 4) > 0,
+        SUBSTRING_INDEX(SUBSTRING(phone_cipher, 4), ':', 1), NULL)) VIRTUAL
+    COMMENT 'the kid of phone_cipher (computed): the sync plan checks the keyring holds every kid in use',
   KEY idx_phone_bidx (phone_bidx_kid, phone_bidx),
   KEY idx_union_id (union_id),
   KEY idx_channel_join (from_channel, join_time),
-  KEY idx_source_updated_at (source_updated_at),
-  KEY idx_live (is_deleted, lead_id)
+  KEY idx_source_updated_at (source_updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
--- Added after the first release: the hard-delete watch reads live ids through it, index-only.
-CREATE INDEX IF NOT EXISTS idx_live ON leads_flow (is_deleted, lead_id);
 
 CREATE TABLE IF NOT EXISTS leads_flow_reject (
   etl_run_id VARCHAR(250) NOT NULL,
@@ -35,6 +36,9 @@ CREATE TABLE IF NOT EXISTS leads_flow_reject (
   reasons VARCHAR(255) CHARACTER SET ascii NOT NULL COMMENT 'comma-separated reason codes',
   raw_values TEXT NULL COMMENT 'JSON of the legacy values; phone e1-encrypted, phones in text masked',
   source_updated_at DATETIME NULL,
+  source_version DATETIME NOT NULL DEFAULT '1000-01-01 00:00:00' COMMENT 'source_updated_at, or 1000-01-01 when NULL: one reject per lead and version',
+  phone_bidx BIGINT NULL COMMENT 'blind index of the raw phone when it normalises: erasure and rekey find rejects by it',
+  phone_bidx_kid VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NULL,
   rejected_at DATETIME(6) NOT NULL,
   PRIMARY KEY (etl_run_id, lead_id),
   KEY idx_reject_lead (lead_id),

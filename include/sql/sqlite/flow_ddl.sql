@@ -19,13 +19,16 @@ CREATE TABLE IF NOT EXISTS leads_flow (
   source_updated_at TEXT NOT NULL,
   content_hash INTEGER NULL,
   etl_run_id TEXT NULL,
-  etl_loaded_at TEXT NULL
+  etl_loaded_at TEXT NULL,
+  phone_enc_kid TEXT GENERATED ALWAYS AS (
+    CASE WHEN substr(phone_cipher, 1, 3) = 'e1:' AND instr(substr(phone_cipher, 4), ':') > 0
+      THEN substr(phone_cipher, 4, instr(substr(phone_cipher, 4), ':') - 1) END
+  ) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS idx_phone_bidx ON leads_flow (phone_bidx_kid, phone_bidx);
 CREATE INDEX IF NOT EXISTS idx_union_id ON leads_flow (union_id);
 CREATE INDEX IF NOT EXISTS idx_channel_join ON leads_flow (from_channel, join_time);
 CREATE INDEX IF NOT EXISTS idx_source_updated_at ON leads_flow (source_updated_at);
-CREATE INDEX IF NOT EXISTS idx_live ON leads_flow (is_deleted, lead_id);
 
 CREATE TABLE IF NOT EXISTS leads_flow_reject (
   etl_run_id TEXT NOT NULL,
@@ -33,6 +36,9 @@ CREATE TABLE IF NOT EXISTS leads_flow_reject (
   reasons TEXT NOT NULL,
   raw_values TEXT NULL,
   source_updated_at TEXT NULL,
+  source_version TEXT NOT NULL DEFAULT '1000-01-01 00:00:00',
+  phone_bidx INTEGER NULL,
+  phone_bidx_kid TEXT NULL,
   rejected_at TEXT NOT NULL,
   PRIMARY KEY (etl_run_id, lead_id)
 );

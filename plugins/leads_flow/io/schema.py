@@ -12,18 +12,51 @@ from leads_flow.rules.mapping import FINGERPRINT_VERSION, STAGE_COLUMNS, content
 MIGRATIONS: tuple[tuple[str, str, dict[str, str]], ...] = (
     # the gate's volume check (quality.check_volume), JSON; NULL for runs before it or not checked (repairs)
     ("leads_flow_run", "volume_check", {"mysql": "TEXT NULL", "sqlite": "TEXT NULL"}),
+    # one reject per lead and source version; the raw phone's blind index beside its token (issue #12)
+    (
+        "leads_flow_reject",
+        "source_version",
+        {
+            "mysql": "DATETIME NOT NULL DEFAULT '1000-01-01 00:00:00'",
+            "sqlite": "TEXT NOT NULL DEFAULT '1000-01-01 00:00:00'",
+        },
+    ),
+    ("leads_flow_reject", "phone_bidx", {"mysql": "BIGINT NULL", "sqlite": "INTEGER NULL"}),
+    # the kid of phone_cipher, computed (never written) and indexed: every sync plan checks the keyring holds it
+    (
+        "leads_flow",
+        "phone_enc_kid",
+        {
+            "mysql": "VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin AS (IF(LEFT(phone_cipher, 3) = 'e1:' "
+            "AND LOCATE(':', phone_cipher, 4) > 0, SUBSTRING_INDEX(SUBSTRING(phone_cipher, 4), ':', 1), NULL)) VIRTUAL",
+            "sqlite": "TEXT GENERATED ALWAYS AS (CASE WHEN substr(phone_cipher, 1, 3) = 'e1:' AND "
+            "instr(substr(phone_cipher, 4), ':') > 0 THEN substr(phone_cipher, 4, instr(substr(phone_cipher, 4), ':') - 1) "
+            "END) VIRTUAL",
+        },
+    ),
+    (
+        "leads_flow_reject",
+        "phone_bidx_kid",
+        {"mysql": "VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NULL", "sqlite": "TEXT NULL"},
+    ),
 )
+BACKFILLS: dict[tuple[str, str], str] = {("leads_flow_reject", "source_version"): "reject_version_backfill"}
+"""SQL run once, right after its column was added to a live deployment (before flow_indexes needs it)."""
 
 
 def ensure_flow_schema(db: Db) -> None:
     """Create the pipeline's tables if missing (flow, rejects, runs; key-rotation and erasure records; the
-    change journal), then add missing columns."""
+    change journal), then add missing columns (filling those that need it once) and missing indexes."""
     for ddl in ("flow_ddl", "rekey_ddl", "erasure_ddl", "history_ddl"):
         db.run(ddl)
     for table, column, ddl in MIGRATIONS:
         present = {r[0] for r in db.query("table_columns", {"table": table})}
         if column not in present:
             db.conn.cursor().execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl[db.dialect]}")
+            if backfill := BACKFILLS.get((table, column)):
+                db.run(backfill)
+    db.conn.commit()
+    db.run("flow_indexes")
     db.conn.commit()
     migrate_fingerprint(db)
 
@@ -71,8 +104,6 @@ def migrate_fingerprint(db: Db, batch: int = FINGERPRINT_BATCH) -> int:
     )
     db.conn.commit()
     return changed
-
-
 
 
 def create_legacy_table(db: Db) -> None:

@@ -45,7 +45,7 @@ from leads_flow.io.db import Db, TransientDbError, connected, get_connection, is
 from leads_flow.io.extract import check_legacy_schema, read_window
 from leads_flow.io.progress import Progress
 from leads_flow.rules.crypto import PhoneCipher
-from leads_flow.rules.mapping import STAGE_COLUMNS, Mapper, protected_raw
+from leads_flow.rules.mapping import STAGE_COLUMNS, Mapper, reject_values
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
@@ -450,7 +450,7 @@ def _run_job(
                     flow.executemany(
                         "reject_insert",
                         [
-                            (job.etl_run_id, lid, why, protected_raw(row, cipher), sua, job.loaded_at)
+                            (job.etl_run_id, *reject_values(lid, why, row, sua, cipher), job.loaded_at)
                             for lid, why, row, sua in mapped.rejects
                         ],
                     )

@@ -17,6 +17,7 @@ The legacy table (``leads_aggr``) is read-only to this pipeline: the service tea
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -26,8 +27,8 @@ from leads_flow.config import TZ, ident
 from leads_flow.io.cleanup import STAGE_TABLE
 from leads_flow.io.db import Db, retrying
 from leads_flow.io.publish import scrub_stage  # noqa: F401 - the guard lives with the publish it guards
-from leads_flow.rules.crypto import PhoneCipher
-from leads_flow.rules.phone import InvalidPhone
+from leads_flow.rules.crypto import PhoneCipher, TokenError
+from leads_flow.rules.phone import InvalidPhone, normalize
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +109,29 @@ def _erase_batch(flow: Db, ids: list[int], who: str) -> dict[str, int]:
     }
 
 
+def _rejected_ids(flow_db: Db, cipher: PhoneCipher, e164: str) -> set[int]:
+    """Leads rejected with this phone (a lead never published has no leads_flow row): found by the blind
+    index stored beside the raw token under every bidx kid, confirmed by decrypting the raw phone."""
+    ids: set[int] = set()
+    for kid, bidx in cipher.bidx_all(e164).items():
+        for lead_id, raw_values in flow_db.query("erasure_rejects_by_bidx", {"kid": kid, "bidx": bidx}):
+            try:
+                same = normalize(cipher.decrypt_raw(json.loads(raw_values)["phone"])) == e164
+            except (TokenError, InvalidPhone, ValueError, KeyError, TypeError, AttributeError):
+                same = False  # unreadable or another phone with the same 64-bit index
+            if same:
+                ids.add(int(lead_id))
+    return ids
+
+
 def lead_ids_for_phones(
     flow_db: Db, cipher: PhoneCipher, phones: Iterable[str], *, stats: dict[str, int] | None = None
 ) -> list[int]:
-    """Lead ids (sorted, distinct) of every leads_flow row, deleted or not, whose phone is one of ``phones``.
+    """Lead ids (sorted, distinct) of every leads_flow row, deleted or not, and every reject whose phone is one
+    of ``phones``.
 
-    Each phone is normalised, looked up by blind index under every bidx kid of ``cipher``'s keyring and
-    confirmed by decrypting the token. A phone that does not normalise matches nothing (counted, never
+    Each phone is normalised, looked up by blind index under every bidx kid of ``cipher``'s keyring (in
+    leads_flow and beside the raw tokens of leads_flow_reject) and confirmed by decrypting the token. A phone that does not normalise matches nothing (counted, never
     logged). ``stats``, when given, receives the counts ``phones``, ``invalid``, ``unmatched``.
     """
     from leads_flow.reads import find_by_phone
@@ -124,13 +141,14 @@ def lead_ids_for_phones(
     for raw in phones:
         n += 1
         try:
-            leads = find_by_phone(flow_db, cipher, raw, include_deleted=True)
+            ids = {lead.lead_id for lead in find_by_phone(flow_db, cipher, raw, include_deleted=True)}
         except InvalidPhone:
             invalid += 1
             continue
-        if not leads:
+        ids |= _rejected_ids(flow_db, cipher, normalize(raw))
+        if not ids:
             unmatched += 1
-        found.update(lead.lead_id for lead in leads)
+        found |= ids
     flow_db.conn.rollback()  # end the reads' transaction
     if stats is not None:
         stats.update(phones=n, invalid=invalid, unmatched=unmatched)

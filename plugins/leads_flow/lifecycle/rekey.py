@@ -29,6 +29,7 @@ from leads_flow.io.progress import Progress
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.rules.crypto import Keyring, KeyringError, PhoneCipher, TokenError
 from leads_flow.rules.mapping import STAGE_COLUMNS, content_hash
+from leads_flow.rules.phone import InvalidPhone, normalize
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,10 @@ def kid_counts(flow_db: Db) -> dict[str, dict[str, dict[str, int]]]:
             "enc": _counts(flow_db.query("rekey_enc_kids", {})),
             "bidx": _counts(flow_db.query("rekey_bidx_kids", {})),
         },
-        REJECT: {"enc": _counts(flow_db.query("rekey_reject_kids", {}))},
+        REJECT: {
+            "enc": _counts(flow_db.query("rekey_reject_kids", {})),
+            "bidx": _counts(flow_db.query("rekey_reject_bidx_kids", {})),
+        },
     }
     history = {
         "enc": _counts(flow_db.query("history_rekey_enc_kids", {})),
@@ -85,19 +89,34 @@ def kid_counts(flow_db: Db) -> dict[str, dict[str, dict[str, int]]]:
     return out
 
 
-def kids_in_use(flow_db: Db) -> KidsInUse:
-    """The encryption kids (phone tokens and reject raw tokens) and bidx kids the stored rows carry."""
-    c = kid_counts(flow_db)
-    h = c.get(HISTORY, {"enc": {}, "bidx": {}})
+def _kids_of(counts: Mapping[str, Mapping[str, Mapping[str, int]]]) -> KidsInUse:
     return KidsInUse(
-        frozenset(c[FLOW]["enc"]) | frozenset(c[REJECT]["enc"]) | frozenset(h["enc"]),
-        frozenset(c[FLOW]["bidx"]) | frozenset(h["bidx"]),
+        frozenset(k for table in counts.values() for k in table.get("enc", {})),
+        frozenset(k for table in counts.values() for k in table.get("bidx", {})),
     )
 
 
-def check_kids_held(flow_db: Db, keyring: Keyring) -> KidsInUse:
-    """Raise :class:`KeyringError` naming every kid the stored rows use that the keyring no longer holds."""
-    used = kids_in_use(flow_db)
+def kids_in_use(flow_db: Db, *, journal: bool = True) -> KidsInUse:
+    """The encryption kids (phone tokens, reject raw tokens) and bidx kids the stored rows carry.
+
+    leads_flow's through its kid indexes (``idx_enc_kid``, ``idx_phone_bidx``: one index dive per kid, cheap
+    enough for every sync plan), the rejects' raw tokens by a scan of that retention-bounded table, and the
+    change journal's (``journal``) by a full scan, which only the rekey pays.
+    """
+    enc = {_kid(r[0]) for r in flow_db.query("kids_flow_enc", {})}
+    enc |= set(_counts(flow_db.query("rekey_reject_kids", {})))
+    bidx = {_kid(r[0]) for r in flow_db.query("kids_flow_bidx", {})}
+    bidx |= {_kid(r[0]) for r in flow_db.query("kids_reject_bidx", {})}
+    if journal:
+        enc |= set(_counts(flow_db.query("history_rekey_enc_kids", {})))
+        bidx |= set(_counts(flow_db.query("history_rekey_bidx_kids", {})))
+    return KidsInUse(frozenset(enc), frozenset(bidx))
+
+
+def check_kids_held(flow_db: Db, keyring: Keyring, *, journal: bool = True, used: KidsInUse | None = None) -> KidsInUse:
+    """Raise :class:`KeyringError` naming every kid the stored rows use that the keyring no longer holds
+    (``used``: kids already counted; else :func:`kids_in_use`)."""
+    used = used or kids_in_use(flow_db, journal=journal)
     missing_enc = sorted(used.enc - set(keyring.enc_keys))
     missing_bidx = sorted(used.bidx - set(keyring.bidx_keys))
     if missing_enc or missing_bidx:
@@ -141,16 +160,11 @@ class RekeyResult:
 
 def _pending(counts: Mapping[str, Any], enc_kid: str, bidx_kid: str) -> int:
     """Rows still to move (an estimate for the ETA: a row off both kids counts once)."""
-    flow = counts[FLOW]
-    off_enc = sum(n for k, n in flow["enc"].items() if k != enc_kid)
-    off_bidx = sum(n for k, n in flow["bidx"].items() if k != bidx_kid)
-    pending = max(off_enc, off_bidx) + sum(n for k, n in counts[REJECT]["enc"].items() if k != enc_kid)
-    if HISTORY in counts:
-        h = counts[HISTORY]
-        pending += max(
-            sum(n for k, n in h["enc"].items() if k != enc_kid), sum(n for k, n in h["bidx"].items() if k != bidx_kid)
-        )
-    return pending
+    active = {"enc": enc_kid, "bidx": bidx_kid}
+    return sum(
+        max(sum(n for k, n in kinds.get(kind, {}).items() if k != active[kind]) for kind in active)
+        for kinds in counts.values()
+    )
 
 
 def _execute_each(db: Db, name: str, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -295,21 +309,36 @@ class _Rekeyer:
 
     def rejects(self) -> None:
         c, after_run, after_lead = self.cipher, "", -1
-        while rows := self._batch("rekey_reject_batch", {"after_run": after_run, "after_lead": after_lead}):
+        while rows := self._batch(
+            "rekey_reject_batch", {"after_run": after_run, "after_lead": after_lead, "bidx_kid": c.active_bidx_kid}
+        ):
             after_run, after_lead = rows[-1][0], rows[-1][1]
             if self.before_update:
                 self.before_update(REJECT, rows)
             updates = []
-            for etl_run_id, lead_id, raw in rows:
+            for etl_run_id, lead_id, raw, bidx_kid in rows:
                 try:
                     values = json.loads(raw)
-                    values["phone"] = c.encrypt_raw(c.decrypt_raw(values["phone"]))
-                except (TokenError, ValueError, KeyError, TypeError) as exc:
+                    token = values["phone"]
+                    phone = c.decrypt_raw(token)
+                    if not token.startswith(self.enc_prefix):
+                        values["phone"] = c.encrypt_raw(phone)
+                    bidx = None if bidx_kid is None else c.bidx(normalize(phone))
+                except (TokenError, InvalidPhone, ValueError, KeyError, TypeError, AttributeError) as exc:
                     self.result.unreadable[REJECT] += 1
                     log.error("rekey: reject of lead %s: raw phone unreadable (%s), left", lead_id, type(exc).__name__)
                     continue
                 new_raw = json.dumps(values, ensure_ascii=False, default=str)
-                updates.append({"etl_run_id": etl_run_id, "lead_id": lead_id, "old_raw": raw, "new_raw": new_raw})
+                updates.append(
+                    {
+                        "etl_run_id": etl_run_id,
+                        "lead_id": lead_id,
+                        "old_raw": raw,
+                        "new_raw": new_raw,
+                        "bidx": bidx,
+                        "bidx_kid": None if bidx is None else c.active_bidx_kid,
+                    }
+                )
             self._write(
                 REJECT,
                 len(updates),
@@ -367,8 +396,9 @@ def rekey(
         with connected(flow_conn_id) as db:
             if not dry_run:
                 ensure_flow_schema(db)
-            check_kids_held(db, keyring)
-            return kid_counts(db)
+            counts = kid_counts(db)
+            check_kids_held(db, keyring, used=_kids_of(counts))
+            return counts
 
     before = retrying(prepare, what="rekey: count kids")
     res = RekeyResult(rekey_run_id, dry_run, keyring.active_enc_kid, keyring.active_bidx_kid, before)
