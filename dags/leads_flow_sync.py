@@ -59,6 +59,14 @@ DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
             section="Safety",
             description="The gate fails when rejected / extracted exceeds this.",
         ),
+        "volume_check": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "warn", "fail", "off"],
+            section="Safety",
+            description="The gate's volume check (rows against the same weekday's median) for this run: warn, "
+            "fail or off. Empty: LEADS_FLOW_VOLUME_CHECK (default warn).",
+        ),
     },
 )
 def leads_flow_sync():

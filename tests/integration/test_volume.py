@@ -69,7 +69,7 @@ def strict_volume(monkeypatch):
     monkeypatch.delenv("LEADS_FLOW_VOLUME_MIN_DAYS", raising=False)
 
 
-def test_a_tenth_of_the_usual_volume_fails_in_fail_mode_and_warns_in_warn_mode(any_dbs, strict_volume, monkeypatch):
+def test_a_tenth_of_the_usual_volume_fails_in_fail_mode_and_warns_in_warn_mode(any_dbs, strict_volume):
     insert(any_dbs, [r for d in FRIDAYS for r in rows_on(d, 20)] + rows_on(THURSDAY, 200) + rows_on(TODAY, 2))
     insert(any_dbs, rows_on(NEXT_FRIDAY, 21))
     verdicts = []
@@ -100,9 +100,9 @@ def test_a_tenth_of_the_usual_volume_fails_in_fail_mode_and_warns_in_warn_mode(a
     assert result["success"] is False and result["observed_value"].startswith("fail: 2 rows extracted, 0.1 ×")
     assert published_on(any_dbs, TODAY) == 0
 
-    # warn mode: the same partition passes the gate with a warning recorded, and is published
-    monkeypatch.setenv(VOLUME_MODE_ENV, "warn")
-    out = sync_day(TODAY, "lenient")
+    # warn mode, as the run's volume_check param (over LEADS_FLOW_VOLUME_CHECK=fail): the same partition passes
+    # the gate with a warning recorded, and is published
+    [out] = sync(TODAY.isoformat(), run_id="manual__lenient", volume_check="warn")
     row = run_row(any_dbs, out["etl_run_id"])
     assert row["status"] == "published" and row["gate_success"] == 1 and not row["gate_failed_checks"]
     assert row["volume_check"]["verdict"] == "warn" and row["volume_check"]["ratio"] == 0.1
@@ -120,7 +120,6 @@ def test_a_tenth_of_the_usual_volume_fails_in_fail_mode_and_warns_in_warn_mode(a
     assert "b-run" in field and ">warn<" in field and "0.1 × the median 20 of the last 4 Fridays" in field
 
     # a normal Friday passes in fail mode; the median now holds the last 4 published Fridays (the warned one too)
-    monkeypatch.setenv(VOLUME_MODE_ENV, "fail")
     out = sync_day(NEXT_FRIDAY, "normal")
     vol = run_row(any_dbs, out["etl_run_id"])["volume_check"]
     assert (vol["verdict"], vol["median"], vol["history_days"]) == ("pass", 20.0, 4)
