@@ -632,3 +632,48 @@ def test_submit_lead_never_writes_an_erased_lead(flow_any, cipher):
     assert raw_row(flow_any, 91) == tombstone and raw_row(flow_any, 92) is None
     _fail_unless(reads.find_by_phone(flow_any, cipher, other, include_deleted=True) == [], "erased lead written")
     assert reads.submit_lead(flow_any, cipher, legacy_lead(93, other)) == reads.SUBMIT_WRITTEN
+
+
+def test_an_erasure_between_the_check_and_the_write_is_not_overwritten(flow_mysql, cipher):
+    """The race of submit_lead against leads_flow_erase on MariaDB: the erasure commits after the online
+    write checked leads_flow_erasure and before it upserts. The check is a locking read, so the erasure waits
+    (or one of the two is chosen as a deadlock victim and retried): the lead ends as a tombstone either way."""
+    import threading
+
+    import MySQLdb
+
+    from leads_flow.io.db import connect
+    from leads_flow.lifecycle.erase import erase_leads
+
+    phone, other = two_phones(31)
+    t0 = datetime(2026, 11, 20, 9, 0, 5)
+    assert reads.submit_lead(flow_mysql, cipher, legacy_lead(95, phone, create_time=t0)) == reads.SUBMIT_WRITTEN
+    newer = legacy_lead(95, other, create_time=t0, update_time=t0 + timedelta(hours=1))
+    eraser = connect("leads_flow")
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (erase_leads(eraser, [95], "test:race"), done.set()))
+    real_run = flow_mysql.run
+
+    def run_with_erasure_in_between(name, params=None, **idents):
+        if name == "reads_upsert_one" and not thread.is_alive() and not done.is_set():
+            thread.start()  # the check has run; the erasure starts before the upsert
+            done.wait(1.0)  # without the locking read it commits here
+        return real_run(name, params, **idents)
+
+    flow_mysql.run = run_with_erasure_in_between
+    try:
+        try:
+            outcome = reads.submit_lead(flow_mysql, cipher, newer)
+        except MySQLdb.OperationalError as exc:  # chosen as the deadlock victim: the service retries
+            assert exc.args[0] == 1213
+            flow_mysql.run = real_run
+            outcome = reads.submit_lead(flow_mysql, cipher, newer)
+        thread.join(30)
+    finally:
+        flow_mysql.run = real_run
+        eraser.close()
+    assert done.is_set() and outcome in (reads.SUBMIT_WRITTEN, reads.SUBMIT_ERASED)
+    row = dict(zip(reads.LEAD_COLUMNS, raw_row(flow_mysql, 95)))
+    assert row["is_deleted"] == 1
+    assert [row[c] for c in ("phone_cipher", "phone_bidx", "phone_masked", "union_id", "ip_address")] == [None] * 5
+    _fail_unless(reads.find_by_phone(flow_mysql, cipher, other, include_deleted=True) == [], "erased lead written")
