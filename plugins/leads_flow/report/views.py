@@ -8,6 +8,10 @@ The api-server mounts the app at ``/leads-flow`` (plugin: ``plugins/leads_flow_r
     GET /leads-flow/dag-runs/{dag_id}/{run_id}    the partitions of one DAG run (the DAG run's "Leads flow" tab)
     GET /leads-flow/api/runs                      the list as JSON (same filters)
     GET /leads-flow/api/runs/{etl_run_id}         one run as JSON
+    GET /leads-flow/cutover                       cutover readiness: the reconcile's match rate per day and over
+                                                  time (inline SVG), drift classes, the gates of docs/cutover.md,
+                                                  links to the reconcile runs (?days=, default 60)
+    GET /leads-flow/api/cutover                   the same as JSON
 
 Only the runs of this project's DAGs (:func:`leads_flow.report.data.project_dag_ids`) are shown or
 served; a run of any other DAG, or of none, is 404. Access is checked per DAG: a page or API answer about a
@@ -29,6 +33,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID
+from leads_flow.report.cutover import DEFAULT_DAYS as CUTOVER_DAYS
+from leads_flow.report.cutover import MAX_DAYS as CUTOVER_MAX_DAYS
+from leads_flow.report.cutover import RECONCILE_DAG_ID, cutover_json, cutover_view, render_cutover
 from leads_flow.report.data import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -203,6 +210,27 @@ def create_app(
             {**to_json(run), "report_url": redact(Urls(root(request)).run(etl_run_id))},
             headers={"Cache-Control": "no-store"},
         )
+
+    def cutover_readable(readable: Any) -> None:
+        """The cutover page shows the reconcile's results: it needs read access to leads_flow_reconcile's runs."""
+        if RECONCILE_DAG_ID not in allowed(readable):
+            raise HTTPException(403, "Not allowed")
+
+    @app.get("/cutover", response_class=HTMLResponse)
+    def cutover_page(
+        request: Request,
+        days: int = Query(CUTOVER_DAYS, ge=1, le=CUTOVER_MAX_DAYS),
+        readable: Any = readable_dep,
+    ) -> HTMLResponse:
+        cutover_readable(readable)
+        return html(render_cutover(cutover_view(days, conn_id=conn_id), root(request)))
+
+    @app.get("/api/cutover")
+    def cutover_api(
+        days: int = Query(CUTOVER_DAYS, ge=1, le=CUTOVER_MAX_DAYS), readable: Any = readable_dep
+    ) -> JSONResponse:
+        cutover_readable(readable)
+        return JSONResponse(cutover_json(cutover_view(days, conn_id=conn_id)), headers={"Cache-Control": "no-store"})
 
     return app
 
