@@ -169,16 +169,7 @@ DEFAULT_VANISH_SHARE = 0.01
 def vanish_max_share() -> float:
     """The hard-delete watch's guard: the largest share of compared leads that may vanish in one day (default
     1%); more, and nothing is marked (a partial legacy read must never look like a mass delete)."""
-    raw = (env_text(VANISH_SHARE_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_VANISH_SHARE
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{VANISH_SHARE_ENV} must be a number in [0, 1]") from None
-    if not 0 <= value <= 1:
-        raise ConfigError(f"{VANISH_SHARE_ENV} must lie in [0, 1]")
-    return value
+    return env_float(VANISH_SHARE_ENV, DEFAULT_VANISH_SHARE, 0, 1)
 
 
 def env_float(name: str, default: float, lo: float, hi: float) -> float:

@@ -193,6 +193,30 @@ def volume_check_of(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str
     return (_json(rows[0][0], dict) or None) if rows else None
 
 
+REKEY_DAG_ID = "leads_flow_rekey"
+KEY_AUDIT_COLUMNS = ("rekey_run_id", "phase", "table_name", "key_kind", "kid", "row_count", "active_kid", "recorded_at")
+
+
+def key_rotations(limit: int = 20, *, conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
+    """The latest rekey runs, newest first: per run, its counts per table, key kind and kid before and after.
+
+    ``leads_flow_key_audit`` holds counts and kids only (no value of any row), written by each rekey run.
+    """
+    runs: dict[str, dict[str, Any]] = {}
+    for row in _query("report_key_audit", {"limit": int(limit)}, conn_id):
+        r = dict(zip(KEY_AUDIT_COLUMNS, row))
+        run = runs.setdefault(
+            r["rekey_run_id"],
+            {"rekey_run_id": r["rekey_run_id"], "recorded_at": as_datetime(r["recorded_at"]), "counts": []},
+        )
+        run["active"] = run.get("active", {}) | {r["key_kind"]: r["active_kid"]}
+        run["counts"].append({k: r[k] for k in ("phase", "table_name", "key_kind", "kid", "row_count")})
+    for run in runs.values():
+        off = [c for c in run["counts"] if c["phase"] == "after" and c["kid"] != run["active"].get(c["key_kind"])]
+        run["left_off_active"] = sum(int(c["row_count"]) for c in off)
+    return list(runs.values())
+
+
 def to_json(run: dict[str, Any]) -> dict[str, Any]:
     """A run for the JSON API: ISO datetimes, phones masked in every string."""
 

@@ -68,6 +68,12 @@ class Urls:
     def api_run(self, etl_run_id: str) -> str:
         return f"{self.root}/api/runs/{quote(etl_run_id, safe='')}"
 
+    def keys(self) -> str:
+        return f"{self.root}/keys"
+
+    def api_keys(self) -> str:
+        return f"{self.root}/api/keys"
+
     def airflow_dag_run(self, dag_id: str, run_id: str) -> str:
         return f"{self.airflow}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
@@ -191,3 +197,7 @@ def render_run(run: dict[str, Any], root: str = "") -> str:
     return render(
         "run.html", root, run=run, chart=reject_chart(run["rejects_by_reason"]), tchart=timing_chart(run["timings"])
     )
+
+
+def render_keys(rotations: list[dict[str, Any]], root: str = "") -> str:
+    return render("keys.html", root, rotations=rotations)

@@ -39,13 +39,15 @@ from leads_flow.report.cutover import RECONCILE_DAG_ID, cutover_json, cutover_vi
 from leads_flow.report.data import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    REKEY_DAG_ID,
     ReportUnavailable,
     get_run,
+    key_rotations,
     list_runs_of,
     project_dag_ids,
     to_json,
 )
-from leads_flow.report.render import Urls, render, render_list, render_run
+from leads_flow.report.render import Urls, render, render_keys, render_list, render_run
 from leads_flow.rules.redact import redact
 
 SECURITY_HEADERS = {
@@ -64,19 +66,25 @@ def all_project_dags() -> frozenset[str]:
 
 
 def create_app(
-    *, dependencies: Sequence[Any] = (), readable_dags: Callable[..., Any] | None = None, conn_id: str = FLOW_CONN_ID
+    *,
+    dependencies: Sequence[Any] = (),
+    readable_dags: Callable[..., Any] | None = None,
+    key_readers: Callable[..., Any] | None = None,
+    conn_id: str = FLOW_CONN_ID,
 ) -> Any:
     """The report as a FastAPI app.
 
     ``readable_dags`` is a FastAPI dependency returning the project DAG ids the request's user may read
     runs of (the plugin passes :func:`airflow_readable_dags`; it also authenticates: 401 without a login).
-    It guards every route, with ``dependencies``.
+    It guards every route, with ``dependencies``. ``key_readers`` answers the same for the key-rotation page,
+    which shows ``leads_flow_rekey``'s audit to users who may read that DAG's runs (default: everyone).
     """
     from fastapi import Depends, FastAPI, Query, Request
     from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException
 
     readable_dep = Depends(readable_dags or all_project_dags)
+    keys_dep = Depends(key_readers or (lambda: frozenset({REKEY_DAG_ID})))
     project = frozenset(project_dag_ids())
     app = FastAPI(
         title="Leads flow run report",
@@ -187,6 +195,19 @@ def create_app(
         run = visible_run(etl_run_id, readable, f"No partition run {etl_run_id!r} in leads_flow_run.")
         return html(render_run(run, root(request)))
 
+    @app.get("/keys", response_class=HTMLResponse)
+    def keys_page(request: Request, readers: Any = keys_dep) -> HTMLResponse:
+        if REKEY_DAG_ID not in (readers or ()):
+            raise HTTPException(403, "Not allowed")
+        return html(render_keys(key_rotations(conn_id=conn_id), root(request)))
+
+    @app.get("/api/keys")
+    def keys_api(readers: Any = keys_dep) -> JSONResponse:
+        if REKEY_DAG_ID not in (readers or ()):
+            raise HTTPException(403, "Not allowed")
+        body = {"rotations": [to_json(r) for r in key_rotations(conn_id=conn_id)]}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
     @app.get("/api/runs")
     def runs_api(
         request: Request,
@@ -286,17 +307,17 @@ def readable_dag_ids(user: Any, dag_ids: Sequence[str], auth_manager: Any = None
     return frozenset(out)
 
 
-def airflow_readable_dags() -> Callable[..., Any]:
+def airflow_readable_dags(dag_ids: Callable[[], Sequence[str]] = project_dag_ids) -> Callable[..., Any]:
     """The plugin's ``readable_dags``: Airflow's login (UI cookie or bearer token; 401 without), then the
-    project DAGs that user may read runs of (:func:`readable_dag_ids`)."""
+    DAGs among ``dag_ids()`` (default: the project's) that user may read runs of (:func:`readable_dag_ids`)."""
     from airflow.api_fastapi.core_api.security import GetUserDep
 
     def readable(user: GetUserDep) -> frozenset[str]:
-        return readable_dag_ids(user, project_dag_ids())
+        return readable_dag_ids(user, dag_ids())
 
     return readable
 
 
 def plugin_app() -> Any:
     """The app the plugin mounts: the report behind Airflow's authentication and per-DAG run permissions."""
-    return create_app(readable_dags=airflow_readable_dags())
+    return create_app(readable_dags=airflow_readable_dags(), key_readers=airflow_readable_dags(lambda: (REKEY_DAG_ID,)))

@@ -27,6 +27,7 @@ from leads_flow.io.db import Db
 from leads_flow.io.publish import publish_stage
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.stage import stage_partition
+from leads_flow.lifecycle.rekey import check_kids_held
 from leads_flow.quality import GateRejected, gate_partition
 from leads_flow.rules.crypto import PhoneCipher, load_keyring
 from leads_flow.tasks import metrics
@@ -54,6 +55,7 @@ def plan(
 
     def prepare(flow: Db) -> None:
         ensure_flow_schema(flow)
+        check_kids_held(flow, load_keyring(PII_CONN_ID), journal=False)  # a removed key still in use: fail fast
         drop_stale_stages(flow, retention_hours())  # staging tables of failed runs, kept for inspection until then
         purge_rejects(flow, reject_retention_days())
 
