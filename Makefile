@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 ROWS    ?= 1000000
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: venv demo test lint format test-unit test-fast bench bench-phone bench-incremental bench-rekey bench-deletes ui clean system-deps-demo system-deps-test
+.PHONY: venv demo test test-java lint format test-unit test-fast bench bench-phone bench-incremental bench-rekey bench-deletes ui clean system-deps-demo system-deps-test
 
 ## Debian packages (scripts/system-deps.sh): installed with apt-get when missing and run as root, else one line
 ## says what to run. Nothing is fetched on a machine that has them all.
@@ -30,6 +30,19 @@ demo: venv
 ## system-deps-test comes first: on a clean machine one apt-get installs the venv's packages and the tests'.
 test: system-deps-test venv lint
 	$(BIN)/python -m pytest -q
+
+## The Java conformance kit (java/, docs/interfaces.md "Java conformance kit"): javac (JDK 17) and Debian's
+## libphonenumber jar, judging phones by the Python pin's metadata (exported first); the phone and field-rule
+## vectors, then 120,000 generated legacy rows mapped by Python and by Java must agree. Builds into JAVA_BUILD.
+JAVA_BUILD      ?= .java-build
+PHONENUMBER_JAR ?= /usr/share/java/libphonenumber.jar
+test-java: system-deps-test venv
+	rm -rf $(JAVA_BUILD) && mkdir -p $(JAVA_BUILD)
+	javac -Xlint:all -Werror -d $(JAVA_BUILD)/classes -cp $(PHONENUMBER_JAR) $$(find java/src -name '*.java')
+	$(BIN)/python java/tools/export_phone_metadata.py $(JAVA_BUILD)/phone_metadata.json
+	java -cp $(JAVA_BUILD)/classes:$(PHONENUMBER_JAR) leadsflow.ConformanceRunner \
+	  --metadata $(JAVA_BUILD)/phone_metadata.json vectors tests/vectors/phone_crypto.json tests/vectors/field_rules.json
+	LEADS_REQUIRE_JAVA=1 LEADS_PHONENUMBER_JAR=$(PHONENUMBER_JAR) $(BIN)/python -m pytest -q tests/integration/test_java_agreement.py
 
 ## ruff (pyproject.toml): lint and format check, first step of `make test`. `make format` applies the format.
 lint: venv

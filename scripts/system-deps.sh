@@ -5,7 +5,8 @@
 #   scripts/system-deps.sh demo   what `make venv` / `make demo` need: mysqlclient builds from source
 #                                 (pkg-config, libmariadb-dev, a C compiler, the Python headers)
 #   scripts/system-deps.sh test   demo + what `make test` needs: MariaDB (server, client, mariadb-install-db
-#                                 for the TLS tests) and Chromium with its driver (browser test)
+#                                 for the TLS tests), Chromium with its driver (browser test), and for
+#                                 `make test-java` a JDK (openjdk-17-jdk-headless) and libphonenumber8-java
 #
 # Environment: PY (the interpreter the venv is made from, default python3); LEADS_SKIP_SYSTEM_DEPS=1 skips the
 # check (a machine provisioned some other way); LEADS_PRETEND_MISSING="pkg ..." treats those packages as
@@ -34,6 +35,9 @@ if [ -z "$py_path" ] || [[ "$py_path" == /usr/bin/* ]]; then
 fi
 if [ "$profile" = test ]; then
   pkgs+=(mariadb-server mariadb-client chromium chromium-driver)
+  # the Java conformance kit (make test-java): a JDK unless one is there, and libphonenumber's jar
+  command -v javac >/dev/null 2>&1 || pkgs+=(openjdk-17-jdk-headless)
+  pkgs+=(libphonenumber8-java)
 fi
 
 pretend=" ${LEADS_PRETEND_MISSING:-} "
