@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS leads_flow_run (
   gate_failed_checks TEXT NULL,
   gate_results TEXT NULL,
   timings TEXT NULL,
+  volume_check TEXT NULL,
   error TEXT NULL,
   started_at TEXT NOT NULL,
   finished_at TEXT NULL
