@@ -54,6 +54,21 @@ public final class FieldRules {
         this.mainBusinessIds = mainBusinessIds;
     }
 
+    /**
+     * The rules as an online writer applies them (reads.submit_lead): the join-time bound is the one of the daily
+     * partition the sync would import the row in, i.e. the day after source_updated_at (update_time, else
+     * create_time), at midnight. minJoinTime and mainBusinessIds are the pipeline's settings (Settings.min_join_time,
+     * 2015-01-01; LEADS_FLOW_MAIN_BUSINESS_IDS, by default null: any positive id).
+     */
+    public static Result mapOnline(PhoneCipher cipher, Map<String, Object> legacy, LocalDateTime minJoinTime,
+            Set<Long> mainBusinessIds) {
+        Object update = legacy.get("update_time");
+        Object sua = update instanceof LocalDateTime ? update : legacy.get("create_time");
+        if (!(sua instanceof LocalDateTime)) throw new IllegalArgumentException("create_time is required");
+        LocalDateTime partitionEnd = ((LocalDateTime) sua).toLocalDate().plusDays(1).atStartOfDay();
+        return new FieldRules(cipher, minJoinTime, partitionEnd, mainBusinessIds).map(legacy);
+    }
+
     private static final class Ctx {
         final Set<String> reasons = new TreeSet<>();
         final Set<String> coerced = new TreeSet<>();
