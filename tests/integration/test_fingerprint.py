@@ -184,9 +184,9 @@ def _write_v1_table(dbs, cipher) -> list[tuple]:
     db = dbs.flow()
     try:
         db.run("flow_ddl")
-        cur = db.conn.cursor()
-        sql = f"INSERT INTO leads_flow ({', '.join(STAGE_COLUMNS)}) VALUES ({', '.join('?' * len(STAGE_COLUMNS))})"
-        cur.executemany(_q(dbs, sql), [db._row(r) for r in rows])
+        cols = ", ".join(STAGE_COLUMNS)
+        marks = ", ".join("?" * len(STAGE_COLUMNS))
+        db.executemany("insert_rows", rows, table="leads_flow", columns=cols, placeholders=marks)
         db.conn.commit()
     finally:
         db.close()
