@@ -1,8 +1,8 @@
 """What the change journal costs the publish (issue #15): a ROWS-row publish with and without leads_flow_history.
 
-    .venv/bin/python benchmarks/bench_history.py --rows 200000 [--repeat 2]
+    .venv/bin/python benchmarks/bench_journal.py --rows 200000 [--repeat 2]
 
-One script run on MariaDB (LEADS_BENCH_MYSQL_URL, database LEADS_BENCH_HISTORY_DB, default lf_bench_history):
+One script run on MariaDB (LEADS_BENCH_MYSQL_URL, database LEADS_BENCH_JOURNAL_DB, default lf_bench_journal):
 ROWS generated legacy rows are mapped by the pipeline's Mapper into one staging table (not measured); then,
 alternately and ``--repeat`` times each, the publish transaction runs on emptied tables
 
@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_pipeline as bp  # noqa: E402 - sets sys.path for the package and devkit
 
-DB = os.environ.get("LEADS_BENCH_HISTORY_DB", "lf_bench_history")
+DB = os.environ.get("LEADS_BENCH_JOURNAL_DB", "lf_bench_journal")
 STAGE = "leads_flow_stage_00000000000b1515"
 
 
