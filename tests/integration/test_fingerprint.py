@@ -7,8 +7,10 @@ Generated phones only; assertions compare values without printing them."""
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -98,6 +100,18 @@ def test_the_documented_example_bytes_and_hash():
         "is_deleted",
         "source_updated_at",
     )
+
+
+def test_the_documented_example_is_the_code():
+    """docs/interfaces.md ("Fingerprint") shows the example field by field: its bytes and hash are the code's."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "interfaces.md").read_text(encoding="utf-8")
+    section = doc[doc.index("**Worked example**") : doc.index("**Version and migration.**")]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| ") and "`0" in line]
+    hex_of_rows = "".join(re.sub(r"[` ]", "", r[3]) for r in rows)
+    assert [r[1].strip() for r in rows] == list(FINGERPRINT_COLUMNS)
+    assert hex_of_rows == fingerprint_payload(EXAMPLE).hex() == EXAMPLE_HEX
+    assert f"content_hash = {content_hash(EXAMPLE)}" in section
+    assert hashlib.sha256(bytes.fromhex(EXAMPLE_HEX)).hexdigest()[:16] in section
 
 
 def _decode(payload: bytes) -> list:
