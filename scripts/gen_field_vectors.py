@@ -191,9 +191,9 @@ def _json_value(column: str, v: Any) -> Any:
     return v
 
 
-def map_case(row: tuple, cipher: PhoneCipher) -> dict[str, Any]:
+def map_case(row: tuple, cipher: PhoneCipher, partition_end: datetime = PARTITION_END) -> dict[str, Any]:
     """What the field rules make of one legacy row: {"flow": ..., "coerced": ...} or {"reasons": ...}."""
-    ctx = RowCtx(cipher, SETTINGS, PARTITION_END)
+    ctx = RowCtx(cipher, SETTINGS, partition_end)
     ctx.reasons, ctx.coerced = [], []
     out = mapping._MAP_ROW(row, ctx)  # the compiled FIELD_RULES, as Mapper.map_rows runs them
     if ctx.reasons:

@@ -14,7 +14,7 @@ import random
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -256,62 +256,51 @@ def seed_rows(n: int) -> list[tuple]:
 # --- the comparison ----------------------------------------------------------------------------------------
 
 
-def _compile(tmp_path: Path, javac: str) -> tuple[Path, Path]:
-    """The module's classes, and the Python pin's phone metadata exported for it."""
-    out = tmp_path / "classes"
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory) -> tuple[str, Path, Path]:
+    """The java binary, the module's classes, and the Python pin's phone metadata exported for it."""
+    javac, java = _java_or_skip()
+    tmp = tmp_path_factory.mktemp("java-kit")
+    classes = tmp / "classes"
     sources = sorted(str(p) for p in (ROOT / "java" / "src").rglob("*.java"))
-    subprocess.run([javac, "-d", str(out), "-cp", str(PHONE_JAR), *sources], check=True)
-    metadata = tmp_path / "phone_metadata.json"
+    subprocess.run([javac, "-d", str(classes), "-cp", str(PHONE_JAR), *sources], check=True)
+    metadata = tmp / "phone_metadata.json"
     subprocess.run(
         [sys.executable, str(ROOT / "java" / "tools" / "export_phone_metadata.py"), str(metadata)], check=True
     )
-    return out, metadata
+    return java, classes, metadata
 
 
-def test_python_and_java_map_every_generated_row_alike(tmp_path):
-    javac, java = _java_or_skip()
-    classes, metadata = _compile(tmp_path, javac)
-    rows = seed_rows(N_SEED) + adversarial_rows(N_ADVERSARIAL)
-    assert len(rows) >= 100_000
-    doc = json.loads(VECTORS.read_text(encoding="utf-8"))
-    keys = doc["keys"]
-    cipher = PhoneCipher(
-        Keyring(
-            {keys["kid"]: bytes.fromhex(keys["enc_root_hex"])},
-            keys["kid"],
-            {keys["kid"]: bytes.fromhex(keys["bidx_root_hex"])},
-            keys["kid"],
-        )
+def _vector_cipher() -> PhoneCipher:
+    keys = json.loads(VECTORS.read_text(encoding="utf-8"))["keys"]
+    kid = keys["kid"]
+    return PhoneCipher(
+        Keyring({kid: bytes.fromhex(keys["enc_root_hex"])}, kid, {kid: bytes.fromhex(keys["bidx_root_hex"])}, kid)
     )
+
+
+def _run_java(kit, tmp_path: Path, command: str, rows: list[tuple]) -> list[dict]:
+    java, classes, metadata = kit
     inp, out = tmp_path / "legacy.jsonl", tmp_path / "java.jsonl"
     with inp.open("w", encoding="utf-8") as f:
         for row in rows:
             legacy = {c: gen_field_vectors._json_value(c, v) for c, v in zip(LEGACY_COLUMNS, row)}
             f.write(json.dumps(legacy, ensure_ascii=True) + "\n")
-    proc = subprocess.run(
-        [
-            java,
-            "-cp",
-            f"{classes}{os.pathsep}{PHONE_JAR}",
-            "leadsflow.ConformanceRunner",
-            "--metadata",
-            str(metadata),
-            "map",
-            str(VECTORS),
-            str(inp),
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    cp = f"{classes}{os.pathsep}{PHONE_JAR}"
+    runner = [java, "-cp", cp, "leadsflow.ConformanceRunner", "--metadata", str(metadata), command]
+    proc = subprocess.run([*runner, str(VECTORS), str(inp), str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    java_results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert len(java_results) == len(rows)
+    results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(results) == len(rows)
+    return results
 
+
+def _compare(rows: list[tuple], java_results: list[dict], cipher: PhoneCipher, partition_end) -> dict[str, int]:
+    """Assert Python and Java agree on every row; count the outcomes. Reports row numbers and columns only."""
     mismatches: list[str] = []
     kinds = {"flow": 0, "reasons": 0, "phones": 0}
     for n, (row, got) in enumerate(zip(rows, java_results)):
-        want = gen_field_vectors.map_case(row, cipher)
+        want = gen_field_vectors.map_case(row, cipher, partition_end(row))
         if "reasons" in want:
             kinds["reasons"] += 1
             if got.get("reasons") != want["reasons"]:
@@ -334,5 +323,28 @@ def test_python_and_java_map_every_generated_row_alike(tmp_path):
         if got["coerced"] != want["coerced"]:
             mismatches.append(f"row {n}: coercions")
     assert not mismatches, f"{len(mismatches)} rows differ, first: {mismatches[:20]}"
+    return kinds
+
+
+def test_python_and_java_map_every_generated_row_alike(kit, tmp_path):
+    rows = seed_rows(N_SEED) + adversarial_rows(N_ADVERSARIAL)
+    assert len(rows) >= 100_000
+    java_results = _run_java(kit, tmp_path, "map", rows)
+    kinds = _compare(rows, java_results, _vector_cipher(), lambda row: gen_field_vectors.PARTITION_END)
     # the generator reaches every outcome in bulk
     assert kinds["reasons"] > 10_000 and kinds["flow"] > 50_000 and kinds["phones"] > 45_000, kinds
+
+
+def test_online_writers_bound_join_time_like_submit_lead(kit, tmp_path):
+    """FieldRules.mapOnline: the join-time bound of the partition the sync would import the row in, as
+    reads.submit_lead computes it (the day after update_time, else create_time)."""
+    sua_col, create_col = LEGACY_COLUMNS.index("update_time"), LEGACY_COLUMNS.index("create_time")
+    rows = [r for r in adversarial_rows(15_000, seed=21) if (r[sua_col] or r[create_col]) is not None]
+    java_results = _run_java(kit, tmp_path, "map-online", rows)
+
+    def partition_end(row):
+        sua = row[sua_col] or row[create_col]
+        return datetime.combine(sua.date() + timedelta(days=1), time.min)
+
+    kinds = _compare(rows, java_results, _vector_cipher(), partition_end)
+    assert kinds["flow"] > 1_500 and kinds["reasons"] > 1_000, kinds

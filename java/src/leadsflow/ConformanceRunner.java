@@ -23,6 +23,7 @@ import java.util.Objects;
  *   map FIELD_VECTORS IN.jsonl OUT.jsonl    map legacy rows (one JSON object a line, the vectors' encoding) with the
  *                                           vectors' keys and settings; one result a line (flow row with its token,
  *                                           or the reasons)
+ *   map-online FIELD_VECTORS IN OUT         the same through FieldRules.mapOnline (submit_lead's join-time bound)
  * </pre>
  *
  * Output names cases and columns only, never a value: the vector phones are test numbers, but a habit is a habit.
@@ -40,8 +41,8 @@ public final class ConformanceRunner {
         }
         if (args.length == 3 && args[0].equals("vectors")) {
             System.exit(vectors(Path.of(args[1]), Path.of(args[2])) == 0 ? 0 : 1);
-        } else if (args.length == 4 && args[0].equals("map")) {
-            map(Path.of(args[1]), Path.of(args[2]), Path.of(args[3]));
+        } else if (args.length == 4 && (args[0].equals("map") || args[0].equals("map-online"))) {
+            map(Path.of(args[1]), Path.of(args[2]), Path.of(args[3]), args[0].equals("map-online"));
         } else {
             System.err.println("usage: ConformanceRunner vectors PHONE_VECTORS FIELD_VECTORS | map FIELD_VECTORS IN OUT");
             System.exit(2);
@@ -208,16 +209,21 @@ public final class ConformanceRunner {
     // --- agreement: map a file of legacy rows -------------------------------------------------------------------
 
     @SuppressWarnings("unchecked")
-    static void map(Path vectors, Path in, Path out) throws Exception {
+    static void map(Path vectors, Path in, Path out, boolean online) throws Exception {
         Map<String, Object> doc = readJson(vectors);
         FieldRules rules = rulesOf(doc);
+        Map<String, Object> keys = (Map<String, Object>) doc.get("keys");
+        PhoneCipher cipher = PhoneCipher.single((String) keys.get("kid"), HexFormat.of().parseHex((String) keys.get("enc_root_hex")),
+                HexFormat.of().parseHex((String) keys.get("bidx_root_hex")));
+        LocalDateTime minJoin = datetime(((Map<String, Object>) doc.get("settings")).get("min_join_time"));
         long n = 0;
         try (BufferedReader r = Files.newBufferedReader(in, StandardCharsets.UTF_8);
                 BufferedWriter w = Files.newBufferedWriter(out, StandardCharsets.UTF_8)) {
             String line;
             while ((line = r.readLine()) != null) {
                 if (line.isEmpty()) continue;
-                FieldRules.Result res = rules.map(legacyRow(doc, (Map<String, Object>) Json.parse(line)));
+                Map<String, Object> legacy = legacyRow(doc, (Map<String, Object>) Json.parse(line));
+                FieldRules.Result res = online ? FieldRules.mapOnline(cipher, legacy, minJoin, null) : rules.map(legacy);
                 Map<String, Object> o = new LinkedHashMap<>();
                 if (res.rejected()) {
                     o.put("reasons", new ArrayList<Object>(res.reasons()));
