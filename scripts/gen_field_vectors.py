@@ -12,7 +12,6 @@ are generated test numbers. The Java reference module (java/, ``make test-java``
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from datetime import datetime
@@ -25,6 +24,7 @@ for _p in (ROOT / "plugins", ROOT / "scripts"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+import gen_phone_vectors  # noqa: E402
 from gen_phone_vectors import BIDX_ROOT, ENC_ROOT  # noqa: E402
 
 from leads_flow.config import Settings  # noqa: E402
@@ -264,22 +264,14 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    args = parser.parse_args(argv)
-    text = render(build_vectors())
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
-        if current != text:
-            print(f"{args.output} is out of date; run scripts/gen_field_vectors.py", file=sys.stderr)
-            return 1
-        print(f"{args.output} is up to date")
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}")
-    return 0
+    return gen_phone_vectors.main(
+        argv,
+        build=build_vectors,
+        render_doc=render,
+        default_output=DEFAULT_OUTPUT,
+        script="scripts/gen_field_vectors.py",
+        description=__doc__.splitlines()[0],
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,16 +111,26 @@ def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(
+    argv: list[str] | None = None,
+    *,
+    build: Callable[[], dict[str, Any]] | None = None,
+    render_doc: Callable[[dict[str, Any]], str] = render,
+    default_output: Path = DEFAULT_OUTPUT,
+    script: str = "scripts/gen_phone_vectors.py",
+    description: str = __doc__.splitlines()[0],
+) -> int:
+    """Write the vector file, or with ``--check`` say whether it is current (exit 1 if not). The field-rule
+    vectors (scripts/gen_field_vectors.py) run through here too, with their own builder and renderer."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", type=Path, default=default_output)
     args = parser.parse_args(argv)
-    text = render(build_vectors())
+    text = render_doc((build or build_vectors)())
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
         if current != text:
-            print(f"{args.output} is out of date; run scripts/gen_phone_vectors.py", file=sys.stderr)
+            print(f"{args.output} is out of date; run {script}", file=sys.stderr)
             return 1
         print(f"{args.output} is up to date")
         return 0
