@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime
+from datetime import date, datetime
 
 from devkit.seed import random_mobile
 from leads_flow.config import TZ
@@ -126,6 +126,7 @@ def test_an_asset_triggered_run_compares_the_days_the_sync_published(any_dbs):
         ],
     )
     sync("2026-11-20", "2026-11-21", run_id="scheduled__2026-11-21")  # publishes days 20 and 21
+    sync("2026-11-24", run_id="scheduled__2026-11-24")  # publishes day 24 (no rows)
     sync("2026-11-19", run_id="manual__dry", dry_run=True)  # publishes nothing
 
     windows = reconcile.plan({}, None, None, asset_events=_events(("leads_flow_sync", "scheduled__2026-11-21")))
@@ -133,15 +134,21 @@ def test_an_asset_triggered_run_compares_the_days_the_sync_published(any_dbs):
         ("2026-11-20T00:00:00", "2026-11-21T00:00:00"),
         ("2026-11-21T00:00:00", "2026-11-22T00:00:00"),
     ]
+    # two sync runs behind one reconcile run (Airflow batches the events): their days, not the gap between them
+    both = _events(("leads_flow_sync", "scheduled__2026-11-24"), ("leads_flow_sync", "scheduled__2026-11-21"))
+    assert [w["start"][:10] for w in reconcile.plan({}, None, None, asset_events=both)] == [
+        "2026-11-20",
+        "2026-11-21",
+        "2026-11-24",
+    ]
     # the params still win; a sync that published nothing means yesterday
     by_params = reconcile.plan({"start_date": "2026-11-19"}, None, None, asset_events=_events(("leads_flow_sync", "x")))
     assert [w["start"] for w in by_params] == ["2026-11-19T00:00:00"]
     with connected("leads_flow") as flow:
-        assert reconcile.published_window(flow, ["manual__dry"]) is None
-        assert reconcile.published_window(flow, ["scheduled__2026-11-21"], now=datetime(2026, 11, 21, 12)) == (
-            datetime(2026, 11, 20),
-            datetime(2026, 11, 21),
-        )  # never today's open day
+        assert reconcile.published_days(flow, ["manual__dry"]) == []
+        assert reconcile.published_days(flow, ["scheduled__2026-11-21"], now=datetime(2026, 11, 21, 12, tzinfo=TZ)) == [
+            date(2026, 11, 20)
+        ]  # never today's open day
     assert reconcile.resolve_reconcile_window({}, None, None, datetime(2026, 11, 23, 8, tzinfo=TZ)) == (
         datetime(2026, 11, 22),
         datetime(2026, 11, 23),

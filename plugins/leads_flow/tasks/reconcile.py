@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -50,21 +50,19 @@ def sync_runs_of(events: Mapping[Any, Sequence[Any]] | None) -> list[str]:
     return list(out)
 
 
-def published_window(
-    flow: Db, sync_runs: Sequence[str], now: datetime | None = None
-) -> tuple[datetime, datetime] | None:
-    """The whole local days the partitions published by these sync runs cover, up to yesterday (a day still
-    being written is never compared); None when they published nothing (e.g. dry runs) or only today."""
-    rows = [
-        r for rid in sync_runs for r in flow.query("cutover_sync_windows", {"dag_id": SYNC_DAG_ID, "dag_run_id": rid})
-    ]
-    if not rows:
-        return None
-    start = _day(min(as_datetime(r[0]) for r in rows))
-    last_end = max(as_datetime(r[1]) for r in rows)
-    end = _day(last_end) if last_end == _day(last_end) else _day(last_end) + timedelta(days=1)
-    end = min(end, _day((now or datetime.now(TZ)).astimezone(TZ).replace(tzinfo=None)))
-    return (start, end) if end > start else None
+def published_days(flow: Db, sync_runs: Sequence[str], now: datetime | None = None) -> list[date]:
+    """The local days the partitions published by these sync runs touch, before today (a day still being
+    written is never compared), in order; empty when they published nothing (e.g. dry runs) or only today."""
+    today = (now or datetime.now(TZ)).astimezone(TZ).date()
+    days: set[date] = set()
+    for rid in sync_runs:
+        for start, end in flow.query("cutover_sync_windows", {"dag_id": SYNC_DAG_ID, "dag_run_id": rid}):
+            first, last = as_datetime(start), as_datetime(end)
+            d = first.date()
+            while datetime.combine(d, datetime.min.time()) < last and d < today:
+                days.add(d)
+                d += timedelta(days=1)
+    return sorted(days)
 
 
 def resolve_reconcile_window(
@@ -76,7 +74,8 @@ def resolve_reconcile_window(
     published: tuple[datetime, datetime] | None = None,
 ) -> tuple[datetime, datetime]:
     """The range to compare: the params' dates first; then, for a run triggered by the sync's Asset, the days
-    the triggering sync runs published (``published``, from :func:`published_window`); then a non-empty data
+    the triggering sync runs published (``published``: from the first to the last of :func:`published_days`,
+    which :func:`plan` then keeps alone, so a gap between them is not compared); then a non-empty data
     interval snapped to whole local days; else yesterday. An asset-triggered run has no data interval of its
     own, and a sync that published nothing (dry run) or only today's partial day falls through to yesterday."""
     if published is not None and not (params.get("start_date") or params.get("end_date")):
@@ -103,15 +102,17 @@ def plan(
 
     ``asset_events``: the run's ``triggering_asset_events`` (a run scheduled by the sync's Asset compares the
     days those sync runs published, :func:`resolve_reconcile_window`)."""
-    published = None
+    days: list[date] = []
     if (runs := sync_runs_of(asset_events)) and not (params.get("start_date") or params.get("end_date")):
 
-        def read() -> tuple[datetime, datetime] | None:
+        def read() -> list[date]:
             with connected(flow_conn_id) as flow:
-                return published_window(flow, runs)
+                return published_days(flow, runs)
 
-        published = failing_fast(lambda: retrying(read, what="reconcile: windows the sync published"))
-        log.info("triggered by sync run(s) %s: published window %s", runs, published)
+        days = failing_fast(lambda: retrying(read, what="reconcile: days the sync published"))
+        log.info("triggered by sync run(s) %s: published days %s", runs, [str(d) for d in days])
+    midnight = lambda d: datetime.combine(d, datetime.min.time())  # noqa: E731
+    published = (midnight(days[0]), midnight(days[-1] + timedelta(days=1))) if days else None
     try:
         settings = settings_from(params)
         start, end = resolve_reconcile_window(params, interval_start, interval_end, published=published)
@@ -125,7 +126,7 @@ def plan(
         ensure_reconcile_schema(flow)
         purge_drift(flow, drift_retention_days())
 
-    return plan_partitions(
+    windows = plan_partitions(
         settings,
         start,
         end,
@@ -135,6 +136,9 @@ def plan(
         flow_conn_id=flow_conn_id,
         pii_conn_id=pii_conn_id,
     )
+    if published is not None and (start, end) == published:  # only the days published, not the gaps between
+        windows = [w for w in windows if datetime.fromisoformat(w["start"]).date() in set(days)]
+    return windows
 
 
 def compare(
