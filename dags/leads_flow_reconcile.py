@@ -7,7 +7,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Asset, Param, dag, task, task_group
 
-from leads_flow.config import DB_TASK, LEGACY_POOL
+from leads_flow.config import DB_TASK, FLOW_ASSET_URI, LEGACY_POOL
 from leads_flow.tasks import reconcile
 from leads_flow.tasks.boundary import current_run_ids
 
@@ -16,7 +16,7 @@ DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
 
 @dag(
     dag_id=reconcile.DAG_ID,
-    schedule=[Asset(reconcile.FLOW_ASSET_URI)],  # runs when leads_flow_sync's publish updates leads_flow
+    schedule=[Asset(FLOW_ASSET_URI)],  # runs when leads_flow_sync's publish updates leads_flow
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
-from leads_flow.config import DB_TASK, LEGACY_POOL
+from leads_flow.config import DB_TASK, FLOW_ASSET_URI, LEGACY_POOL
 from leads_flow.tasks import sync as pipeline
 from leads_flow.tasks.boundary import current_run_ids
 from leads_flow.tasks.notify import on_failure
@@ -84,7 +84,7 @@ def leads_flow_sync():
         def gate(staged: dict, params=None) -> dict:
             return pipeline.gate(staged, params)
 
-        @task(task_display_name="Publish", outlets=[Asset("leads_flow://leads_flow/leads_flow")], **DB_TASK)
+        @task(task_display_name="Publish", outlets=[Asset(FLOW_ASSET_URI)], **DB_TASK)
         def publish(gated: dict, params=None) -> dict:
             return pipeline.publish(gated, params)
 

@@ -17,7 +17,11 @@ from zoneinfo import ZoneInfo
 LEGACY_CONN_ID = "leads_legacy"
 FLOW_CONN_ID = "leads_flow"
 PII_CONN_ID = "leads_pii"
+LEGACY_WRITER_CONN_ID = "leads_legacy_writer"
+"""The reverse export's own login on the legacy database (docs/cutover.md, step 5): the only writer there."""
 LEGACY_POOL = "leads_legacy"
+FLOW_ASSET_URI = "leads_flow://leads_flow/leads_flow"
+"""The Asset leads_flow_sync's publish task updates; leads_flow_reconcile is scheduled on it."""
 
 DB_TASK: dict = {
     "retries": 3,

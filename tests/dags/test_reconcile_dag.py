@@ -7,7 +7,7 @@ import random
 from datetime import date, datetime
 
 from devkit.seed import random_mobile
-from leads_flow.config import TZ
+from leads_flow.config import FLOW_ASSET_URI, TZ
 from leads_flow.io.db import connected
 from tests.helpers import insert, legacy_row, sync
 
@@ -26,9 +26,9 @@ def test_reconcile_dag_policy(dagbag):
     dag = dagbag.dags[DAG_ID]
     # scheduled by the Asset the sync's publish task updates (data-aware), not by a clock
     assert type(dag.timetable).__name__ == "AssetTriggeredTimetable" and not dag.catchup
-    assert [a.uri for a in dag.timetable.asset_condition.objects] == [reconcile.FLOW_ASSET_URI]
+    assert [a.uri for a in dag.timetable.asset_condition.objects] == [FLOW_ASSET_URI]
     publish = dagbag.dags["leads_flow_sync"].get_task("partition.publish")
-    assert [a.uri for a in publish.outlets] == [reconcile.FLOW_ASSET_URI]
+    assert [a.uri for a in publish.outlets] == [FLOW_ASSET_URI]
     assert {"leads", "reconcile"} <= set(dag.tags)
     assert dag.doc_md and "cutover" in dag.doc_md and "airflow dags trigger" in dag.doc_md
     assert set(dag.params) >= {"start_date", "end_date", "repair", "decrypt_sample", "min_match_rate"}
@@ -100,9 +100,7 @@ class _Event:
 def _events(*pairs: tuple[str, str]) -> dict:
     from airflow.sdk import Asset
 
-    from leads_flow.tasks import reconcile
-
-    return {Asset(reconcile.FLOW_ASSET_URI): [_Event(d, r) for d, r in pairs]}
+    return {Asset(FLOW_ASSET_URI): [_Event(d, r) for d, r in pairs]}
 
 
 def test_sync_runs_of_the_triggering_events():

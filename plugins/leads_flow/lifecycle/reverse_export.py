@@ -25,15 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_TABLE
+from leads_flow.config import FLOW_CONN_ID, LEGACY_TABLE, LEGACY_WRITER_CONN_ID
 from leads_flow.io.db import Db, as_datetime, connected, retrying
 from leads_flow.rules.crypto import PhoneCipher, TokenError
 from leads_flow.rules.mapping import LEADS_TYPES
 
 log = logging.getLogger(__name__)
 
-WRITER_CONN_ID = "leads_legacy_writer"
-"""The dedicated legacy writer login (docs/cutover.md step 5 lists its GRANTs)."""
 
 BATCH = 1000
 """leads_flow rows read, and leads_aggr rows written, per transaction."""
@@ -148,7 +146,7 @@ def reverse_export(
     batch: int = BATCH,
     legacy_table: str = LEGACY_TABLE,
     flow_conn_id: str = FLOW_CONN_ID,
-    writer_conn_id: str = WRITER_CONN_ID,
+    writer_conn_id: str = LEGACY_WRITER_CONN_ID,
 ) -> ReverseExportResult:
     """Write back to leads_aggr every lead written only to leads_flow from ``since`` on (module docstring).
 

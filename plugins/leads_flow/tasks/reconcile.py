@@ -14,7 +14,14 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, TZ, ConfigError, drift_retention_days
+from leads_flow.config import (
+    FLOW_CONN_ID,
+    LEGACY_CONN_ID,
+    PII_CONN_ID,
+    TZ,
+    ConfigError,
+    drift_retention_days,
+)
 from leads_flow.io.cleanup import purge_drift
 from leads_flow.io.db import Db, as_datetime, connected, retrying
 from leads_flow.reconcile.compare import reconcile_window
@@ -31,8 +38,6 @@ from leads_flow.window import Partition, resolve_window
 log = logging.getLogger(__name__)
 
 SYNC_DAG_ID = "leads_flow_sync"
-FLOW_ASSET_URI = "leads_flow://leads_flow/leads_flow"
-"""The Asset leads_flow_sync's publish task updates; the reconcile DAG is scheduled on it."""
 
 
 def _day(d: datetime) -> datetime:

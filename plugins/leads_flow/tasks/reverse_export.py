@@ -13,11 +13,11 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import FLOW_CONN_ID, PII_CONN_ID, TZ, Settings
+from leads_flow.config import FLOW_CONN_ID, LEGACY_WRITER_CONN_ID, PII_CONN_ID, TZ, Settings
 from leads_flow.io.db import connected, retrying
 from leads_flow.io.extract import check_legacy_schema
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.lifecycle.reverse_export import BATCH, WRITER_CONN_ID, reverse_export
+from leads_flow.lifecycle.reverse_export import BATCH, reverse_export
 from leads_flow.rules.crypto import PhoneCipher, load_keyring
 from leads_flow.tasks.boundary import failing_fast
 
@@ -44,7 +44,7 @@ def export(
     dag_run_id: str,
     *,
     flow_conn_id: str = FLOW_CONN_ID,
-    writer_conn_id: str = WRITER_CONN_ID,
+    writer_conn_id: str = LEGACY_WRITER_CONN_ID,
     pii_conn_id: str = PII_CONN_ID,
 ) -> dict[str, Any]:
     """Write back to leads_aggr what was written only to leads_flow since the ``since`` param; return counts."""
