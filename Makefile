@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 ROWS    ?= 1000000
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: venv demo test test-java lint format test-unit test-fast bench bench-phone bench-incremental bench-rekey bench-deletes ui clean system-deps-demo system-deps-test
+.PHONY: venv demo test test-java lint format test-unit test-fast bench bench-phone bench-incremental bench-rekey bench-deletes bench-history ui clean system-deps-demo system-deps-test
 
 ## Debian packages (scripts/system-deps.sh): installed with apt-get when missing and run as root, else one line
 ## says what to run. Nothing is fetched on a machine that has them all.
@@ -73,6 +73,14 @@ bench-rekey: venv
 DELETE_ROWS ?= 10000000
 bench-deletes: venv
 	$(BIN)/python benchmarks/bench_deletes.py --rows $(DELETE_ROWS)
+
+## The history import as users run it: HISTORY_ROWS legacy rows over HISTORY_DAYS days, ONE manual date-range run
+## of leads_flow_sync through a real scheduler (LocalExecutor, PostgreSQL metadata on 127.0.0.1:5432, pool
+## leads_legacy 2 slots), beside the server-side floor and dlt (own virtualenv .bench-venvs/dlt) on the same rows.
+HISTORY_ROWS ?= 2000000
+HISTORY_DAYS ?= 20
+bench-history: venv
+	$(BIN)/python benchmarks/bench_history.py --rows $(HISTORY_ROWS) --days $(HISTORY_DAYS)
 
 ## The Airflow UI on http://127.0.0.1:8080 (airflow standalone, SQLite metadata under .demo/).
 ui: venv
