@@ -2,8 +2,7 @@
 -- whose version is from the cutover mark on (source_updated_at >= :since, before :until), except erased leads
 -- (their personal values are gone and must not reach leads_aggr again). Which of them leads_aggr lacks or holds
 -- older is decided against leads_aggr itself (reverse_export_legacy_state.sql), on the writer's connection.
-SELECT f.lead_id, f.phone_cipher, f.union_id, f.window_url, f.ip_address, f.user_agent, f.from_channel,
-       f.has_tool, f.is_group, f.join_time, f.leads_type, f.main_business_id, f.is_deleted, f.source_updated_at
+SELECT {columns}
   FROM leads_flow f
  WHERE f.lead_id > :after
    AND f.source_updated_at >= :since AND f.source_updated_at < :until

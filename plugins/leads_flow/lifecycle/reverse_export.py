@@ -28,7 +28,7 @@ from typing import Any
 from leads_flow.config import FLOW_CONN_ID, LEGACY_TABLE, LEGACY_WRITER_CONN_ID
 from leads_flow.io.db import Db, as_datetime, connected, retrying
 from leads_flow.rules.crypto import PhoneCipher, TokenError
-from leads_flow.rules.mapping import LEADS_TYPES
+from leads_flow.rules.mapping import LEADS_TYPES, LEGACY_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -54,29 +54,10 @@ _FLOW_COLUMNS = (
     "is_deleted",
     "source_updated_at",
 )
-"""What reverse_export_flow_batch.sql selects, in order."""
+"""What reverse_export_flow_batch.sql selects ({columns}), in order."""
 
 LEGACY_TYPES = {name: code for code, name in LEADS_TYPES.items()}
 """leads_type reversed: 'normal' → 0, 'internal' → 1."""
-
-INSERT_ORDER = (
-    "id",
-    "phone",
-    "unionId",
-    "window_url",
-    "ip_address",
-    "user_agent",
-    "from_channel",
-    "has_tool",
-    "is_group",
-    "join_time",
-    "leads_type",
-    "main_business_id",
-    "create_time",
-    "update_time",
-    "is_deleted",
-)
-"""The columns of reverse_export_insert.sql, in order."""
 
 
 def legacy_phone(e164: str) -> str:
@@ -168,6 +149,7 @@ def reverse_export(
                 return flow.query(
                     "reverse_export_flow_batch",
                     {"after": after, "since": since, "until": until or FAR_FUTURE, "batch": batch},
+                    columns=", ".join(f"f.{c}" for c in _FLOW_COLUMNS),
                 )
 
         rows = retrying(read, what="reverse export: read leads_flow")
@@ -213,7 +195,11 @@ def _write_batch(candidates: list[dict[str, Any]], dry_run: bool, legacy_table: 
         updated = 0
         if not dry_run:
             legacy.executemany(
-                "reverse_export_insert", [tuple(c[k] for k in INSERT_ORDER) for c in inserts], legacy=legacy_table
+                "reverse_export_insert",
+                [tuple(c[k] for k in LEGACY_COLUMNS) for c in inserts],
+                legacy=legacy_table,
+                columns=", ".join(LEGACY_COLUMNS),
+                placeholders=", ".join("?" * len(LEGACY_COLUMNS)),
             )
             for c in updates:
                 updated += max(_run(legacy, c, legacy_table), 0)

@@ -271,14 +271,4 @@ def render_cutover(view: dict[str, Any], root: str = "") -> str:
 
 def cutover_json(view: dict[str, Any]) -> dict[str, Any]:
     """The page's data for the JSON API (ISO dates, strings masked)."""
-
-    def conv(v: Any) -> Any:
-        if isinstance(v, date) and not isinstance(v, datetime):
-            return v.isoformat()
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [conv(x) for x in v]
-        return v
-
-    return to_json(conv(view))
+    return to_json(view)

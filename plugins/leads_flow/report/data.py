@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID
@@ -218,10 +218,10 @@ def key_rotations(limit: int = 20, *, conn_id: str = FLOW_CONN_ID) -> list[dict[
 
 
 def to_json(run: dict[str, Any]) -> dict[str, Any]:
-    """A run for the JSON API: ISO datetimes, phones masked in every string."""
+    """A run (or any page's data) for the JSON API: ISO dates and datetimes, phones masked in every string."""
 
     def conv(v: Any) -> Any:
-        if isinstance(v, datetime):
+        if isinstance(v, date):  # datetimes too
             return v.isoformat()
         if isinstance(v, dict):
             return {k: conv(x) for k, x in v.items()}
