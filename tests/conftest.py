@@ -37,8 +37,18 @@ BIDX_ROOT = bytes(range(32, 64))
 
 
 def keyring_extra(enc: bytes = ENC_ROOT, bidx: bytes = BIDX_ROOT, kid: str = "1") -> dict:
+    return rotation_extra({kid: enc}, {kid: bidx}, kid)
+
+
+def rotation_extra(enc: dict[str, bytes], bidx: dict[str, bytes], active: str) -> dict:
+    """A keyring's connection extra with several kids per ring (a rotation in progress), ``active`` for both."""
     b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    return {"enc_keys": {kid: b64(enc)}, "active_enc_kid": kid, "bidx_keys": {kid: b64(bidx)}, "active_bidx_kid": kid}
+    return {
+        "enc_keys": {k: b64(v) for k, v in enc.items()},
+        "active_enc_kid": active,
+        "bidx_keys": {k: b64(v) for k, v in bidx.items()},
+        "active_bidx_kid": active,
+    }
 
 
 os.environ["AIRFLOW_CONN_LEADS_PII"] = json.dumps({"conn_type": "generic", "extra": keyring_extra()})

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from typing import Any
 
-from devkit.seed import SEED_COLUMNS, insert_legacy
+import pytest
+
+from devkit.seed import SEED_COLUMNS, insert_legacy, random_mobile
 from leads_flow.tasks import sync as pipeline
 
 BASE: dict[str, Any] = {
@@ -76,3 +79,19 @@ def truncate_flow(dbs) -> None:
     finally:
         db.close()
     assert dbs.flow_rows("SELECT COUNT(*) FROM leads_flow") == [(0,)]
+
+
+def fail_unless(ok: bool, message: str) -> None:
+    """Assert without echoing values (they may be phone numbers)."""
+    if not ok:
+        pytest.fail(message, pytrace=False)
+
+
+def distinct_phones(n: int, seed: int) -> list[str]:
+    """``n`` different generated mainland mobiles, the same for the same ``seed``."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    while len(out) < n:
+        if (p := random_mobile(rng)) not in out:
+            out.append(p)
+    return out

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
 from datetime import datetime
 
 import pytest
 
-from devkit.seed import random_mobile
 from leads_flow.io.db import connected
 from leads_flow.lifecycle.erase import erase_leads, lead_ids_for_phones, scrub_stage, stage_tables
 from leads_flow.rules.crypto import Keyring, PhoneCipher
 from leads_flow.tasks import sync as pipeline
 from tests.conftest import BIDX_ROOT, ENC_ROOT, ROOT
-from tests.helpers import flow_table, insert, legacy_row, sync
+from tests.helpers import distinct_phones, fail_unless, flow_table, insert, legacy_row, sync
 
 DAY = "2026-11-20"
 PERSONAL = ("phone_cipher", "phone_bidx", "phone_bidx_kid", "phone_masked", "union_id", "ip_address", "user_agent")
@@ -29,25 +27,9 @@ PERSONAL_SQL = ", ".join((*PERSONAL, "window_url", "content_hash"))
 PARAMS = {"max_reject_ratio": 0.5}
 
 
-def _fail_unless(ok: bool, message: str) -> None:
-    """Assert without echoing values (they may be phone numbers)."""
-    if not ok:
-        pytest.fail(message, pytrace=False)
-
-
-def _phones(seed: int, n: int) -> list[str]:
-    rng = random.Random(seed)
-    out: list[str] = []
-    while len(out) < n:
-        p = random_mobile(rng)
-        if p not in out:
-            out.append(p)
-    return out
-
-
 def _seed(dbs, seed: int = 11) -> list[str]:
     """Leads 1-6 with generated phones (lead 6 shares lead 3's phone), lead 7 rejected (invalid phone)."""
-    phones = _phones(seed, 5)
+    phones = distinct_phones(5, seed)
     phones.append(phones[2])
     rows = [
         legacy_row(
@@ -82,7 +64,7 @@ def _erase(ids: list[int], who: str) -> dict[str, int]:
 
 def _no_phone_in(text: str, phones: list[str], where: str) -> None:
     for p in phones:
-        _fail_unless(p not in text and p[3:] not in text and p[-8:] not in text, f"a phone appears in {where}")
+        fail_unless(p not in text and p[3:] not in text and p[-8:] not in text, f"a phone appears in {where}")
 
 
 def _sync_scrubbed(run_id: str) -> None:
@@ -197,9 +179,9 @@ def test_lead_ids_for_phones_under_an_old_bidx_kid(any_dbs):
     assert rotated.active_bidx_kid == "2"
     assert any_dbs.flow_rows("SELECT DISTINCT phone_bidx_kid FROM leads_flow") == [("1",)]
     stats: dict[str, int] = {}
-    unknown = _phones(99, 8)[-1]
+    unknown = distinct_phones(8, 99)[-1]
     typed = [f"+86 {phones[2][:3]} {phones[2][3:7]} {phones[2][7:]}", phones[4], "12345", unknown]
-    _fail_unless(unknown not in phones, "generated phones collide")
+    fail_unless(unknown not in phones, "generated phones collide")
 
     with connected("leads_flow") as flow:
         ids = lead_ids_for_phones(flow, rotated, typed, stats=stats)
@@ -239,7 +221,7 @@ def test_script_erases_phones_from_a_file(request, dialect, tmp_path):
     )
 
     _no_phone_in(proc.stdout + proc.stderr, phones, "the script's output")
-    _fail_unless(proc.returncode == 0, f"scripts/erase.py exited {proc.returncode}")
+    fail_unless(proc.returncode == 0, f"scripts/erase.py exited {proc.returncode}")
     out = json.loads(proc.stdout)
     assert out["lead_ids"] == [2, 4]
     assert (out["phones"], out["invalid"], out["unmatched"]) == (3, 1, 0)

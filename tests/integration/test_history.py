@@ -7,44 +7,25 @@ Phones are generated (devkit.seed.random_mobile); checks that involve a phone ne
 
 from __future__ import annotations
 
-import base64
 import json
-import random
 from datetime import datetime
 
 import pytest
 
-from devkit.seed import random_mobile
 from leads_flow import reads
 from leads_flow.io.db import connected
 from leads_flow.lifecycle.erase import erase_leads
 from leads_flow.rules.crypto import Keyring, PhoneCipher
-from tests.conftest import BIDX_ROOT, ENC_ROOT
-from tests.helpers import insert, legacy_row, sync
+from tests.conftest import BIDX_ROOT, ENC_ROOT, rotation_extra
+from tests.helpers import distinct_phones, fail_unless, insert, legacy_row, sync
 
 DAY, DAY2 = "2026-11-20", "2026-11-21"
 T1 = datetime(2026, 11, 20, 9, 0)
 ENC2, BIDX2 = bytes(range(64, 96)), bytes(range(96, 128))
 
 
-def _fail_unless(ok: bool, message: str) -> None:
-    """Assert without echoing values (they may be phone numbers)."""
-    if not ok:
-        pytest.fail(message, pytrace=False)
-
-
-def _extra(enc: dict[str, bytes], bidx: dict[str, bytes], active: str) -> dict:
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    return {
-        "enc_keys": {k: b64(v) for k, v in enc.items()},
-        "active_enc_kid": active,
-        "bidx_keys": {k: b64(v) for k, v in bidx.items()},
-        "active_bidx_kid": active,
-    }
-
-
-BOTH = _extra({"1": ENC_ROOT, "2": ENC2}, {"1": BIDX_ROOT, "2": BIDX2}, "2")
-ONLY_NEW = _extra({"2": ENC2}, {"2": BIDX2}, "2")
+BOTH = rotation_extra({"1": ENC_ROOT, "2": ENC2}, {"1": BIDX_ROOT, "2": BIDX2}, "2")
+ONLY_NEW = rotation_extra({"2": ENC2}, {"2": BIDX2}, "2")
 
 
 @pytest.fixture
@@ -59,18 +40,9 @@ def use_keyring(monkeypatch):
     load_keyring.cache_clear()
 
 
-def _phones(n: int, seed: int = 15) -> list[str]:
-    rng = random.Random(seed)
-    out: list[str] = []
-    while len(out) < n:
-        if (p := random_mobile(rng)) not in out:
-            out.append(p)
-    return out
-
-
 def _seed(dbs, n: int = 4, day: int = 20) -> list[str]:
     """Leads 1..n on 2026-11-<day>, each with a generated phone."""
-    phones = _phones(n, seed=day)
+    phones = distinct_phones(n, day)
     insert(
         dbs,
         [
@@ -234,7 +206,7 @@ def test_rekey_moves_the_history_to_the_active_kids(any_dbs, use_keyring):
         if not (r[1].startswith("e1:2:") and new.decrypt(r[1]) == phones[r[0]] and r[2] == new.bidx(phones[r[0]]))
         or r[3] != "2"
     ]
-    _fail_unless(bad == [], f"{len(bad)} journal row(s) not under kid 2")
+    fail_unless(bad == [], f"{len(bad)} journal row(s) not under kid 2")
     assert [v.from_channel for v in _history(1)] == ["baidu_sem", "gdt_feed"]
 
     # the fingerprints were recomputed: syncing everything again under kid 2 adds no version

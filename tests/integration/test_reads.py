@@ -22,17 +22,12 @@ from leads_flow.rules.crypto import Keyring, PhoneCipher, UnknownKid
 from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
 from leads_flow.rules.phone import InvalidPhone, mask, normalize
 from leads_flow.tasks import sync as pipeline
+from tests.helpers import fail_unless
 
 ENC_ROOT = bytes(range(32))  # the keys of conftest.keyring_extra (the leads_pii connection)
 BIDX_ROOT = bytes(range(32, 64))
 BIDX_ROOT_2 = bytes(range(64, 96))
 COLS = ", ".join(reads.LEAD_COLUMNS)
-
-
-def _fail_unless(ok: bool, what: str) -> None:
-    """Assert without echoing values (they may be phone numbers)."""
-    if not ok:
-        pytest.fail(what, pytrace=False)
 
 
 def _open_flow(dbs) -> Db:
@@ -127,11 +122,11 @@ def test_lead_repr_shows_the_mask_only(flow_any, cipher):
     reads.submit_lead(flow_any, cipher, legacy_lead(11, f"+86 {phone}"))
     lead = reads.find_by_phone(flow_any, cipher, phone)[0]
     text = repr(lead) + str(lead)
-    _fail_unless(phone not in text and phone[3:] not in text, "repr exposes the phone")
-    _fail_unless(lead.phone_cipher not in text and str(lead.phone_bidx) not in text, "repr exposes token or index")
-    _fail_unless(lead.union_id not in text, "repr exposes the unionId")
+    fail_unless(phone not in text and phone[3:] not in text, "repr exposes the phone")
+    fail_unless(lead.phone_cipher not in text and str(lead.phone_bidx) not in text, "repr exposes token or index")
+    fail_unless(lead.union_id not in text, "repr exposes the unionId")
     assert mask(normalize(phone)) in text
-    _fail_unless(lead.reveal_phone(cipher) == normalize(phone), "reveal_phone does not give the E.164 phone")
+    fail_unless(lead.reveal_phone(cipher) == normalize(phone), "reveal_phone does not give the E.164 phone")
     assert lead.has_tool is True and lead.is_group is False and lead.is_deleted is False
     assert isinstance(lead.join_time, datetime) and isinstance(lead.source_updated_at, datetime)
     assert lead.leads_type == "normal" and lead.from_channel == "gdt_feed"
@@ -231,7 +226,7 @@ def test_find_by_phone_filters_bidx_collisions_and_bad_tokens(flow_any, cipher, 
     with caplog.at_level(logging.WARNING, logger="leads_flow.reads"):
         assert ids(reads.find_by_phone(flow_any, cipher, a)) == [31]
     assert "lead 33" in caplog.text and "TamperedToken" in caplog.text
-    _fail_unless(a not in caplog.text and a[3:] not in caplog.text, "a log line holds the phone")
+    fail_unless(a not in caplog.text and a[3:] not in caplog.text, "a log line holds the phone")
     assert ids(reads.find_by_phone(flow_any, cipher, b)) == []  # 32 is indexed as a, not as b
 
     # A token under an encryption kid this reader lacks is a keyring problem: loud, not a silent miss.
@@ -361,7 +356,7 @@ def test_submit_lead_rejects_like_the_pipeline(flow_any, cipher):
         with pytest.raises(LeadRejected) as err:
             reads.submit_lead(flow_any, cipher, lead)
         assert err.value.reasons == reasons and err.value.lead_id == lead["id"]
-        _fail_unless(phone not in str(err.value), "the rejection message holds the phone")
+        fail_unless(phone not in str(err.value), "the rejection message holds the phone")
         assert raw_row(flow_any, lead["id"]) is None
     with pytest.raises(ValueError, match="not leads_aggr columns: telephone"):
         reads.submit_lead(flow_any, cipher, dict(legacy_lead(66, phone), telephone=phone))
@@ -597,7 +592,7 @@ def test_submitted_and_imported_leads_are_indistinguishable(any_dbs, flow_any, c
     for s_row, i_row in zip(submitted_rows, imported_rows):
         assert [v for k, v in enumerate(s_row) if k not in skip] == [v for k, v in enumerate(i_row) if k not in skip]
     for s, i in zip(submitted, imported):
-        _fail_unless(s.reveal_phone(cipher) == i.reveal_phone(cipher), "the tokens decrypt to different phones")
+        fail_unless(s.reveal_phone(cipher) == i.reveal_phone(cipher), "the tokens decrypt to different phones")
     assert submitted[0].window_url == f"https://m.example.cn/lp/3?tel={mask(normalize(p))}&ch=gdt"
     assert (submitted[0].ip_address, submitted[0].has_tool, submitted[0].join_time) == ("172.16.4.9", None, created)
     assert submitted[1].union_id is None and submitted[1].leads_type == "internal"
@@ -630,7 +625,7 @@ def test_submit_lead_never_writes_an_erased_lead(flow_any, cipher):
     assert reads.submit_lead(flow_any, cipher, legacy_lead(92, phone), commit=False) == reads.SUBMIT_ERASED
     flow_any.conn.commit()
     assert raw_row(flow_any, 91) == tombstone and raw_row(flow_any, 92) is None
-    _fail_unless(reads.find_by_phone(flow_any, cipher, other, include_deleted=True) == [], "erased lead written")
+    fail_unless(reads.find_by_phone(flow_any, cipher, other, include_deleted=True) == [], "erased lead written")
     assert reads.submit_lead(flow_any, cipher, legacy_lead(93, other)) == reads.SUBMIT_WRITTEN
 
 
@@ -676,4 +671,4 @@ def test_an_erasure_between_the_check_and_the_write_is_not_overwritten(flow_mysq
     row = dict(zip(reads.LEAD_COLUMNS, raw_row(flow_mysql, 95)))
     assert row["is_deleted"] == 1
     assert [row[c] for c in ("phone_cipher", "phone_bidx", "phone_masked", "union_id", "ip_address")] == [None] * 5
-    _fail_unless(reads.find_by_phone(flow_mysql, cipher, other, include_deleted=True) == [], "erased lead written")
+    fail_unless(reads.find_by_phone(flow_mysql, cipher, other, include_deleted=True) == [], "erased lead written")

@@ -5,7 +5,6 @@ Generated phones only; assertions compare values without printing them."""
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import re
@@ -14,28 +13,15 @@ import pytest
 
 from devkit.seed import random_mobile
 from leads_flow.rules.phone import normalize
-from tests.conftest import BIDX_ROOT, ENC_ROOT
+from tests.conftest import BIDX_ROOT, ENC_ROOT, rotation_extra
 
 ENC2, BIDX2 = bytes(range(64, 96)), bytes(range(96, 128))
 N_FLOW, N_REJECT = 250, 7
 N_REJECT_INDEXED = (N_REJECT + 1) // 2  # rejects whose raw phone is valid: their blind index is stored
 
 
-def _b64(b: bytes) -> str:
-    return base64.b64encode(b).decode()
-
-
-def _extra(enc: dict[str, bytes], bidx: dict[str, bytes], active: str) -> dict:
-    return {
-        "enc_keys": {k: _b64(v) for k, v in enc.items()},
-        "active_enc_kid": active,
-        "bidx_keys": {k: _b64(v) for k, v in bidx.items()},
-        "active_bidx_kid": active,
-    }
-
-
-BOTH = _extra({"1": ENC_ROOT, "2": ENC2}, {"1": BIDX_ROOT, "2": BIDX2}, "2")
-ONLY_NEW = _extra({"2": ENC2}, {"2": BIDX2}, "2")
+BOTH = rotation_extra({"1": ENC_ROOT, "2": ENC2}, {"1": BIDX_ROOT, "2": BIDX2}, "2")
+ONLY_NEW = rotation_extra({"2": ENC2}, {"2": BIDX2}, "2")
 
 
 def _cipher(extra: dict):

@@ -22,7 +22,7 @@ from leads_flow.lifecycle.erase import erase_leads
 from leads_flow.lifecycle.reverse_export import LEGACY_TYPES, legacy_phone, legacy_values
 from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
 from leads_flow.tasks.reverse_export import export
-from tests.helpers import flow_table, insert, legacy_row, sync
+from tests.helpers import distinct_phones, fail_unless, flow_table, insert, legacy_row, sync
 
 DAY = "2026-11-20"
 SINCE = "2026-11-20 00:00:00"
@@ -40,24 +40,9 @@ WRITER_COLUMNS = (
 WRITER_GRANT = f"SELECT (id, {WRITER_COLUMNS}), INSERT (id, {WRITER_COLUMNS}), UPDATE ({WRITER_COLUMNS})"
 
 
-def _fail_unless(ok: bool, message: str) -> None:
-    """Assert without echoing values (they may be phone numbers)."""
-    if not ok:
-        pytest.fail(message, pytrace=False)
-
-
-def _phones(n: int, seed: int = 21) -> list[str]:
-    rng = random.Random(seed)
-    out: list[str] = []
-    while len(out) < n:
-        if (p := random_mobile(rng)) not in out:
-            out.append(p)
-    return out
-
-
 def _seed(dbs) -> list[str]:
     """Leads 1..N on DAY: varied flags, types, identities; lead 4 never updated, lead 5 soft-deleted."""
-    phones = _phones(N)
+    phones = distinct_phones(N, 21)
     rows = []
     for i, p in enumerate(phones, start=1):
         t = datetime(2026, 11, 20, 8, i)
@@ -133,15 +118,15 @@ def test_round_trip_legacy_flow_rollback_gives_back_the_legacy_rows(any_dbs, wri
         "unchanged": 2,  # leads 1 and 2: leads_aggr holds them at the same version
         "unreadable": 0,
     }
-    _fail_unless(_legacy(any_dbs) == [r for r in original if r[0] != 9], "leads_aggr differs from the original")
+    fail_unless(_legacy(any_dbs) == [r for r in original if r[0] != 9], "leads_aggr differs from the original")
     text = caplog.text + json.dumps(out)
-    _fail_unless(not any(p in text or p[3:] in text for p in phones), "a phone appears in the logs or the result")
+    fail_unless(not any(p in text or p[3:] in text for p in phones), "a phone appears in the logs or the result")
 
     # rerun: nothing new, the same values
     before = _legacy(any_dbs)
     again = _export()
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, N - 1)
-    _fail_unless(_legacy(any_dbs) == before, "a rerun changed leads_aggr")
+    fail_unless(_legacy(any_dbs) == before, "a rerun changed leads_aggr")
 
     # the written-back rows map to the very versions leads_flow holds: a sync changes nothing, journals nothing
     history = any_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow_history")[0][0]
@@ -216,7 +201,7 @@ def test_a_lead_changed_only_in_flow_is_updated_and_a_newer_legacy_write_wins(an
         2,
     )
     assert row[13] == "2026-11-21 10:00:00" and row[12] == "2026-11-20 08:02:00"  # create_time kept
-    _fail_unless(row[1] == phones[1], "the phone written back is not the lead's")
+    fail_unless(row[1] == phones[1], "the phone written back is not the lead's")
     db = any_dbs.legacy()
     try:
         cur = db.conn.cursor()
@@ -323,4 +308,4 @@ def test_reversed_rows_map_to_the_same_flow_row(
     assert not second.rejects
     again = dict(zip(STAGE_COLUMNS, second.staged[0]))
     same = {c for c in STAGE_COLUMNS if c not in ("phone_cipher", "etl_run_id", "etl_loaded_at")}
-    _fail_unless(all(again[c] == flow[c] for c in same), "the reversed row maps to another flow row")
+    fail_unless(all(again[c] == flow[c] for c in same), "the reversed row maps to another flow row")
