@@ -109,6 +109,32 @@ def run_floor(days: int) -> dict:
         return {"rows": cur.rowcount, "total_s": time.perf_counter() - t0, "peak_rss_mb": mysqld_rss_mb()}
 
 
+SERVER_COUNTERS = ("Innodb_data_written", "Innodb_data_read", "Innodb_buffer_pool_reads")
+
+
+def server_counters() -> dict[str, float]:
+    """The MariaDB counters that say what the server did (global: other clients count too), and its CPU seconds."""
+    import psutil
+
+    cur = bp.admin().cursor()
+    slots = ", ".join(["%s"] * len(SERVER_COUNTERS))
+    cur.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({slots})", SERVER_COUNTERS)
+    out = {k: float(v) for k, v in cur.fetchall()}
+    procs = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("mariadbd", "mysqld")]
+    out["server_cpu_s"] = sum(sum(p.cpu_times()[:2]) for p in procs)
+    return out
+
+
+def server_delta(before: dict[str, float], seconds: float) -> str:
+    after = server_counters()
+    d = {k: after[k] - before.get(k, 0.0) for k in after}
+    return (
+        f"server: wrote {d['Innodb_data_written'] / 2**30:.2f} GiB, read {d['Innodb_data_read'] / 2**30:.2f} GiB "
+        f"({d['Innodb_buffer_pool_reads']:,.0f} buffer-pool misses), "
+        f"CPU {d['server_cpu_s']:.0f} s = {d['server_cpu_s'] / seconds:.2f} cores"
+    )
+
+
 def mysqld_rss_mb() -> float:
     """The server's resident memory (the floor's whole footprint is the server's)."""
     import psutil
@@ -409,12 +435,15 @@ def main() -> None:
     for name, fn in (("floor", run_floor), ("airflow", run_airflow), ("dlt", run_dlt)):
         if name not in only:
             continue
+        before = server_counters()
         res[name] = r = fn(args.rows, args.days) if name != "floor" else fn(args.days)
+        r["server"] = server_delta(before, r["total_s"])
         print(
             f"{name:<8} {r['rows']:>9} rows in {r['total_s']:8.2f}s = {r['rows'] / r['total_s']:>9,.0f} rows/s  "
             f"peak RSS {r['peak_rss_mb']:.0f} MB",
             flush=True,
         )
+        print(f"{name:<8} {r['server']} (over its {r['total_s']:.0f} s)", flush=True)
     rate = {k: v["rows"] / v["total_s"] for k, v in res.items()}
     if "airflow" in res:
         a = res["airflow"]
