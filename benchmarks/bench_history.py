@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -286,6 +287,7 @@ def run_airflow(rows: int, days: int) -> dict:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {meta_db} WITH (FORCE)")
         admin.close()
+    shutil.rmtree(home, ignore_errors=True)  # kept only when the run failed (its logs are there)
     flow, rejects = flow_counts()
     return {
         "rows": flow + rejects,
@@ -390,9 +392,10 @@ def dlt_child(days: int) -> None:
         primary_key="lead_id",
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
     )
+    pipelines_dir = tempfile.mkdtemp(prefix="lf-bench-dlt-")
     pipe = dlt.pipeline(
         pipeline_name="lf_bench_history",
-        pipelines_dir=tempfile.mkdtemp(prefix="lf-bench-dlt-"),
+        pipelines_dir=pipelines_dir,
         destination=dlt.destinations.sqlalchemy(credentials=f"{url}/{DLT_DB}"),
         dataset_name=DLT_DB,
     )
@@ -405,6 +408,7 @@ def dlt_child(days: int) -> None:
     pipe.load()
     total = time.perf_counter() - t0
     phases["load_s"] = total - phases["extract_s"] - phases["normalize_s"]
+    shutil.rmtree(pipelines_dir, ignore_errors=True)
     rss = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     )
