@@ -53,6 +53,24 @@ def rotation_extra(enc: dict[str, bytes], bidx: dict[str, bytes], active: str) -
 
 os.environ["AIRFLOW_CONN_LEADS_PII"] = json.dumps({"conn_type": "generic", "extra": keyring_extra()})
 
+# A key rotation in tests: kid "2" added and made active beside kid "1" (BOTH), then kid "1" removed (ONLY_NEW).
+ENC2, BIDX2 = bytes(range(64, 96)), bytes(range(96, 128))
+BOTH = rotation_extra({"1": ENC_ROOT, "2": ENC2}, {"1": BIDX_ROOT, "2": BIDX2}, "2")
+ONLY_NEW = rotation_extra({"2": ENC2}, {"2": BIDX2}, "2")
+
+
+@pytest.fixture
+def use_keyring(monkeypatch):
+    """Point the leads_pii connection at a keyring (load_keyring's cache cleared before and after)."""
+    from leads_flow.rules.crypto import load_keyring
+
+    def use(extra: dict) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII", json.dumps({"conn_type": "generic", "extra": extra}))
+        load_keyring.cache_clear()
+
+    yield use
+    load_keyring.cache_clear()
+
 
 @pytest.fixture
 def cipher():

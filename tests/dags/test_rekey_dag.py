@@ -25,7 +25,8 @@ def test_dag_test_rekeys_and_audits(sqlite_dbs, airflow_db, dagbag, cipher, monk
     import json
 
     from leads_flow.rules.crypto import load_keyring
-    from tests.integration.test_rekey import BOTH, N_FLOW, N_REJECT, N_REJECT_INDEXED, assert_all_under_new_kid, seed
+    from tests.conftest import BOTH
+    from tests.integration.test_rekey import N_FLOW, N_REJECT, N_REJECT_INDEXED, assert_all_under_new_kid, seed
 
     phones, raws = seed(sqlite_dbs, cipher)
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII", json.dumps({"conn_type": "generic", "extra": BOTH}))

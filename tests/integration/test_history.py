@@ -7,37 +7,17 @@ Phones are generated (devkit.seed.random_mobile); checks that involve a phone ne
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-
-import pytest
 
 from leads_flow import reads
 from leads_flow.io.db import connected
 from leads_flow.lifecycle.erase import erase_leads
 from leads_flow.rules.crypto import Keyring, PhoneCipher
-from tests.conftest import BIDX_ROOT, ENC_ROOT, rotation_extra
+from tests.conftest import BOTH, ONLY_NEW
 from tests.helpers import distinct_phones, fail_unless, insert, legacy_row, sync
 
 DAY, DAY2 = "2026-11-20", "2026-11-21"
 T1 = datetime(2026, 11, 20, 9, 0)
-ENC2, BIDX2 = bytes(range(64, 96)), bytes(range(96, 128))
-
-
-BOTH = rotation_extra({"1": ENC_ROOT, "2": ENC2}, {"1": BIDX_ROOT, "2": BIDX2}, "2")
-ONLY_NEW = rotation_extra({"2": ENC2}, {"2": BIDX2}, "2")
-
-
-@pytest.fixture
-def use_keyring(monkeypatch):
-    from leads_flow.rules.crypto import load_keyring
-
-    def use(extra: dict) -> None:
-        monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII", json.dumps({"conn_type": "generic", "extra": extra}))
-        load_keyring.cache_clear()
-
-    yield use
-    load_keyring.cache_clear()
 
 
 def _seed(dbs, n: int = 4, day: int = 20) -> list[str]:

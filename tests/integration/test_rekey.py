@@ -13,34 +13,16 @@ import pytest
 
 from devkit.seed import random_mobile
 from leads_flow.rules.phone import normalize
-from tests.conftest import BIDX_ROOT, ENC_ROOT, rotation_extra
+from tests.conftest import BOTH, ONLY_NEW
 
-ENC2, BIDX2 = bytes(range(64, 96)), bytes(range(96, 128))
 N_FLOW, N_REJECT = 250, 7
 N_REJECT_INDEXED = (N_REJECT + 1) // 2  # rejects whose raw phone is valid: their blind index is stored
-
-
-BOTH = rotation_extra({"1": ENC_ROOT, "2": ENC2}, {"1": BIDX_ROOT, "2": BIDX2}, "2")
-ONLY_NEW = rotation_extra({"2": ENC2}, {"2": BIDX2}, "2")
 
 
 def _cipher(extra: dict):
     from leads_flow.rules.crypto import Keyring, PhoneCipher
 
     return PhoneCipher(Keyring.from_extra(extra))
-
-
-@pytest.fixture
-def use_keyring(monkeypatch):
-    """Point the leads_pii connection at a keyring (load_keyring's cache cleared before and after)."""
-    from leads_flow.rules.crypto import load_keyring
-
-    def use(extra: dict) -> None:
-        monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII", json.dumps({"conn_type": "generic", "extra": extra}))
-        load_keyring.cache_clear()
-
-    yield use
-    load_keyring.cache_clear()
 
 
 def _q(dbs, sql: str) -> str:

@@ -12,12 +12,12 @@ import time
 import pytest
 
 from leads_flow.io.db import connected
-from tests.integration.test_rekey import BOTH, _cipher, assert_all_under_new_kid, flow_state, seed, use_keyring
+from tests.conftest import BOTH
+from tests.integration.test_rekey import _cipher, assert_all_under_new_kid, flow_state, seed
 from tests.reliability import _support as S
 
 pytestmark = pytest.mark.mysql
 N = 3000
-__all__ = ["use_keyring"]  # the fixture, imported for these tests
 
 
 def _kid(token: str | None) -> str | None:
