@@ -49,9 +49,11 @@ def ensure_flow_schema(db: Db) -> None:
     change journal), then add missing columns (filling those that need it once) and missing indexes."""
     for ddl in ("flow_ddl", "rekey_ddl", "erasure_ddl", "history_ddl"):
         db.run(ddl)
+    present: dict[str, set[str]] = {}  # each table's columns, read once per run
     for table, column, ddl in MIGRATIONS:
-        present = {r[0] for r in db.query("table_columns", {"table": table})}
-        if column not in present:
+        if table not in present:
+            present[table] = {r[0] for r in db.query("table_columns", {"table": table})}
+        if column not in present[table]:
             db.conn.cursor().execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl[db.dialect]}")
             if backfill := BACKFILLS.get((table, column)):
                 db.run(backfill)
