@@ -70,6 +70,26 @@ def test_a_rerun_keeps_one_reject_per_lead_and_version(any_dbs):
     ]
 
 
+def test_an_overlapping_run_taking_the_rejects_over_does_not_weaken_the_gate(any_dbs):
+    """Run A stages, run B stages the same window (its upserts take A's reject rows over), then A's gate: it
+    counts the two rejects its stage made, not the rows still under its run id (none), and fails."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from leads_flow.tasks import sync as pipeline
+
+    _seed(any_dbs)
+    p = {"start_date": DAY, "end_date": DAY, "max_reject_ratio": 0.5}  # 2 of 3 rejected: over the limit
+    [part] = pipeline.plan(p, None, None)
+    staged_a = pipeline.stage(part, p, "leads_flow_sync", "manual__a")
+    pipeline.stage(part, p, "leads_flow_sync", "manual__b")
+    assert {r[1] for r in _rejects(any_dbs)} == {"manual__b@2026-11-20T00:00"}  # A owns no reject row now
+    with pytest.raises(AirflowFailException, match="reject_ratio_within_limit"):
+        pipeline.gate(staged_a, p)
+    [results] = any_dbs.flow_rows("SELECT gate_results FROM leads_flow_run WHERE etl_run_id = 'manual__a@2026-11-20T00:00'")
+    [ratio] = [r for r in json.loads(results[0]) if r["check"] == "reject_ratio_within_limit"]
+    assert (ratio["success"], ratio["observed_value"]) == (False, 2)
+
+
 def test_blind_index_beside_the_raw_token_finds_and_erases_a_rejected_lead(any_dbs, cipher):
     phones = _seed(any_dbs)
     sync(DAY, **PARAMS)

@@ -147,7 +147,7 @@ def test_values_with_sql_metacharacters_are_bound_not_spliced(mysql_dbs):
     assert mysql_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow_run") == [(1,)]  # nothing written for them
 
 
-def test_the_gate_reject_query_binds_the_run_id(mysql_dbs):
+def test_a_sneaky_run_id_cannot_empty_the_reject_count(mysql_dbs):
     from leads_flow.quality import run_gate
     from leads_flow.window import Partition
 

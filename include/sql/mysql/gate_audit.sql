@@ -1,6 +1,8 @@
 -- The gate's row-level checks over the staged rows, counted in ONE scan into a one-row audit table (a column
 -- per check; 0, not NULL, on an empty day) that GX then validates: every count must be 0 (staged_rows must
 -- equal the rows extracted minus those rejected). A scan per check would cost the gate 5-10x more.
+-- rejected_rows is the stage's own count of the partition's rejects (a literal), checked against
+-- max_reject_ratio: rows of leads_flow_reject can pass to an overlapping run of the same window, the count cannot.
 --
 -- plaintext_mobile is the second implementation of "a phone in text" (docs/phone-protection.md), written
 -- from the definition and sharing nothing with the mapping's (leads_flow.phone.find_mobiles), so a blind
@@ -18,6 +20,7 @@
 --   runs of two or more digits, or between every digit; not part of a longer digit run.
 CREATE TABLE {audit} AS SELECT
   COUNT(*) AS staged_rows,
+  {rejected} AS rejected_rows,
   COALESCE(SUM(leads_type NOT IN ({leads_types})), 0) AS leads_type_not_in_set,
   COALESCE(SUM(leads_type IS NULL), 0) AS leads_type_null,
   COALESCE(COUNT(*) - COUNT(DISTINCT lead_id) + SUM(lead_id IS NULL), 0) AS lead_id_not_unique_or_null,

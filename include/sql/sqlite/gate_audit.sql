@@ -4,6 +4,7 @@
 -- PCRE does).
 CREATE TABLE {audit} AS SELECT
   COUNT(*) AS staged_rows,
+  {rejected} AS rejected_rows,
   COALESCE(SUM(leads_type NOT IN ({leads_types})), 0) AS leads_type_not_in_set,
   COALESCE(SUM(leads_type IS NULL), 0) AS leads_type_null,
   COALESCE(COUNT(*) - COUNT(DISTINCT lead_id) + SUM(lead_id IS NULL), 0) AS lead_id_not_unique_or_null,
