@@ -85,7 +85,9 @@ def test_an_overlapping_run_taking_the_rejects_over_does_not_weaken_the_gate(any
     assert {r[1] for r in _rejects(any_dbs)} == {"manual__b@2026-11-20T00:00"}  # A owns no reject row now
     with pytest.raises(AirflowFailException, match="reject_ratio_within_limit"):
         pipeline.gate(staged_a, p)
-    [results] = any_dbs.flow_rows("SELECT gate_results FROM leads_flow_run WHERE etl_run_id = 'manual__a@2026-11-20T00:00'")
+    [results] = any_dbs.flow_rows(
+        "SELECT gate_results FROM leads_flow_run WHERE etl_run_id = 'manual__a@2026-11-20T00:00'"
+    )
     [ratio] = [r for r in json.loads(results[0]) if r["check"] == "reject_ratio_within_limit"]
     assert (ratio["success"], ratio["observed_value"]) == (False, 2)
 
