@@ -1,4 +1,4 @@
--- A lead's versions, oldest first (a range of the journal's primary key); versions recorded for the same
+-- A lead's versions, oldest first (a range of the journal's version key); versions recorded for the same
 -- source_updated_at (a same-timestamp rewrite) in the order they were recorded.
 SELECT {columns} FROM leads_flow_history
  WHERE lead_id = :lead_id
