@@ -27,8 +27,9 @@ from bench_rekey import _reset_peak_rss  # noqa: E402
 
 def seed(rows: int) -> int:
     """The legacy table with every 1000th id deleted, and a fresh leads_flow holding every id; the deletes."""
-    from leads_flow.io.db import connected, sql_text
+    from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
+    from leads_flow.io.sql import sql_text
 
     bi.ensure(rows)
     with connected("leads_legacy") as legacy:
@@ -63,7 +64,7 @@ def main() -> None:
     deleted = seed(args.rows)
 
     from leads_flow.config import LEGACY_TABLE
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
     from leads_flow.reconcile.deletes import CHUNK, watch_hard_deletes
 
     chunk = args.chunk or CHUNK

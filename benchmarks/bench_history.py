@@ -65,7 +65,7 @@ def ensure_legacy(rows: int, days: int) -> None:
     """The seed's generator over ``days`` days (realistic shapes, 2 % dirty), reused while rows and days match."""
     from devkit import seed
     from leads_flow.io import schema
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
 
     start, end = window(days)
 
@@ -95,8 +95,9 @@ def flow_counts() -> tuple[int, int]:
 
 
 def run_floor(days: int) -> dict:
-    from leads_flow.io.db import connected, render
+    from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
+    from leads_flow.io.sql import render
 
     start, end = window(days)
     bp.fresh_flow_db()

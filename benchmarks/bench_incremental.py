@@ -23,8 +23,9 @@ import bench_pipeline as bp  # noqa: E402
 
 def ensure(rows: int) -> None:
     """Server-side generation (MariaDB's sequence engine): 10M rows in minutes instead of an hour."""
-    from leads_flow.io.db import connected, sql_text
+    from leads_flow.io.connect import connected
     from leads_flow.io.schema import create_legacy_table
+    from leads_flow.io.sql import sql_text
 
     def generate() -> None:
         with connected("leads_legacy") as db:
@@ -40,7 +41,7 @@ def ensure(rows: int) -> None:
 
 def explain() -> list[tuple]:
     from devkit.explain import explain_window
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
     from leads_flow.window import Partition
 
     with connected("leads_legacy") as db:

@@ -33,7 +33,7 @@ def seed(rows: int) -> None:
     """A fresh database with the flow tables and one staging table of ``rows`` mapped rows."""
     from devkit.seed import SEED_COLUMNS, legacy_rows
     from leads_flow.config import Settings
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
     from leads_flow.rules.crypto import PhoneCipher, load_keyring
     from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
@@ -66,7 +66,7 @@ def seed(rows: int) -> None:
 
 def publish(with_history: bool, empty: bool) -> float:
     """One publish transaction (as io/publish.publish_stage runs it, without the run log); seconds."""
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
 
     with connected("leads_flow") as db:
         if empty:

@@ -101,7 +101,7 @@ def ensure_legacy(rows: int) -> None:
     """The seed's generator (realistic shapes and dirty mix), through the pipeline's own connection."""
     from devkit import seed
     from leads_flow.io import schema
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
 
     def generate() -> None:
         with connected("leads_legacy") as db:
@@ -182,7 +182,7 @@ def run_stock(limit: int) -> dict:
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
     from leads_flow.config import Settings
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
     from leads_flow.rules.crypto import PhoneCipher, load_keyring
     from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
@@ -204,8 +204,9 @@ def run_stock(limit: int) -> dict:
 
 
 def run_floor() -> dict:
-    from leads_flow.io.db import connected, render
+    from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
+    from leads_flow.io.sql import render
 
     fresh_flow_db()
     with connected("leads_flow") as flow:

@@ -45,7 +45,7 @@ def setup_env() -> dict:
 def seed(rows: int, extra: dict, batch: int = 10_000) -> None:
     """A fresh database with ``rows`` leads_flow rows under kid 1 (generated phones)."""
     from devkit.seed import random_mobile
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
     from leads_flow.rules.crypto import Keyring, PhoneCipher
 

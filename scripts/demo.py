@@ -60,7 +60,7 @@ def setup() -> None:
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
     from devkit import seed
     from leads_flow.io import schema
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
 
     with connected("leads_legacy") as db:
         schema.create_legacy_table(db)
@@ -86,7 +86,7 @@ def run_dag() -> None:
 
 
 def summary() -> None:
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
 
     with connected("leads_flow") as db:
         cur = db.conn.cursor()

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from devkit import seed
     from leads_flow.config import LEGACY_CONN_ID, LEGACY_TABLE
     from leads_flow.io import schema
-    from leads_flow.io.db import connect
+    from leads_flow.io.connect import connect
 
     start, end = window(args.days)
     db = connect(LEGACY_CONN_ID)

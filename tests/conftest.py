@@ -116,12 +116,12 @@ class Databases:
     flow_name: str
 
     def legacy(self):
-        from leads_flow.io.db import connect
+        from leads_flow.io.connect import connect
 
         return connect("leads_legacy")
 
     def flow(self):
-        from leads_flow.io.db import connect
+        from leads_flow.io.connect import connect
 
         return connect("leads_flow")
 

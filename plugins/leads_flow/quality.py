@@ -21,7 +21,9 @@ from typing import Any
 
 from leads_flow.config import Settings, VolumePolicy, ident
 from leads_flow.io import runlog
-from leads_flow.io.db import Db, Dialect, connected, dialect_of, fill, get_connection, sql_text, sqlite_path
+from leads_flow.io.connect import connected, dialect_of, get_connection, sqlite_path
+from leads_flow.io.db import Db
+from leads_flow.io.sql import Dialect, fill, sql_text
 from leads_flow.rules.mapping import LEADS_TYPES
 
 log = logging.getLogger(__name__)

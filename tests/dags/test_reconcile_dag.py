@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from devkit.seed import random_mobile
 from leads_flow.config import FLOW_ASSET_URI, TZ
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from tests.helpers import insert, legacy_row, sync
 
 DAG_ID = "leads_flow_reconcile"

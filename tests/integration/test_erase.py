@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pytest
 
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from leads_flow.lifecycle.erase import erase_leads, lead_ids_for_phones, scrub_stage, stage_tables
 from leads_flow.rules.crypto import Keyring, PhoneCipher
 from leads_flow.tasks import sync as pipeline

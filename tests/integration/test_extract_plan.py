@@ -33,7 +33,7 @@ def test_datetimes_read_fast_convert_exactly_like_mysqlclient(mysql_dbs):
     and fractions included."""
     import MySQLdb
 
-    from leads_flow.io.db import connect
+    from leads_flow.io.connect import connect
     from tests.conftest import _mysql_params
 
     exprs = [

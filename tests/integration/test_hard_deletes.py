@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 
 from devkit.seed import random_mobile
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from leads_flow.reconcile.deletes import MassVanish, watch_hard_deletes
 from leads_flow.tasks import deletes as task
 from tests.helpers import insert, legacy_row, sync

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from leads_flow import reads
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from leads_flow.lifecycle.erase import erase_leads
 from leads_flow.rules.crypto import Keyring, PhoneCipher
 from tests.conftest import BOTH, ONLY_NEW

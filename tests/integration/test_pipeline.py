@@ -8,7 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.io import stage
-from leads_flow.io.db import TransientDbError, is_duplicate_key
+from leads_flow.io.retry import TransientDbError, is_duplicate_key
 from leads_flow.tasks import sync as pipeline
 from leads_flow.window import Partition
 from tests.helpers import flow_table, insert, legacy_row, sync

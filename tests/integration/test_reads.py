@@ -15,8 +15,9 @@ import pytest
 from devkit.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
 from leads_flow import reads
 from leads_flow.config import Settings
-from leads_flow.io.db import Db, render
+from leads_flow.io.db import Db
 from leads_flow.io.schema import ensure_flow_schema
+from leads_flow.io.sql import render
 from leads_flow.reads import Lead, LeadRejected
 from leads_flow.rules.crypto import Keyring, PhoneCipher, UnknownKid
 from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
@@ -637,7 +638,7 @@ def test_an_erasure_between_the_check_and_the_write_is_not_overwritten(flow_mysq
 
     import MySQLdb
 
-    from leads_flow.io.db import connect
+    from leads_flow.io.connect import connect
     from leads_flow.lifecycle.erase import erase_leads
 
     phone, other = two_phones(31)

@@ -338,7 +338,7 @@ _PERSONAL_SQL = "phone_cipher, phone_bidx, phone_bidx_kid, phone_masked, union_i
 
 
 def _erase(ids: list[int]) -> None:
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
     from leads_flow.lifecycle.erase import erase_leads
 
     with connected("leads_flow") as flow:

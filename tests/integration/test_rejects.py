@@ -13,7 +13,7 @@ from datetime import datetime
 import pytest
 
 from devkit.seed import random_mobile
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.lifecycle.erase import erase_leads, lead_ids_for_phones
 from tests.helpers import insert, legacy_row, sync

@@ -180,7 +180,7 @@ def test_before_the_first_run_the_list_is_empty(sqlite_dbs, client):
 
 def test_unreachable_database_is_503(monkeypatch, client):
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_FLOW", "mysql://nobody:x@127.0.0.1:1/none")
-    monkeypatch.setattr("leads_flow.io.db.time.sleep", lambda s: None)
+    monkeypatch.setattr("leads_flow.io.retry.time.sleep", lambda s: None)
     page = client.get(f"{PREFIX}/")
     assert page.status_code == 503 and "Flow database unavailable" in page.text
     assert client.get(f"{PREFIX}/api/runs").status_code == 503
@@ -234,7 +234,7 @@ def audit_rows(dbs) -> None:
     """One leads_flow_run row for each project DAG and one for a DAG that is not ours (the table is shared
     in a flow database that other tools may write to)."""
     from leads_flow.io import runlog
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
     from leads_flow.window import Partition
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from devkit.seed import random_mobile
 from leads_flow import reads
 from leads_flow.config import Settings
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from leads_flow.lifecycle.erase import erase_leads
 from leads_flow.lifecycle.reverse_export import LEGACY_TYPES, legacy_phone, legacy_values
 from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper

@@ -26,7 +26,9 @@ from pathlib import Path
 import pytest
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID
-from leads_flow.io import db as dbmod
+from leads_flow.io.connect import connect, connected, tls_config
+from leads_flow.io.db import Db
+from leads_flow.io.retry import PermanentDbError
 
 pytestmark = pytest.mark.mysql
 
@@ -213,7 +215,7 @@ def _set_conn(monkeypatch, conn_id: str, srv: TlsServer, extra: dict, host: str 
     )
 
 
-def _status(db: dbmod.Db, name: str) -> str:
+def _status(db: Db, name: str) -> str:
     cur = db.conn.cursor()
     try:
         cur.execute("SHOW SESSION STATUS LIKE %s", (name,))
@@ -236,9 +238,9 @@ def test_both_connections_are_encrypted_and_verified(tls_server, monkeypatch, tm
     extra = json.loads(json.dumps(extra).replace("{ca}", str(tls_server.ca)))
     for conn_id in (LEGACY_CONN_ID, FLOW_CONN_ID):
         _set_conn(monkeypatch, conn_id, tls_server, extra)
-    with dbmod.connected(LEGACY_CONN_ID) as legacy:
+    with connected(LEGACY_CONN_ID) as legacy:
         assert _status(legacy, "Ssl_cipher"), "the legacy connection is not encrypted"
-    with dbmod.connected(FLOW_CONN_ID, local_infile=True) as flow:
+    with connected(FLOW_CONN_ID, local_infile=True) as flow:
         assert _status(flow, "Ssl_cipher"), "the flow connection is not encrypted"
         assert _status(flow, "Ssl_version").startswith("TLSv1.")
         # the stage's bulk path works over TLS, through the guard
@@ -256,8 +258,8 @@ def test_both_connections_are_encrypted_and_verified(tls_server, monkeypatch, tm
 def test_a_server_certificate_from_another_ca_is_refused(tls_server, monkeypatch):
     _set_conn(monkeypatch, FLOW_CONN_ID, tls_server, {"ssl": {"ca": str(tls_server.other_ca)}})
     t0 = time.monotonic()
-    with pytest.raises(dbmod.PermanentDbError, match="SSL|certificate|TLS"):
-        dbmod.connect(FLOW_CONN_ID, local_infile=True)
+    with pytest.raises(PermanentDbError, match="SSL|certificate|TLS"):
+        connect(FLOW_CONN_ID, local_infile=True)
     assert time.monotonic() - t0 < 10, "an untrusted server is a permanent error: no retries"
 
 
@@ -265,8 +267,8 @@ def test_a_server_reached_under_a_name_its_certificate_lacks_is_refused(tls_serv
     """Same server, right CA, but reached as 127.0.0.2: identity verification refuses it; the control
     without verification (ssl_mode REQUIRED) connects encrypted and logs that nothing was verified."""
     _set_conn(monkeypatch, LEGACY_CONN_ID, tls_server, {"ssl": {"ca": str(tls_server.ca)}}, host=HOSTS[1])
-    with pytest.raises(dbmod.PermanentDbError, match="SSL|certificate|TLS|match|host"):
-        dbmod.connect(LEGACY_CONN_ID)
+    with pytest.raises(PermanentDbError, match="SSL|certificate|TLS|match|host"):
+        connect(LEGACY_CONN_ID)
     _set_conn(
         monkeypatch,
         LEGACY_CONN_ID,
@@ -274,19 +276,19 @@ def test_a_server_reached_under_a_name_its_certificate_lacks_is_refused(tls_serv
         {"ssl": {"ca": str(tls_server.ca)}, "ssl_mode": "REQUIRED"},
         host=HOSTS[1],
     )
-    with dbmod.connected(LEGACY_CONN_ID) as legacy:
+    with connected(LEGACY_CONN_ID) as legacy:
         assert _status(legacy, "Ssl_cipher")
     assert "without server verification" in caplog.text
 
 
 def test_without_tls_extras_the_server_requiring_tls_refuses_the_user(tls_server, monkeypatch):
     _set_conn(monkeypatch, LEGACY_CONN_ID, tls_server, {})
-    with pytest.raises(dbmod.PermanentDbError, match="1045|Access denied"):
-        dbmod.connect(LEGACY_CONN_ID)
+    with pytest.raises(PermanentDbError, match="1045|Access denied"):
+        connect(LEGACY_CONN_ID)
 
 
 def test_an_unknown_ssl_mode_is_a_configuration_error():
-    with pytest.raises(dbmod.PermanentDbError, match="ssl_mode must be one of"):
-        dbmod.tls_config("x", {"ssl": {"ca": "/ca.pem"}, "ssl_mode": "VERIFY"})
-    assert dbmod.tls_config("x", {"ssl": {"ca": "/ca.pem"}})["ssl_mode"] == "VERIFY_IDENTITY"
-    assert "ssl_mode" not in dbmod.tls_config("x", {})
+    with pytest.raises(PermanentDbError, match="ssl_mode must be one of"):
+        tls_config("x", {"ssl": {"ca": "/ca.pem"}, "ssl_mode": "VERIFY"})
+    assert tls_config("x", {"ssl": {"ca": "/ca.pem"}})["ssl_mode"] == "VERIFY_IDENTITY"
+    assert "ssl_mode" not in tls_config("x", {})

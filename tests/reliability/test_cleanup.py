@@ -9,7 +9,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow import config
 from leads_flow.io import cleanup
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from leads_flow.tasks import sync as pipeline
 from tests.helpers import insert, legacy_row, sync
 from tests.reliability import _support as S

@@ -44,7 +44,7 @@ class _Retries(logging.Handler):
 
 def _run(days: tuple[str, str], run_id: str, backwards: bool, go) -> dict:
     retries = _Retries()
-    logging.getLogger("leads_flow.io.db").addHandler(retries)
+    logging.getLogger("leads_flow.io.retry").addHandler(retries)
     p = {"start_date": days[0], "end_date": days[1], **PARAMS}
     parts = pipeline.plan(p, None, None)
     if not go.wait(60):
@@ -94,7 +94,7 @@ def test_two_overlapping_runs_at_once_converge_to_the_serial_result(mysql_dbs, g
 
 def _publish_when_told(staged: dict, go) -> dict:
     retries = _Retries()
-    logging.getLogger("leads_flow.io.db").addHandler(retries)
+    logging.getLogger("leads_flow.io.retry").addHandler(retries)
     gated = {"etl_run_id": staged["etl_run_id"], "stage_table": staged["stage_table"], "timings": {}}
     if not go.wait(60):
         raise RuntimeError("no start signal")
@@ -165,7 +165,7 @@ def test_a_deadlock_with_another_writer_makes_the_publish_retry_and_converge(mys
     S.rows(writer, "UPDATE leads_flow SET etl_loaded_at = NOW(6) WHERE lead_id >= %s", (middle,))
     watch = S.admin(mysql_dbs.flow_name)
     retries = _Retries()
-    logging.getLogger("leads_flow.io.db").addHandler(retries)
+    logging.getLogger("leads_flow.io.retry").addHandler(retries)
     try:
         with ThreadPoolExecutor(1) as pool:
             try:
@@ -187,7 +187,7 @@ def test_a_deadlock_with_another_writer_makes_the_publish_retry_and_converge(mys
                 writer.close()
             result = fut.result(60)
     finally:
-        logging.getLogger("leads_flow.io.db").removeHandler(retries)
+        logging.getLogger("leads_flow.io.retry").removeHandler(retries)
     assert result["published"] > 0
     S.assert_same_table(flow_table(mysql_dbs), S.reference(mysql_dbs, day, **PARAMS), "after a deadlock")
     S.FIGURES.concurrent(f"deadlock of a publish with another writer ({retries.count} victim retry)")

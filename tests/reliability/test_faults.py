@@ -18,7 +18,7 @@ import MySQLdb
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.io.db import PermanentDbError, TransientDbError, classify, retrying
+from leads_flow.io.retry import PermanentDbError, TransientDbError, classify, retrying
 from leads_flow.tasks import sync as pipeline
 from leads_flow.tasks.boundary import fail_fast
 from tests.helpers import flow_table
@@ -266,7 +266,7 @@ def test_a_retry_after_the_commit_of_publish_succeeds_without_doing_anything(mys
 
 def _child_stage_with_log(part, p, run_id):
     def run():
-        with Records("leads_flow.io.db") as rec:
+        with Records("leads_flow.io.retry") as rec:
             res = pipeline.stage(part, p, S.DAG_ID, run_id)
         return {"staged": res, "retries": rec.retries()}
 
@@ -308,7 +308,7 @@ def test_kill_connection_during_publish_is_retried_and_readers_never_see_half(my
     watch = S.admin(mysql_dbs.flow_name)
     sampler = Sampler(mysql_dbs)
     try:
-        with Records("leads_flow.io.db") as rec, ThreadPoolExecutor(1) as pool:
+        with Records("leads_flow.io.retry") as rec, ThreadPoolExecutor(1) as pool:
             try:
                 fut = pool.submit(pipeline.publish, gated, p)
                 session, _ = S.wait_for(
@@ -444,7 +444,7 @@ def test_a_table_lock_on_leads_flow_times_out_transiently_and_publish_retries(my
     locker = S.admin(mysql_dbs.flow_name)
     S.rows(locker, "LOCK TABLES leads_flow READ")
     watch = S.admin(mysql_dbs.flow_name)
-    with Records("leads_flow.io.db") as rec, ThreadPoolExecutor(1) as pool:
+    with Records("leads_flow.io.retry") as rec, ThreadPoolExecutor(1) as pool:
         try:
             fut = pool.submit(pipeline.publish, gated, p)
             S.wait_for(rec.retries, 20, "the publish to time out on the table lock and retry")
@@ -608,7 +608,7 @@ def test_real_server_errors_are_split_into_transient_and_permanent(mysql_dbs):
 def test_transient_errors_are_retried_with_backoff_and_permanent_ones_fail_fast(mysql_dbs, monkeypatch):
     errs = real_errors(mysql_dbs.flow_name)
     delays: list[float] = []
-    monkeypatch.setattr("leads_flow.io.db.time.sleep", delays.append)
+    monkeypatch.setattr("leads_flow.io.retry.time.sleep", delays.append)
 
     for kind in TRANSIENT:
         calls = []

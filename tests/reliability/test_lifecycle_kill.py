@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from tests.conftest import BOTH
 from tests.integration.test_rekey import _cipher, assert_all_under_new_kid, flow_state, seed
 from tests.reliability import _support as S

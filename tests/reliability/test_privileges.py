@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from devkit.seed import random_mobile
 from leads_flow.config import ConfigError, Settings, ident
-from leads_flow.io.db import render
+from leads_flow.io.sql import render
 from leads_flow.tasks import sync as pipeline
 from tests.helpers import flow_table, insert, legacy_row, sync
 from tests.reliability import _support as S
@@ -100,7 +100,7 @@ def test_a_bad_table_name_in_configuration_fails_before_any_sql(mysql_dbs, monke
         opened.append(1)
         raise AssertionError("a database connection was opened")
 
-    monkeypatch.setattr("leads_flow.io.db.connect", no_sql)
+    monkeypatch.setattr("leads_flow.io.connect.connect", no_sql)
     monkeypatch.setattr(MySQLdb, "connect", no_sql)
     with pytest.raises(AirflowFailException, match="ConfigError|not a valid SQL identifier"):
         pipeline.plan({"start_date": "2026-11-20", "end_date": "2026-11-20"}, None, None)

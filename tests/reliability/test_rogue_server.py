@@ -26,8 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from leads_flow.io import db as dbmod
 from leads_flow.io import stage
+from leads_flow.io.connect import connect
+from leads_flow.io.retry import PermanentDbError, classify
+from leads_flow.io.sql import render
 from leads_flow.rules.mapping import STAGE_COLUMNS
 
 CLIENT_CAPS = 0x0001 | 0x0004 | 0x0008 | 0x0080 | 0x0200 | 0x2000 | 0x8000 | 0x10000 | 0x20000 | 0x80000
@@ -217,9 +219,7 @@ def _unprotected_connection():
 
 def _load_statement(path: str) -> str:
     """The stage's LOAD statement, rendered the way load_rows renders it."""
-    [sql] = dbmod.render(
-        "mysql", "stage_load", stage="leads_flow_stage_0123456789abcdef", columns=", ".join(STAGE_COLUMNS)
-    )
+    [sql] = render("mysql", "stage_load", stage="leads_flow_stage_0123456789abcdef", columns=", ".join(STAGE_COLUMNS))
     return sql
 
 
@@ -259,7 +259,7 @@ def test_control_unprotected_client_sends_a_file_in_answer_to_any_query(rogue, c
 
 def test_an_honest_server_gets_the_staging_file_and_only_it(rogue):
     server = rogue(lambda q: m.group(1) if (m := LOAD_QUERY.match(q)) else None)
-    flow = dbmod.connect(CONN_ID, local_infile=True)
+    flow = connect(CONN_ID, local_infile=True)
     try:
         rows = _rows()
         stage.load_rows(flow, "leads_flow_stage_0123456789abcdef", rows)
@@ -293,7 +293,7 @@ def test_a_rogue_answer_to_the_load_gets_nothing(rogue, canary, tmp_path, target
 
     links: list[str] = []
     server = rogue(evil)
-    flow = dbmod.connect(CONN_ID, local_infile=True)
+    flow = connect(CONN_ID, local_infile=True)
     try:
         with pytest.raises(Exception) as err:
             stage.load_rows(flow, "leads_flow_stage_0123456789abcdef", _rows())
@@ -305,7 +305,7 @@ def test_a_rogue_answer_to_the_load_gets_nothing(rogue, canary, tmp_path, target
     assert req.sent == b"", f"the client sent {len(req.sent)} byte(s) to a rogue request"
     assert secret not in server.received
     assert "refused" in str(err.value)
-    assert dbmod.classify(err.value) is dbmod.PermanentDbError  # a rogue server is no transient fault
+    assert classify(err.value) is PermanentDbError  # a rogue server is no transient fault
 
 
 @pytest.mark.parametrize("trigger", [b"SET NAMES", b"SET autocommit", b"SET SESSION time_zone"])
@@ -313,8 +313,8 @@ def test_a_file_request_while_connecting_gets_nothing(rogue, canary, trigger):
     """Queries before the handler is installed (mysqlclient's own SET NAMES) and after: all refused."""
     path, secret = canary
     server = rogue(lambda q: os.fsencode(path) if q.startswith(trigger) else None)
-    with pytest.raises(dbmod.PermanentDbError, match="forbidden|refused"):
-        dbmod.connect(CONN_ID, local_infile=True)
+    with pytest.raises(PermanentDbError, match="forbidden|refused"):
+        connect(CONN_ID, local_infile=True)
     assert [r.sent for r in server.requests] == [b""]
     assert secret not in server.received
 
@@ -332,7 +332,7 @@ def test_a_file_request_after_the_load_gets_nothing(rogue, canary):
         return None
 
     server = rogue(answer)
-    flow = dbmod.connect(CONN_ID, local_infile=True)
+    flow = connect(CONN_ID, local_infile=True)
     try:
         stage.load_rows(flow, "leads_flow_stage_0123456789abcdef", _rows(1))
         cur = flow.conn.cursor()
@@ -350,7 +350,7 @@ def test_a_connection_without_local_infile_sends_nothing(rogue, canary):
     """The legacy connection (no local_infile): even an answer to a LOAD is refused."""
     path, secret = canary
     server = rogue(lambda q: os.fsencode(path) if q.startswith(b"LOAD") else None)
-    legacy = dbmod.connect(CONN_ID)
+    legacy = connect(CONN_ID)
     try:
         cur = legacy.conn.cursor()
         with pytest.raises(Exception, match="forbidden"):
@@ -358,6 +358,6 @@ def test_a_connection_without_local_infile_sends_nothing(rogue, canary):
     finally:
         legacy.close()
     assert [r.sent for r in server.requests] == [b""]
-    with pytest.raises(dbmod.PermanentDbError, match="without local_infile"):
+    with pytest.raises(PermanentDbError, match="without local_infile"):
         with legacy.local_infile(str(path)):
             pass

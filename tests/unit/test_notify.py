@@ -329,7 +329,7 @@ def flow_run(dbs, etl_run_id: str) -> tuple:
 @pytest.fixture
 def flow(any_dbs):
     """The flow schema on SQLite and on MariaDB (the callback's SQL runs on both)."""
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
 
     with connected("leads_flow") as db:
@@ -339,7 +339,7 @@ def flow(any_dbs):
 
 def start_row(etl_run_id: str, **update) -> None:
     from leads_flow.io import runlog
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
     from leads_flow.window import Partition
 
     with connected("leads_flow") as db, db.transaction():
@@ -386,7 +386,7 @@ def test_on_failure_keeps_what_the_pipeline_recorded(flow, hook, monkeypatch):
 
 def test_on_failure_still_alerts_when_the_flow_database_is_down(hook, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_FLOW", "mysql://nobody:x@127.0.0.1:1/none")
-    monkeypatch.setattr("leads_flow.io.db.time.sleep", lambda s: None)
+    monkeypatch.setattr("leads_flow.io.retry.time.sleep", lambda s: None)
     monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
     with Captured() as logs:
         on_failure(context(leaky_error()))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from leads_flow.config import Settings
-from leads_flow.io.db import Db, PermanentDbError, as_datetime
+from leads_flow.io.db import Db, as_datetime
+from leads_flow.io.retry import PermanentDbError
 from leads_flow.rules.mapping import LEGACY_COLUMNS
 from leads_flow.window import Partition
 

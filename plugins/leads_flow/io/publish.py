@@ -7,7 +7,9 @@ import time
 
 from leads_flow.config import FLOW_CONN_ID, ident
 from leads_flow.io import runlog
-from leads_flow.io.db import Db, connected, retrying
+from leads_flow.io.connect import connected
+from leads_flow.io.db import Db
+from leads_flow.io.retry import retrying
 
 log = logging.getLogger(__name__)
 

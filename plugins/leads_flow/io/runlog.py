@@ -18,7 +18,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from leads_flow.config import ConfigError
-from leads_flow.io.db import Db, as_datetime, connected
+from leads_flow.io.connect import connected
+from leads_flow.io.db import Db, as_datetime
 from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition
 

@@ -41,9 +41,11 @@ from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings
 from leads_flow.io import runlog
-from leads_flow.io.db import Db, TransientDbError, connected, get_connection, is_duplicate_key, retrying
+from leads_flow.io.connect import connected, get_connection
+from leads_flow.io.db import Db
 from leads_flow.io.extract import check_legacy_schema, read_window
 from leads_flow.io.progress import Progress
+from leads_flow.io.retry import TransientDbError, is_duplicate_key, retrying
 from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.rules.mapping import STAGE_COLUMNS, Mapper, reject_values
 from leads_flow.window import Partition

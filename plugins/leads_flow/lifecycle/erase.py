@@ -25,8 +25,9 @@ from typing import Any
 
 from leads_flow.config import TZ, ident
 from leads_flow.io.cleanup import STAGE_TABLE
-from leads_flow.io.db import Db, retrying
+from leads_flow.io.db import Db
 from leads_flow.io.publish import scrub_stage  # noqa: F401 - the guard lives with the publish it guards
+from leads_flow.io.retry import retrying
 from leads_flow.rules.crypto import PhoneCipher, TokenError
 from leads_flow.rules.phone import InvalidPhone, normalize
 

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from leads_flow.io.db import Db, as_datetime, connected, retrying
+from leads_flow.io.connect import connected
+from leads_flow.io.db import Db, as_datetime
 from leads_flow.io.progress import Progress
+from leads_flow.io.retry import retrying
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.rules.crypto import Keyring, KeyringError, PhoneCipher, TokenError
 from leads_flow.rules.mapping import STAGE_COLUMNS, content_hash

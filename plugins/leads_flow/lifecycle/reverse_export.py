@@ -26,7 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_TABLE, LEGACY_WRITER_CONN_ID
-from leads_flow.io.db import Db, as_datetime, connected, retrying
+from leads_flow.io.connect import connected
+from leads_flow.io.db import Db, as_datetime
+from leads_flow.io.retry import retrying
 from leads_flow.rules.crypto import PhoneCipher, TokenError
 from leads_flow.rules.mapping import LEADS_TYPES, LEGACY_COLUMNS
 

@@ -48,9 +48,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, TZ, Settings
-from leads_flow.io.db import Db, connected, retrying
+from leads_flow.io.connect import connected
+from leads_flow.io.db import Db
 from leads_flow.io.extract import check_legacy_schema, read_window, typed_legacy_rows
 from leads_flow.io.progress import Progress
+from leads_flow.io.retry import retrying
 from leads_flow.io.runlog import short_id
 from leads_flow.reconcile.model import (
     ACTION_MARKED_DELETED,

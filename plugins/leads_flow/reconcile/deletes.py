@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from leads_flow.config import TZ
-from leads_flow.io.db import Db, retrying
+from leads_flow.io.db import Db
 from leads_flow.io.progress import Progress
+from leads_flow.io.retry import retrying
 
 log = logging.getLogger(__name__)
 

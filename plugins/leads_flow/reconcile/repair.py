@@ -20,7 +20,7 @@ from functools import partial
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings
 from leads_flow.io import runlog
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from leads_flow.io.publish import publish_stage
 from leads_flow.io.stage import stage_partition
 from leads_flow.quality import gate_staged

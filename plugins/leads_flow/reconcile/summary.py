@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID
-from leads_flow.io.db import as_datetime, connected
+from leads_flow.io.connect import connected
+from leads_flow.io.db import as_datetime
 from leads_flow.io.runlog import short_id
 from leads_flow.reconcile.model import (
     ACTION_WAIT,

@@ -25,7 +25,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID
-from leads_flow.io.db import as_datetime, connected
+from leads_flow.io.connect import connected
+from leads_flow.io.db import as_datetime
 from leads_flow.report.data import ReportUnavailable, _missing_table, to_json
 from leads_flow.rules.redact import redact
 

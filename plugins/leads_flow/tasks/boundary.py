@@ -2,7 +2,7 @@
 into settings, and that names a partition run. Every DAG's task functions go through it.
 
 Retries: Airflow's task retries (:data:`leads_flow.config.DB_TASK`) are the only retry layer around a task;
-inside a try, :func:`leads_flow.io.db.retrying` retries one unit of database work on a transient error
+inside a try, :func:`leads_flow.io.retry.retrying` retries one unit of database work on a transient error
 (its budget is stated there). Permanent errors skip both (:func:`fail_fast`).
 """
 
@@ -17,8 +17,10 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.config import ConfigError, Settings
 from leads_flow.io import runlog
-from leads_flow.io.db import Db, PermanentDbError, connected, retrying
+from leads_flow.io.connect import connected
+from leads_flow.io.db import Db
 from leads_flow.io.extract import check_legacy_schema
+from leads_flow.io.retry import PermanentDbError, retrying
 from leads_flow.quality import GateRejected
 from leads_flow.reconcile.deletes import MassVanish
 from leads_flow.rules.crypto import KeyringError, load_keyring

@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings, vanish_max_share
-from leads_flow.io.db import connected
+from leads_flow.io.connect import connected
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.reconcile.deletes import watch_hard_deletes
 from leads_flow.tasks.boundary import check_run_id, failing_fast

@@ -13,7 +13,8 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.config import FLOW_CONN_ID
-from leads_flow.io.db import connected, retrying
+from leads_flow.io.connect import connected
+from leads_flow.io.retry import retrying
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.lifecycle.erase import erase_leads
 from leads_flow.tasks.boundary import fail_fast

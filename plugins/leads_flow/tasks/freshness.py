@@ -18,7 +18,8 @@ from typing import Any
 
 from leads_flow.config import FLOW_CONN_ID, TZ, freshness_deadline
 from leads_flow.io import runlog
-from leads_flow.io.db import connected, retrying
+from leads_flow.io.connect import connected
+from leads_flow.io.retry import retrying
 from leads_flow.tasks import metrics
 from leads_flow.tasks.boundary import failing_fast
 from leads_flow.tasks.notify import FRESHNESS_HTML, FRESHNESS_SUBJECT, report_url, send_alert

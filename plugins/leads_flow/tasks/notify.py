@@ -180,7 +180,7 @@ def record_failure(failure: Failure, flow_conn_id: str = FLOW_CONN_ID) -> bool:
     if not failure.etl_run_id:
         return False
     from leads_flow.io import runlog
-    from leads_flow.io.db import connected
+    from leads_flow.io.connect import connected
 
     partition = Partition.from_dict(failure.partition) if failure.partition else None
     with connected(flow_conn_id) as flow:

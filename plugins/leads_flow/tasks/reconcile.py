@@ -23,7 +23,9 @@ from leads_flow.config import (
     drift_retention_days,
 )
 from leads_flow.io.cleanup import purge_drift
-from leads_flow.io.db import Db, as_datetime, connected, retrying
+from leads_flow.io.connect import connected
+from leads_flow.io.db import Db, as_datetime
+from leads_flow.io.retry import retrying
 from leads_flow.reconcile.compare import reconcile_window
 from leads_flow.reconcile.model import DAG_ID as DAG_ID  # the DAG file's id and param bound
 from leads_flow.reconcile.model import MAX_DECRYPT_SAMPLE as MAX_DECRYPT_SAMPLE
