@@ -14,6 +14,8 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from leads_flow.errors import Permanent
+
 LEGACY_CONN_ID = "leads_legacy"
 FLOW_CONN_ID = "leads_flow"
 PII_CONN_ID = "leads_pii"
@@ -50,7 +52,7 @@ SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(Permanent, ValueError):
     """A setting is malformed; raised before anything touches a database."""
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.quality import build_audit
+from leads_flow.quality.audit import build_audit
 from leads_flow.rules.phone import contains_mobile
 from tests.phone_text_strategies import non_phone_text, spelled_mobiles, text_with_mobile
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leads_flow.config import VOLUME_MODE_ENV, VolumePolicy
-from leads_flow.quality import VOLUME_CHECK, judge_volume, same_weekday_volumes
+from leads_flow.quality.volume import VOLUME_CHECK, judge_volume, same_weekday_volumes
 from tests.helpers import insert, legacy_row, sync
 
 FRIDAYS = [date(2026, 10, 30), date(2026, 11, 6), date(2026, 11, 13), date(2026, 11, 20)]

@@ -148,7 +148,7 @@ def test_values_with_sql_metacharacters_are_bound_not_spliced(mysql_dbs):
 
 
 def test_a_sneaky_run_id_cannot_empty_the_reject_count(mysql_dbs):
-    from leads_flow.quality import run_gate
+    from leads_flow.quality.expectations import run_gate
     from leads_flow.window import Partition
 
     d = datetime(2026, 11, 20, 10)

@@ -181,3 +181,21 @@ def connected(conn_id: str, *, local_infile: bool = False, connection: Any = Non
         yield db
     finally:
         db.close()
+
+
+def sqlalchemy_url(conn_id: str) -> str:
+    """A SQLAlchemy URL for an Airflow connection, so GX reads the same database as the pipeline."""
+    from sqlalchemy.engine import URL
+
+    c = get_connection(conn_id)
+    if dialect_of(conn_id, c) == "sqlite":
+        return f"sqlite:///{sqlite_path(conn_id, c)}"
+    return URL.create(
+        "mysql+mysqldb",
+        username=c.login or None,
+        password=c.password or None,
+        host=c.host or "127.0.0.1",
+        port=c.port or 3306,
+        database=c.schema or None,
+        query={"charset": "utf8mb4"},
+    ).render_as_string(hide_password=False)

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from leads_flow.config import TZ
+from leads_flow.errors import Permanent
 from leads_flow.io.db import Db
 from leads_flow.io.progress import Progress
 from leads_flow.io.retry import retrying
@@ -37,7 +38,7 @@ CHUNK = 100_000
 MARK_BATCH = 1_000
 
 
-class MassVanish(RuntimeError):
+class MassVanish(Permanent, RuntimeError):
     """More ids vanished than the guard allows: nothing was marked."""
 
 

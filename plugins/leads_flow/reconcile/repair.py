@@ -23,7 +23,7 @@ from leads_flow.io import runlog
 from leads_flow.io.connect import connected
 from leads_flow.io.publish import publish_stage
 from leads_flow.io.stage import stage_partition
-from leads_flow.quality import gate_staged
+from leads_flow.quality.gate import gate_staged
 from leads_flow.reconcile.compare import verify_ids
 from leads_flow.reconcile.model import DAG_ID, REPAIR_BATCH, RepairResult
 from leads_flow.rules.crypto import PhoneCipher

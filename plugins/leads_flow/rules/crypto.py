@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from leads_flow.errors import Permanent
 from leads_flow.rules.phone import InvalidPhone, mask_valid_e164
 
 __all__ = [
@@ -59,7 +60,7 @@ _B64URL_PAD = re.compile(r"[A-Za-z0-9_-]+={0,2}", re.ASCII)
 _TO_URL = bytes.maketrans(b"+/", b"-_")
 
 
-class KeyringError(ValueError):
+class KeyringError(Permanent, ValueError):
     """The keyring configuration is missing or malformed (message names the field, never the key)."""
 
 

@@ -15,24 +15,20 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import ConfigError, Settings
+from leads_flow.config import Settings
+from leads_flow.errors import Permanent
 from leads_flow.io import runlog
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db
 from leads_flow.io.extract import check_legacy_schema
-from leads_flow.io.retry import PermanentDbError, retrying
-from leads_flow.quality import GateRejected
-from leads_flow.reconcile.deletes import MassVanish
-from leads_flow.rules.crypto import KeyringError, load_keyring
+from leads_flow.io.retry import retrying
+from leads_flow.quality.gate import GateRejected
+from leads_flow.rules.crypto import load_keyring
 from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition, partitions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-PERMANENT = (PermanentDbError, ConfigError, KeyringError, MassVanish)
-"""Errors a retry cannot fix: bad configuration, a missing column or privilege, a broken keyring, a guard
-that refused a mass delete (an operator must look first)."""
 
 
 class GateFailed(AirflowFailException):
@@ -40,13 +36,12 @@ class GateFailed(AirflowFailException):
 
 
 def fail_fast(exc: BaseException) -> BaseException:
-    """A permanent error as :class:`AirflowFailException` (no Airflow retries; message masked), a failed gate
-    as :class:`GateFailed`, anything else (transient: Airflow retries it) as it is."""
-    if isinstance(exc, GateRejected):
-        return GateFailed(str(exc))
-    if isinstance(exc, PERMANENT):
-        return AirflowFailException(reason_of(exc))
-    return exc
+    """A :class:`~leads_flow.errors.Permanent` error (bad configuration, a missing column or privilege, a broken
+    keyring, a guard that refused a mass delete) as :class:`AirflowFailException` (no Airflow retries; message
+    masked), a failed gate as :class:`GateFailed`, anything else (transient: Airflow retries it) as it is."""
+    if not isinstance(exc, Permanent):
+        return exc
+    return GateFailed(str(exc)) if isinstance(exc, GateRejected) else AirflowFailException(reason_of(exc))
 
 
 def settings_from(params: Mapping[str, Any]) -> Settings:

@@ -28,7 +28,7 @@ from leads_flow.io.publish import publish_stage
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.stage import stage_partition
 from leads_flow.lifecycle.rekey import check_kids_held
-from leads_flow.quality import GateRejected, gate_partition
+from leads_flow.quality.gate import GateRejected, gate_partition
 from leads_flow.rules.crypto import PhoneCipher, load_keyring
 from leads_flow.tasks import metrics
 from leads_flow.tasks.boundary import GateFailed, as_task, check_run_id, etl_run_id_for, plan_partitions, settings_from
