@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from leads_flow.rules.crypto import Keyring, PhoneCipher  # noqa: E402
+from leads_flow.rules.crypto import Keyring, PhoneCipher
 from leads_flow.rules.phone import InvalidPhone, normalize  # noqa: E402
 
 PREFIXES = [f"13{d}" for d in range(10)] + ["150", "151", "152", "155", "158", "159", "166", "177", "186", "188", "199"]

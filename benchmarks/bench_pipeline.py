@@ -183,8 +183,9 @@ def run_stock(limit: int) -> dict:
 
     from leads_flow.config import Settings
     from leads_flow.io.connect import connected
+    from leads_flow.io.keyring import load_keyring
     from leads_flow.io.schema import ensure_flow_schema
-    from leads_flow.rules.crypto import PhoneCipher, load_keyring
+    from leads_flow.rules.crypto import PhoneCipher
     from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
 
     fresh_flow_db()

@@ -24,7 +24,7 @@ from airflow.plugins_manager import AirflowPlugin
 from leads_flow.config import REPORT_PREFIX, REPORT_UI_ROUTE
 from leads_flow.report.views import LazyApp, plugin_app
 
-URL_PREFIX = REPORT_PREFIX  # alert links (leads_flow.tasks.notify.report_url) rely on both names
+URL_PREFIX = REPORT_PREFIX  # alert links (leads_flow.tasks.failure.report_url) rely on both names
 
 KEYRING_SECRET_FIELDS = ("enc_keys", "bidx_keys")  # keys of the leads_pii / leads_pii_bidx extra
 

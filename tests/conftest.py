@@ -62,7 +62,7 @@ ONLY_NEW = rotation_extra({"2": ENC2}, {"2": BIDX2}, "2")
 @pytest.fixture
 def use_keyring(monkeypatch):
     """Point the leads_pii connection at a keyring (load_keyring's cache cleared before and after)."""
-    from leads_flow.rules.crypto import load_keyring
+    from leads_flow.io.keyring import load_keyring
 
     def use(extra: dict) -> None:
         monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII", json.dumps({"conn_type": "generic", "extra": extra}))

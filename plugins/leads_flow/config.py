@@ -248,3 +248,26 @@ def volume_policy(mode: str | None = None) -> VolumePolicy:
         days=env_int(VOLUME_DAYS_ENV, d.days, 1, 52, "days"),
         min_days=env_int(VOLUME_MIN_DAYS_ENV, d.min_days, 1, 52, "days"),
     )
+
+
+# --- alerts (tasks.notify, tasks.webhook): an Airflow Variable, else the environment ----------------------
+
+WEBHOOK_VARIABLE, WEBHOOK_ENV = "leads_flow_alert_webhook", "LEADS_FLOW_ALERT_WEBHOOK"
+EMAIL_VARIABLE, EMAIL_ENV = "leads_flow_alert_email", "LEADS_FLOW_ALERT_EMAIL"
+EMAIL_FROM_ENV, SMTP_CONN_ENV = "LEADS_FLOW_ALERT_EMAIL_FROM", "LEADS_FLOW_ALERT_SMTP_CONN_ID"
+WEBHOOK_CA_ENV = "LEADS_FLOW_ALERT_WEBHOOK_CA_FILE"
+
+
+def alert_setting(variable: str, env: str) -> str | None:
+    """An Airflow Variable if set, else the env var; blank means unset."""
+    value = None
+    try:
+        from airflow.sdk import Variable
+
+        value = Variable.get(variable, default=None)
+    except Exception:  # noqa: BLE001 - no Variable backend here: the env var decides
+        value = None
+    value = value or env_text(env)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None

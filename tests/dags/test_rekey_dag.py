@@ -24,7 +24,7 @@ def test_dag_test_rekeys_and_audits(sqlite_dbs, airflow_db, dagbag, cipher, monk
     """dag.test end to end on SQLite: rows under kid 1 move to kid 2; the task's XCom holds the counts."""
     import json
 
-    from leads_flow.rules.crypto import load_keyring
+    from leads_flow.io.keyring import load_keyring
     from tests.conftest import BOTH
     from tests.integration.test_rekey import N_FLOW, N_REJECT, N_REJECT_INDEXED, assert_all_under_new_kid, seed
 

@@ -541,15 +541,15 @@ def _key_spellings(key: bytes) -> set[str]:
 
 def _keyring_secrets() -> tuple[dict, set[str]]:
     """The keyring extra the fixture gave the scheduler, and every spelling of its root and derived keys."""
-    from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, Keyring, _hkdf
+    from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, Keyring, hkdf
 
     extra = json.loads(os.environ["AIRFLOW_CONN_LEADS_PII"])["extra"]
     kr = Keyring.from_extra(extra)
     forms: set[str] = set()
     for root in kr.enc_keys.values():
-        forms |= _key_spellings(root) | _key_spellings(_hkdf(root, ENC_INFO))
+        forms |= _key_spellings(root) | _key_spellings(hkdf(root, ENC_INFO))
     for root in kr.bidx_keys.values():
-        forms |= _key_spellings(root) | _key_spellings(_hkdf(root, BIDX_INFO))
+        forms |= _key_spellings(root) | _key_spellings(hkdf(root, BIDX_INFO))
     return extra, forms
 
 

@@ -155,8 +155,8 @@ def test_erasure_removes_the_history_and_keeps_the_tombstone(any_dbs):
 
 
 def test_rekey_moves_the_history_to_the_active_kids(any_dbs, use_keyring):
+    from leads_flow.io.keyring import load_keyring
     from leads_flow.lifecycle.rekey import rekey
-    from leads_flow.rules.crypto import load_keyring
 
     def run(run_id: str) -> dict:  # batches of 2 leads: several batches, lead 1's two versions in one
         return rekey(load_keyring(), run_id, flow_conn_id="leads_flow", batch_size=2).to_dict()

@@ -337,7 +337,7 @@ def test_python_and_java_map_every_generated_row_alike(kit, tmp_path):
 
 def test_online_writers_bound_join_time_like_submit_lead(kit, tmp_path):
     """FieldRules.mapOnline: the join-time bound of the partition the sync would import the row in, as
-    reads.submit_lead computes it (the day after update_time, else create_time)."""
+    submit.submit_lead computes it (the day after update_time, else create_time)."""
     sua_col, create_col = LEGACY_COLUMNS.index("update_time"), LEGACY_COLUMNS.index("create_time")
     rows = [r for r in adversarial_rows(15_000, seed=21) if (r[sua_col] or r[create_col]) is not None]
     java_results = _run_java(kit, tmp_path, "map-online", rows)

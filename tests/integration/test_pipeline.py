@@ -173,9 +173,9 @@ def test_a_day_without_changes_publishes_nothing_and_passes(any_dbs):
 
 @pytest.mark.parametrize("share", [0.0, 1.0])  # primary-key scan slices, or index-range time slices
 def test_both_extraction_strategies_stage_the_same_rows(mysql_dbs, monkeypatch, share):
-    from leads_flow.io import stage
+    from leads_flow.io import slices
 
-    monkeypatch.setattr(stage, "SCAN_SHARE", share)
+    monkeypatch.setattr(slices, "SCAN_SHARE", share)
     insert(
         mysql_dbs,
         crafted()

@@ -13,15 +13,16 @@ from datetime import datetime, timedelta
 import pytest
 
 from devkit.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
-from leads_flow import reads
+from leads_flow import reads, submit
 from leads_flow.config import Settings
 from leads_flow.io.db import Db
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.sql import render
-from leads_flow.reads import Lead, LeadRejected
+from leads_flow.reads import Lead
 from leads_flow.rules.crypto import Keyring, PhoneCipher, UnknownKid
 from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
 from leads_flow.rules.phone import InvalidPhone, mask, normalize
+from leads_flow.submit import LeadRejected
 from leads_flow.tasks import sync as pipeline
 from tests.helpers import fail_unless
 
@@ -120,7 +121,7 @@ def test_upsert_one_uses_publish_rule_verbatim(dialect, clause):
 
 def test_lead_repr_shows_the_mask_only(flow_any, cipher):
     phone, _ = two_phones(1)
-    reads.submit_lead(flow_any, cipher, legacy_lead(11, f"+86 {phone}"))
+    submit.submit_lead(flow_any, cipher, legacy_lead(11, f"+86 {phone}"))
     lead = reads.find_by_phone(flow_any, cipher, phone)[0]
     text = repr(lead) + str(lead)
     fail_unless(phone not in text and phone[3:] not in text, "repr exposes the phone")
@@ -133,7 +134,7 @@ def test_lead_repr_shows_the_mask_only(flow_any, cipher):
     assert lead.leads_type == "normal" and lead.from_channel == "gdt_feed"
     no_phone = reads.find_by_union_id(flow_any, lead.union_id)[0]
     assert no_phone.lead_id == 11
-    reads.submit_lead(flow_any, cipher, legacy_lead(12, None))
+    submit.submit_lead(flow_any, cipher, legacy_lead(12, None))
     assert reads.find_by_union_id(flow_any, f"o{12:016x}WX")[0].reveal_phone(cipher) is None
 
 
@@ -142,10 +143,10 @@ def test_lead_repr_shows_the_mask_only(flow_any, cipher):
 
 def test_find_by_phone_matches_every_typed_shape(flow_any, cipher):
     a, b = two_phones(2)
-    reads.submit_lead(flow_any, cipher, legacy_lead(1, a))
-    reads.submit_lead(flow_any, cipher, legacy_lead(2, f"+86-{a[:3]}-{a[3:7]}-{a[7:]}"))
-    reads.submit_lead(flow_any, cipher, legacy_lead(3, b))
-    reads.submit_lead(flow_any, cipher, legacy_lead(4, f"0086{a}", is_deleted=1))
+    submit.submit_lead(flow_any, cipher, legacy_lead(1, a))
+    submit.submit_lead(flow_any, cipher, legacy_lead(2, f"+86-{a[:3]}-{a[3:7]}-{a[7:]}"))
+    submit.submit_lead(flow_any, cipher, legacy_lead(3, b))
+    submit.submit_lead(flow_any, cipher, legacy_lead(4, f"0086{a}", is_deleted=1))
     for typed in (
         a,
         f" {a[:3]} {a[3:7]} {a[7:]} ",
@@ -182,8 +183,8 @@ def test_find_by_phone_across_a_bidx_rotation(flow_any):
     phone, _ = two_phones(3)
     old = _cipher({"1": BIDX_ROOT}, "1")
     new = _cipher({"1": BIDX_ROOT, "2": BIDX_ROOT_2}, "2")
-    reads.submit_lead(flow_any, old, legacy_lead(21, phone))
-    reads.submit_lead(flow_any, new, legacy_lead(22, phone))
+    submit.submit_lead(flow_any, old, legacy_lead(21, phone))
+    submit.submit_lead(flow_any, new, legacy_lead(22, phone))
     kid, bidx = reads.LEAD_COLUMNS.index("phone_bidx_kid"), reads.LEAD_COLUMNS.index("phone_bidx")
     assert raw_row(flow_any, 21)[kid] == "1" and raw_row(flow_any, 22)[kid] == "2"
     assert raw_row(flow_any, 21)[bidx] != raw_row(flow_any, 22)[bidx]
@@ -196,7 +197,7 @@ def test_find_by_phone_filters_bidx_collisions_and_bad_tokens(flow_any, cipher, 
     """The index is not an identity: a candidate whose token is another phone (or unreadable) is dropped."""
     a, b = two_phones(4)
     ea, eb = normalize(a), normalize(b)
-    reads.submit_lead(flow_any, cipher, legacy_lead(31, a))
+    submit.submit_lead(flow_any, cipher, legacy_lead(31, a))
     forged = [
         (32, cipher.encrypt(eb)),  # same index as a, token of b: a collision
         (33, _flip_last_char(cipher.encrypt(ea))),  # fails authentication
@@ -232,7 +233,7 @@ def test_find_by_phone_filters_bidx_collisions_and_bad_tokens(flow_any, cipher, 
 
     # A token under an encryption kid this reader lacks is a keyring problem: loud, not a silent miss.
     writer = _cipher({"1": BIDX_ROOT}, "1", enc_keys={"1": ENC_ROOT, "9": bytes(range(96, 128))}, active_enc="9")
-    reads.submit_lead(flow_any, writer, legacy_lead(34, a))
+    submit.submit_lead(flow_any, writer, legacy_lead(34, a))
     with pytest.raises(UnknownKid):
         reads.find_by_phone(flow_any, cipher, a)
     assert ids(reads.find_by_phone(flow_any, writer, a)) == [31, 34]
@@ -244,10 +245,10 @@ def test_find_by_phone_filters_bidx_collisions_and_bad_tokens(flow_any, cipher, 
 def test_find_by_union_id(flow_any, cipher):
     a, b = two_phones(5)
     u = "oAbCdEf0123456789XyZ"
-    reads.submit_lead(flow_any, cipher, legacy_lead(41, a, unionId=u))
-    reads.submit_lead(flow_any, cipher, legacy_lead(42, None, unionId=f"  {u} "))  # stored trimmed
-    reads.submit_lead(flow_any, cipher, legacy_lead(43, b, unionId=u.upper()))  # another user: case matters
-    reads.submit_lead(flow_any, cipher, legacy_lead(44, b, unionId=u, is_deleted=1))
+    submit.submit_lead(flow_any, cipher, legacy_lead(41, a, unionId=u))
+    submit.submit_lead(flow_any, cipher, legacy_lead(42, None, unionId=f"  {u} "))  # stored trimmed
+    submit.submit_lead(flow_any, cipher, legacy_lead(43, b, unionId=u.upper()))  # another user: case matters
+    submit.submit_lead(flow_any, cipher, legacy_lead(44, b, unionId=u, is_deleted=1))
     assert ids(reads.find_by_union_id(flow_any, u)) == [41, 42]
     assert ids(reads.find_by_union_id(flow_any, f" {u}\t")) == [41, 42]
     assert ids(reads.find_by_union_id(flow_any, u, include_deleted=True)) == [41, 42, 44]
@@ -269,7 +270,7 @@ def test_select_by_channel_keyset_pages(flow_any, cipher):
     rng.shuffle(lead_ids)
     for n, lead_id in enumerate(lead_ids):  # ties of three on join_time; lead_id order unrelated to time
         jt = lo + timedelta(minutes=10 * (n // 3))
-        reads.submit_lead(flow_any, cipher, legacy_lead(lead_id, random_mobile(rng), join_time=jt))
+        submit.submit_lead(flow_any, cipher, legacy_lead(lead_id, random_mobile(rng), join_time=jt))
         expected.append((jt, lead_id))
     extra = [
         legacy_lead(131, random_mobile(rng), from_channel="baidu_sem", join_time=lo + timedelta(hours=1)),
@@ -281,7 +282,7 @@ def test_select_by_channel_keyset_pages(flow_any, cipher):
         legacy_lead(135, random_mobile(rng), join_time=lo, from_channel=" gdt_feed "),
     ]  # trimmed: in
     for d in extra:
-        reads.submit_lead(flow_any, cipher, d)
+        submit.submit_lead(flow_any, cipher, d)
     expected = [lid for _, lid in sorted(expected + [(lo, 135)])]
 
     got, after = [], None
@@ -313,20 +314,20 @@ def test_select_by_channel_keyset_pages(flow_any, cipher):
 def test_submit_lead_is_idempotent_and_newer_wins(flow_any, cipher):
     phone, other = two_phones(7)
     t0 = datetime(2026, 11, 20, 9, 0, 5)
-    reads.submit_lead(flow_any, cipher, legacy_lead(51, phone, create_time=t0))
+    submit.submit_lead(flow_any, cipher, legacy_lead(51, phone, create_time=t0))
     first = raw_row(flow_any, 51)
-    reads.submit_lead(flow_any, cipher, legacy_lead(51, phone, create_time=t0))
+    submit.submit_lead(flow_any, cipher, legacy_lead(51, phone, create_time=t0))
     assert raw_row(flow_any, 51) == first  # same content, same time: not even the token is rewritten
 
     newer = legacy_lead(51, other, create_time=t0, update_time=t0 + timedelta(hours=1), from_channel="wx_mini")
-    reads.submit_lead(flow_any, cipher, newer)
+    submit.submit_lead(flow_any, cipher, newer)
     second = raw_row(flow_any, 51)
     lead = reads.find_by_phone(flow_any, cipher, other)[0]
     assert lead.lead_id == 51 and lead.from_channel == "wx_mini" and lead.source_updated_at == newer["update_time"]
     assert reads.find_by_phone(flow_any, cipher, phone) == []
 
     # An older write (a late retry, a lagging writer) never overwrites a newer row.
-    reads.submit_lead(
+    submit.submit_lead(
         flow_any,
         cipher,
         legacy_lead(51, phone, create_time=t0, update_time=t0 + timedelta(minutes=5), from_channel="offline"),
@@ -335,11 +336,11 @@ def test_submit_lead_is_idempotent_and_newer_wins(flow_any, cipher):
 
     # Same timestamp, other content: the content wins deterministically (publish.sql's tie rule).
     same_time = dict(newer, has_tool=0)
-    reads.submit_lead(flow_any, cipher, same_time)
+    submit.submit_lead(flow_any, cipher, same_time)
     assert reads.find_by_phone(flow_any, cipher, other)[0].has_tool is False
 
     # Soft delete propagates through a newer write.
-    reads.submit_lead(flow_any, cipher, dict(newer, is_deleted=1, update_time=t0 + timedelta(hours=2)))
+    submit.submit_lead(flow_any, cipher, dict(newer, is_deleted=1, update_time=t0 + timedelta(hours=2)))
     assert reads.find_by_phone(flow_any, cipher, other) == []
     assert reads.find_by_phone(flow_any, cipher, other, include_deleted=True)[0].is_deleted is True
 
@@ -355,16 +356,16 @@ def test_submit_lead_rejects_like_the_pipeline(flow_any, cipher):
     ]
     for lead, reasons in cases:
         with pytest.raises(LeadRejected) as err:
-            reads.submit_lead(flow_any, cipher, lead)
+            submit.submit_lead(flow_any, cipher, lead)
         assert err.value.reasons == reasons and err.value.lead_id == lead["id"]
         fail_unless(phone not in str(err.value), "the rejection message holds the phone")
         assert raw_row(flow_any, lead["id"]) is None
     with pytest.raises(ValueError, match="not leads_aggr columns: telephone"):
-        reads.submit_lead(flow_any, cipher, dict(legacy_lead(66, phone), telephone=phone))
+        submit.submit_lead(flow_any, cipher, dict(legacy_lead(66, phone), telephone=phone))
     with pytest.raises(ValueError, match="create_time"):
-        reads.submit_lead(flow_any, cipher, legacy_lead(67, phone, create_time=None))
+        submit.submit_lead(flow_any, cipher, legacy_lead(67, phone, create_time=None))
     # Legacy-typed input as a service may hold it: text numbers, ISO text times, an aware time.
-    reads.submit_lead(
+    submit.submit_lead(
         flow_any,
         cipher,
         legacy_lead(
@@ -584,7 +585,7 @@ def test_submitted_and_imported_leads_are_indistinguishable(any_dbs, flow_any, c
     flow_any.conn.commit()
     cur.close()
     for lead_id in lead_ids:
-        reads.submit_lead(flow_any, cipher, _legacy_as_stored(any_dbs, lead_id))
+        submit.submit_lead(flow_any, cipher, _legacy_as_stored(any_dbs, lead_id))
     submitted = read_all()
     submitted_rows = [raw_row(flow_any, i) for i in lead_ids]
 
@@ -608,7 +609,7 @@ def test_submitted_and_imported_leads_are_indistinguishable(any_dbs, flow_any, c
     _import("manual__t3")
     reimported = [raw_row(flow_any, i) for i in lead_ids]
     for lead_id in lead_ids:
-        reads.submit_lead(flow_any, cipher, _legacy_as_stored(any_dbs, lead_id))
+        submit.submit_lead(flow_any, cipher, _legacy_as_stored(any_dbs, lead_id))
     assert [raw_row(flow_any, i) for i in lead_ids] == reimported
 
 
@@ -617,17 +618,17 @@ def test_submit_lead_never_writes_an_erased_lead(flow_any, cipher):
 
     phone, other = two_phones(12)
     t0 = datetime(2026, 11, 20, 9, 0, 5)
-    assert reads.submit_lead(flow_any, cipher, legacy_lead(91, phone, create_time=t0)) == reads.SUBMIT_WRITTEN
+    assert submit.submit_lead(flow_any, cipher, legacy_lead(91, phone, create_time=t0)) == submit.SUBMIT_WRITTEN
     erase_leads(flow_any, [91, 92], "test:reads")
     tombstone = raw_row(flow_any, 91)
     # a newer write of the erased lead (the legacy row still exists) is not applied, nor a first write
     newer = legacy_lead(91, other, create_time=t0, update_time=t0 + timedelta(hours=1))
-    assert reads.submit_lead(flow_any, cipher, newer) == reads.SUBMIT_ERASED
-    assert reads.submit_lead(flow_any, cipher, legacy_lead(92, phone), commit=False) == reads.SUBMIT_ERASED
+    assert submit.submit_lead(flow_any, cipher, newer) == submit.SUBMIT_ERASED
+    assert submit.submit_lead(flow_any, cipher, legacy_lead(92, phone), commit=False) == submit.SUBMIT_ERASED
     flow_any.conn.commit()
     assert raw_row(flow_any, 91) == tombstone and raw_row(flow_any, 92) is None
     fail_unless(reads.find_by_phone(flow_any, cipher, other, include_deleted=True) == [], "erased lead written")
-    assert reads.submit_lead(flow_any, cipher, legacy_lead(93, other)) == reads.SUBMIT_WRITTEN
+    assert submit.submit_lead(flow_any, cipher, legacy_lead(93, other)) == submit.SUBMIT_WRITTEN
 
 
 def test_an_erasure_between_the_check_and_the_write_is_not_overwritten(flow_mysql, cipher):
@@ -643,7 +644,7 @@ def test_an_erasure_between_the_check_and_the_write_is_not_overwritten(flow_mysq
 
     phone, other = two_phones(31)
     t0 = datetime(2026, 11, 20, 9, 0, 5)
-    assert reads.submit_lead(flow_mysql, cipher, legacy_lead(95, phone, create_time=t0)) == reads.SUBMIT_WRITTEN
+    assert submit.submit_lead(flow_mysql, cipher, legacy_lead(95, phone, create_time=t0)) == submit.SUBMIT_WRITTEN
     newer = legacy_lead(95, other, create_time=t0, update_time=t0 + timedelta(hours=1))
     eraser = connect("leads_flow")
     done = threading.Event()
@@ -668,17 +669,17 @@ def test_an_erasure_between_the_check_and_the_write_is_not_overwritten(flow_mysq
     flow_mysql.run = run_with_erasure_in_between
     try:
         try:
-            outcome = reads.submit_lead(flow_mysql, cipher, newer)
+            outcome = submit.submit_lead(flow_mysql, cipher, newer)
         except MySQLdb.OperationalError as exc:  # chosen as the deadlock victim: the service retries
             assert exc.args[0] == 1213, f"unexpected error {exc.args[0]}"
             flow_mysql.run = real_run
-            outcome = reads.submit_lead(flow_mysql, cipher, newer)
+            outcome = submit.submit_lead(flow_mysql, cipher, newer)
         thread.join(60)
     finally:
         flow_mysql.run = real_run
         eraser.close()
     assert not failure, f"the erasure failed: {failure}"
-    assert done.is_set() and outcome in (reads.SUBMIT_WRITTEN, reads.SUBMIT_ERASED), outcome
+    assert done.is_set() and outcome in (submit.SUBMIT_WRITTEN, submit.SUBMIT_ERASED), outcome
     row = dict(zip(reads.LEAD_COLUMNS, raw_row(flow_mysql, 95)))
     assert row["is_deleted"] == 1
     assert [row[c] for c in ("phone_cipher", "phone_bidx", "phone_masked", "union_id", "ip_address")] == [None] * 5

@@ -18,8 +18,8 @@ from datetime import datetime
 import pytest
 
 from devkit.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
-from leads_flow.reads import submit_lead
 from leads_flow.reconcile import model
+from leads_flow.submit import submit_lead
 from leads_flow.tasks import reconcile
 from tests.helpers import insert, legacy_row, sync
 

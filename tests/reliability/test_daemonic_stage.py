@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from leads_flow.io import stage
+from leads_flow.io import process
 from tests.helpers import flow_table, insert, legacy_row, sync, truncate_flow
 
 pytestmark = pytest.mark.mysql
@@ -59,13 +59,13 @@ def _in_daemon(out) -> None:
         except AssertionError as exc:
             report["plain_pool"] = str(exc)
         starts = []
-        original = stage._WorkerProcess.start
+        original = process._WorkerProcess.start
 
         def counting_start(self):
             original(self)
             starts.append(self.pid)
 
-        stage._WorkerProcess.start = counting_start  # type: ignore[method-assign]
+        process._WorkerProcess.start = counting_start  # type: ignore[method-assign]
         os.environ["LEADS_FLOW_WORKERS"] = str(WORKERS)
         os.environ["LEADS_FLOW_READ_WORKERS"] = str(READ_WORKERS)
         published = sync(f"2026-11-{BIG}", f"2026-11-{EMPTY}", run_id="manual__daemonic")

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from devkit.seed import random_mobile
-from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, _hkdf
+from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, hkdf
 from leads_flow.tasks import sync as pipeline
 from tests.conftest import BIDX_ROOT, ENC_ROOT
 from tests.helpers import insert, legacy_row, sync
@@ -85,8 +85,8 @@ def key_spellings() -> dict[str, str]:
     keys = {
         "enc root": ENC_ROOT,
         "bidx root": BIDX_ROOT,
-        "enc derived": _hkdf(ENC_ROOT, ENC_INFO),
-        "bidx derived": _hkdf(BIDX_ROOT, BIDX_INFO),
+        "enc derived": hkdf(ENC_ROOT, ENC_INFO),
+        "bidx derived": hkdf(BIDX_ROOT, BIDX_INFO),
     }
     for name, key in keys.items():
         std, url = base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode()

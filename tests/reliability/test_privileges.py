@@ -156,8 +156,9 @@ def test_a_sneaky_run_id_cannot_empty_the_reject_count(mysql_dbs):
     p = {"start_date": "2026-11-20", "end_date": "2026-11-20", "max_reject_ratio": 0.0}
     [part] = pipeline.plan(p, None, None)
     sneaky = "manual__x\\' AND 1=0 -- "
+    from leads_flow.io.keyring import load_keyring
     from leads_flow.io.stage import stage_partition
-    from leads_flow.rules.crypto import PhoneCipher, load_keyring
+    from leads_flow.rules.crypto import PhoneCipher
 
     run_id = pipeline.etl_run_id_for(sneaky, Partition.from_dict(part))
     res = stage_partition(

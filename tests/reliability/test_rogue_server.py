@@ -7,7 +7,7 @@ on 127.0.0.1 (handshake v10, mysql_native_password, OK packets, and a LOCAL INFI
 file name, as the answer to chosen queries) records every byte the client sends back.
 
 The protected client is driven through the project's own code path: ``db.connect(..., local_infile=True)``
-with the project's connection options, and ``stage.load_rows`` with the stage's LOAD statement. The
+with the project's connection options, and ``load.load_rows`` with the stage's LOAD statement. The
 control tests open the same connection the way the stage did before (``MySqlHook(local_infile=True)``)
 and show that the same server then does receive the canary: the fake server's attack is real.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from leads_flow.io import stage
+from leads_flow.io import load
 from leads_flow.io.connect import connect
 from leads_flow.io.retry import PermanentDbError, classify
 from leads_flow.io.sql import render
@@ -262,7 +262,7 @@ def test_an_honest_server_gets_the_staging_file_and_only_it(rogue):
     flow = connect(CONN_ID, local_infile=True)
     try:
         rows = _rows()
-        stage.load_rows(flow, "leads_flow_stage_0123456789abcdef", rows)
+        load.load_rows(flow, "leads_flow_stage_0123456789abcdef", rows)
     finally:
         flow.close()
     [req] = server.requests
@@ -296,7 +296,7 @@ def test_a_rogue_answer_to_the_load_gets_nothing(rogue, canary, tmp_path, target
     flow = connect(CONN_ID, local_infile=True)
     try:
         with pytest.raises(Exception) as err:
-            stage.load_rows(flow, "leads_flow_stage_0123456789abcdef", _rows())
+            load.load_rows(flow, "leads_flow_stage_0123456789abcdef", _rows())
     finally:
         flow.close()
         for link in links:
@@ -334,7 +334,7 @@ def test_a_file_request_after_the_load_gets_nothing(rogue, canary):
     server = rogue(answer)
     flow = connect(CONN_ID, local_infile=True)
     try:
-        stage.load_rows(flow, "leads_flow_stage_0123456789abcdef", _rows(1))
+        load.load_rows(flow, "leads_flow_stage_0123456789abcdef", _rows(1))
         cur = flow.conn.cursor()
         with pytest.raises(Exception, match="forbidden"):
             cur.execute("SELECT 2")

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from leads_flow.io import stage
+from leads_flow.io import stage, stage_files
 from tests.helpers import insert, legacy_row, sync
 
-SHM = Path(stage._SHM or "/tmp")
+SHM = Path(stage_files._SHM or "/tmp")
 FORK = multiprocessing.get_context("fork")
 
 
 def _hold_stage_file(directory: str | None, path_out, release) -> None:
     """A child that writes a staging file the way load_rows does, reports its path, then waits."""
-    with stage._stage_file(directory) as f:
+    with stage_files.stage_file(directory) as f:
         f.write("1\toU-test\t58.1.2.3\tMozilla/5.0 test\n")
         f.flush()
         path_out.send(f.name)
@@ -77,8 +77,8 @@ def writers():
 def test_stage_file_is_named_after_its_writer_private_and_gone_after_use(writers, tmp_path):
     w = writers(str(tmp_path))
     assert w.path.parent == tmp_path
-    assert w.path.name.startswith(f"{stage.STAGE_FILE_PREFIX}{stage._pid_ns()}.{w.proc.pid}.")
-    assert stage._STAGE_FILE.match(w.path.name)
+    assert w.path.name.startswith(f"{stage_files.STAGE_FILE_PREFIX}{stage_files._pid_ns()}.{w.proc.pid}.")
+    assert stage_files._STAGE_FILE.match(w.path.name)
     assert w.path.stat().st_mode & 0o777 == 0o600
     w.release()
     assert not w.path.exists()
@@ -101,7 +101,7 @@ def test_next_stage_task_removes_a_killed_workers_file_and_keeps_a_live_ones(sql
 
 
 def test_sweep_keeps_what_it_cannot_prove_abandoned(tmp_path, writers):
-    ns = stage._pid_ns()
+    ns = stage_files._pid_ns()
     dead = _dead_pid()
     live = writers(str(tmp_path))
     decoys = [
@@ -118,14 +118,14 @@ def test_sweep_keeps_what_it_cannot_prove_abandoned(tmp_path, writers):
     foreign_old = tmp_path / f"leads_flow_stage.{ns + 1}.{dead}.00000000000000bb.tsv"
     for f in (foreign_new, foreign_old):
         f.write_text("x")
-    old = time.time() - stage.FOREIGN_FILE_GRACE_S - 5
+    old = time.time() - stage_files.FOREIGN_FILE_GRACE_S - 5
     os.utime(foreign_old, (old, old))
     # a file whose pid looks dead here but whose lock a live process holds (a writer in another namespace)
     locked = writers(str(tmp_path))
     disguised = tmp_path / f"leads_flow_stage.{ns}.{dead}.00000000000000cc.tsv"
     os.link(locked.path, disguised)
 
-    removed = stage.sweep_stage_files(str(tmp_path))
+    removed = stage_files.sweep_stage_files(str(tmp_path))
 
     assert sorted(removed) == sorted([abandoned.name, foreign_old.name])
     left = {p.name for p in tmp_path.iterdir()}
@@ -223,7 +223,9 @@ def test_after_a_sigkilled_stage_on_mariadb_the_rerun_leaves_no_file_of_the_kill
     killed = {tk.pid} | tk.descendants
 
     def files_of_killed() -> list[str]:
-        return [f.name for f in SHM.iterdir() if (m := stage._STAGE_FILE.match(f.name)) and int(m.group(2)) in killed]
+        return [
+            f.name for f in SHM.iterdir() if (m := stage_files._STAGE_FILE.match(f.name)) and int(m.group(2)) in killed
+        ]
 
     left_by_kill = files_of_killed()
     staged = pipeline.stage(part, p, S.DAG_ID, run_id)

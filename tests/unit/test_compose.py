@@ -509,7 +509,7 @@ def test_dockerfile_copies_existing_files_and_matches_the_pinned_airflow():
 
 def test_connection_ids_are_exactly_the_pipelines():
     from leads_flow import config
-    from leads_flow.rules.crypto import BIDX_CONN_SUFFIX
+    from leads_flow.io.keyring import BIDX_CONN_SUFFIX
 
     pii = {config.PII_CONN_ID, config.PII_CONN_ID + BIDX_CONN_SUFFIX}
     dbs = {config.LEGACY_CONN_ID, config.FLOW_CONN_ID}
@@ -697,7 +697,8 @@ def test_airflow_init_password_step_writes_what_the_simple_auth_manager_reads(tm
 
 # ---------------------------------------------------------------------------- 4. helper scripts
 def test_gen_keyring_output_is_a_keyring_leads_flow_accepts(monkeypatch):
-    from leads_flow.rules.crypto import Keyring, PhoneCipher, load_keyring
+    from leads_flow.io.keyring import load_keyring
+    from leads_flow.rules.crypto import Keyring, PhoneCipher
 
     out = gen_keyring_output()
     env = parse_env_text(out)

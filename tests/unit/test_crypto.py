@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leads_flow.io.keyring import load_cipher, load_keyring
 from leads_flow.rules.crypto import (
     BIDX_INFO,
     ENC_INFO,
@@ -30,9 +31,8 @@ from leads_flow.rules.crypto import (
     TamperedToken,
     TokenError,
     UnknownKid,
-    _hkdf,
     _HmacSha256,
-    load_keyring,
+    hkdf,
 )
 from leads_flow.rules.phone import InvalidPhone, mask, normalize
 
@@ -92,8 +92,8 @@ def decrypt_ref(enc_root: bytes, token: str) -> str:
 def test_hkdf_empty_salt_is_32_zero_bytes() -> None:
     root = os.urandom(32)
     zero_salt = HKDF(algorithm=SHA256(), length=32, salt=b"\x00" * 32, info=ENC_INFO).derive(root)
-    assert _hkdf(root, ENC_INFO) == zero_salt == hkdf_ref(root, ENC_INFO)
-    assert _hkdf(root, BIDX_INFO) != _hkdf(root, ENC_INFO)
+    assert hkdf(root, ENC_INFO) == zero_salt == hkdf_ref(root, ENC_INFO)
+    assert hkdf(root, BIDX_INFO) != hkdf(root, ENC_INFO)
 
 
 @settings(max_examples=200, deadline=None)
@@ -359,11 +359,11 @@ def test_load_keyring_registers_keys_with_masker(leads_pii_env) -> None:
     leads_pii_env(extra(enc_keys={"1": b64(enc)}, bidx_keys={"1": b64(bidx)}))
     kr = load_keyring()
     assert kr.enc_keys["1"] == enc and load_keyring() is kr
-    derived = [_hkdf(enc, ENC_INFO), _hkdf(bidx, BIDX_INFO)]
+    derived = [hkdf(enc, ENC_INFO), hkdf(bidx, BIDX_INFO)]
     for form in key_forms(enc) + key_forms(bidx) + [f for d in derived for f in key_forms(d)]:
         redacted = _redact(f"the key is {form} !")
         assert form not in redacted and "***" in redacted
-    assert PhoneCipher.from_connection().decrypt(PhoneCipher(kr).encrypt(PHONE)) == PHONE
+    assert load_cipher().decrypt(PhoneCipher(kr).encrypt(PHONE)) == PHONE
 
 
 def test_load_keyring_missing_connection(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -458,15 +458,15 @@ def test_missing_bidx_connection_is_looked_up_once_per_process(split_env, monkey
         return real(cls, conn_id)
 
     monkeypatch.setattr(BaseHook, "get_connection", classmethod(counting))
-    c = PhoneCipher.from_connection()
+    c = load_cipher()
     for _ in range(50):
-        PhoneCipher.from_connection().bidx(PHONE)
+        load_cipher().bidx(PHONE)
     assert calls == ["leads_pii", "leads_pii_bidx"] and c.bidx(PHONE) == bidx_ref(BIDX, PHONE)
 
 
 def test_identical_bidx_keys_left_in_leads_pii_are_accepted_with_a_warning(split_env, caplog) -> None:
     split_env(extra(), BIDX_ONLY)
-    with caplog.at_level(logging.INFO, logger="leads_flow.rules.crypto"):
+    with caplog.at_level(logging.INFO, logger="leads_flow.io.keyring"):
         kr = load_keyring()
     assert kr.bidx_keys == {"1": BIDX}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -531,7 +531,7 @@ def test_split_keyring_registers_both_connections_keys_with_masker(split_env) ->
         {"enc_keys": {"1": b64(enc)}, "active_enc_kid": "1"}, {"bidx_keys": {"1": b64(bidx)}, "active_bidx_kid": "1"}
     )
     load_keyring()
-    derived = [_hkdf(enc, ENC_INFO), _hkdf(bidx, BIDX_INFO)]
+    derived = [hkdf(enc, ENC_INFO), hkdf(bidx, BIDX_INFO)]
     for form in key_forms(enc) + key_forms(bidx) + [f for d in derived for f in key_forms(d)]:
         redacted = _redact(f"the key is {form} !")
         assert form not in redacted and "***" in redacted
@@ -616,7 +616,7 @@ def test_no_plaintext_or_key_in_logs_or_errors(leads_pii_env, caplog: pytest.Log
         except KeyringError as exc:
             errors.append(exc)
     assert len(errors) == 6
-    assert any(r.name == "leads_flow.rules.crypto" for r in caplog.records)
+    assert any(r.name == "leads_flow.io.keyring" for r in caplog.records)
     logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records) + caplog.text
     for text in [logged] + [_error_text(e) for e in errors]:
         for s in secrets:

@@ -22,8 +22,12 @@ from urllib.parse import quote
 import pytest
 from airflow.sdk import DAG
 
-from leads_flow.tasks import notify
-from leads_flow.tasks.notify import LeadsFlowWebhookNotifier, on_failure, reason_of, redact
+from leads_flow import config
+from leads_flow.rules import redact as redact_mod
+from leads_flow.rules.redact import reason_of, redact
+from leads_flow.tasks import failure, webhook
+from leads_flow.tasks.notify import on_failure
+from leads_flow.tasks.webhook import LeadsFlowWebhookNotifier
 
 PHONE = "13812345678"  # generated, not a real subscriber
 PART = {"start": "2026-11-20T00:00:00", "end": "2026-11-21T00:00:00", "overlap_minutes": 60}
@@ -118,7 +122,7 @@ def serve(tls_files):
 @pytest.fixture
 def hook(tls_files, monkeypatch):
     """An HTTPS webhook whose certificate the notifier trusts through LEADS_FLOW_ALERT_WEBHOOK_CA_FILE."""
-    monkeypatch.setenv(notify.WEBHOOK_CA_ENV, str(tls_files[0]))
+    monkeypatch.setenv(config.WEBHOOK_CA_ENV, str(tls_files[0]))
     yield from serve(tls_files)
 
 
@@ -131,9 +135,9 @@ def plain_hook():
 @pytest.fixture(autouse=True)
 def no_configured_channels(monkeypatch):
     for name in (
-        notify.WEBHOOK_ENV,
-        notify.EMAIL_ENV,
-        notify.WEBHOOK_CA_ENV,
+        config.WEBHOOK_ENV,
+        config.EMAIL_ENV,
+        config.WEBHOOK_CA_ENV,
         "AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK",
         "AIRFLOW_VAR_LEADS_FLOW_ALERT_EMAIL",
     ):
@@ -152,7 +156,7 @@ class Captured(logging.Handler):
         self.lines.append(record.getMessage())
 
     def __enter__(self) -> Captured:
-        self.logger = logging.getLogger("leads_flow.tasks.notify")
+        self.logger = logging.getLogger("leads_flow.tasks")  # notify, failure, webhook
         self.level = self.logger.level
         self.logger.setLevel(logging.DEBUG)
         self.logger.addHandler(self)
@@ -210,7 +214,7 @@ def test_reason_is_type_and_message_masked_and_truncated():
     assert reason_of(ValueError("x")) == "ValueError: x"
     assert reason_of(None).startswith("task failed without an exception")
     long = reason_of(RuntimeError(PHONE + " " + "y" * 5000))
-    assert len(long) == notify.MAX_ERROR_CHARS and long.endswith("…") and PHONE not in long
+    assert len(long) == redact_mod.MAX_ERROR_CHARS and long.endswith("…") and PHONE not in long
 
 
 def test_webhook_notifier_posts_json_without_any_11_digit_run(hook):
@@ -245,7 +249,7 @@ def test_webhook_unset_is_a_logged_no_op():
     with Captured() as logs:
         LeadsFlowWebhookNotifier()(context(leaky_error()))
     [line] = [m for m in logs.lines if "not sent" in m]
-    assert notify.WEBHOOK_ENV in line and not DIGIT_RUN.search(line)
+    assert config.WEBHOOK_ENV in line and not DIGIT_RUN.search(line)
 
 
 def test_webhook_must_be_https_and_the_refusal_does_not_show_the_url(plain_hook):
@@ -256,7 +260,7 @@ def test_webhook_must_be_https_and_the_refusal_does_not_show_the_url(plain_hook)
         f"https:///no-host?token={TOKEN}",
         f"ftp://127.0.0.1/{TOKEN}",
     ):
-        with pytest.raises(notify.WebhookUrlError, match="must be an https:// URL") as err:
+        with pytest.raises(webhook.WebhookUrlError, match="must be an https:// URL") as err:
             LeadsFlowWebhookNotifier(url).notify(context(ValueError("x")))
         assert TOKEN not in str(err.value) and "127.0.0.1" not in str(err.value) and err.value.__cause__ is None
     assert plain_hook.requests == []  # nothing was sent in clear text, not even to loopback
@@ -285,7 +289,7 @@ def test_the_webhook_url_is_registered_with_airflows_secrets_masker(hook, monkey
     url = hook.url.replace(TOKEN, fresh)
     hook_line = f"posting to {url} now; token alone: {fresh}"
     assert airflow_redact(hook_line) == hook_line  # not known yet
-    monkeypatch.setenv(notify.WEBHOOK_ENV, url)
+    monkeypatch.setenv(config.WEBHOOK_ENV, url)
     with Captured() as logs:
         on_failure(context(ValueError("x")), flow_conn_id="leads_missing")
     assert len(hook.requests) == 1 and hook.requests[0]["path"].endswith(fresh)
@@ -296,7 +300,7 @@ def test_the_webhook_url_is_registered_with_airflows_secrets_masker(hook, monkey
 
 
 def test_partition_of_gate_and_publish_and_from_the_plan():
-    gate = notify.failure_of(
+    gate = failure.failure_of(
         context(
             ValueError("x"),
             task_id="partition.gate",
@@ -304,14 +308,14 @@ def test_partition_of_gate_and_publish_and_from_the_plan():
         )
     )
     assert (gate.etl_run_id, gate.partition) == (ETL_RUN_ID, PART)
-    publish = notify.failure_of(
+    publish = failure.failure_of(
         context(ValueError("x"), task_id="partition.publish", op_kwargs={"gated": {"etl_run_id": ETL_RUN_ID}})
     )
     assert (publish.etl_run_id, publish.partition) == (ETL_RUN_ID, None)
     ctx = context(ValueError("x"), op_kwargs={}, map_index=1)
     ctx["ti"].xcom_pull = lambda task_ids: [{**PART, "start": "2026-11-19T00:00:00"}, PART]
-    assert notify.failure_of(ctx).etl_run_id == ETL_RUN_ID
-    plan = notify.failure_of(context(ValueError("x"), task_id="plan", op_kwargs={}, map_index=-1))
+    assert failure.failure_of(ctx).etl_run_id == ETL_RUN_ID
+    plan = failure.failure_of(context(ValueError("x"), task_id="plan", op_kwargs={}, map_index=-1))
     assert plan.etl_run_id is None and plan.report_url == (
         "https://airflow.example.test/plugin/leads-flow-runs/leads-flow/dag-runs/leads_flow_sync/manual__t1"
     )
@@ -358,7 +362,7 @@ def start_row(etl_run_id: str, **update) -> None:
 
 
 def test_on_failure_records_a_task_that_died_before_its_row_and_posts(flow, hook, monkeypatch):
-    monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
+    monkeypatch.setenv(config.WEBHOOK_ENV, hook.url)
     on_failure(context(leaky_error()))
     status, error, finished, start = flow_run(flow, ETL_RUN_ID)
     assert (status, finished, start[:10]) == ("failed", 1, "2026-11-20")
@@ -368,7 +372,7 @@ def test_on_failure_records_a_task_that_died_before_its_row_and_posts(flow, hook
 
 
 def test_on_failure_keeps_what_the_pipeline_recorded(flow, hook, monkeypatch):
-    monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
+    monkeypatch.setenv(config.WEBHOOK_ENV, hook.url)
     start_row("r@gate", status="gate_failed", gate_success=0)
     start_row("r@own", status="failed", error="PermanentDbError: the pipeline's own words")
     start_row("r@done", status="published")
@@ -387,7 +391,7 @@ def test_on_failure_keeps_what_the_pipeline_recorded(flow, hook, monkeypatch):
 def test_on_failure_still_alerts_when_the_flow_database_is_down(hook, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_LEADS_FLOW", "mysql://nobody:x@127.0.0.1:1/none")
     monkeypatch.setattr("leads_flow.io.retry.time.sleep", lambda s: None)
-    monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
+    monkeypatch.setenv(config.WEBHOOK_ENV, hook.url)
     with Captured() as logs:
         on_failure(context(leaky_error()))
     assert any("could not record" in m for m in logs.lines)
@@ -401,8 +405,8 @@ def test_email_goes_through_the_smtp_notifier_with_the_masked_message(monkeypatc
     monkeypatch.setattr(
         SmtpNotifier, "notify", lambda self, ctx: sent.append((self.to, self.subject, self.html_content))
     )
-    monkeypatch.setenv(notify.EMAIL_ENV, "oncall@example.test, data@example.test")
-    monkeypatch.setenv(notify.WEBHOOK_ENV, hook.url)
+    monkeypatch.setenv(config.EMAIL_ENV, "oncall@example.test, data@example.test")
+    monkeypatch.setenv(config.WEBHOOK_ENV, hook.url)
     on_failure(context(leaky_error(), run_id="manual__<b>x</b>", op_kwargs={}), flow_conn_id="leads_missing")
     [(to, subject, html)] = sent
     assert to == ["oncall@example.test", "data@example.test"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import json
 import logging
@@ -29,7 +28,6 @@ from leads_flow.errors import Permanent
 from leads_flow.rules.phone import InvalidPhone, mask_valid_e164
 
 __all__ = [
-    "BIDX_CONN_SUFFIX",
     "BIDX_INFO",
     "ENC_INFO",
     "Keyring",
@@ -41,7 +39,6 @@ __all__ = [
     "TamperedToken",
     "TokenError",
     "UnknownKid",
-    "load_keyring",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,7 +77,7 @@ class MalformedToken(TokenError):
     """Not an e1 token: wrong prefix, kid shape, base64 or length."""
 
 
-def _hkdf(root: bytes, info: bytes) -> bytes:
+def hkdf(root: bytes, info: bytes) -> bytes:
     """HKDF-SHA256, empty salt (= 32 zero bytes per RFC 5869), 32-byte output."""
     return HKDF(algorithm=SHA256(), length=KEY_LEN, salt=None, info=info).derive(root)
 
@@ -125,7 +122,7 @@ class Keyring:
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any] | str) -> Keyring:
         """Parse the ``leads_pii`` connection extra (dict or JSON text); raise KeyringError."""
-        doc = _extra_object(extra)
+        doc = extra_object(extra)
         enc_keys, active_enc = _parse_ring(doc, "enc")
         bidx_keys, active_bidx = _parse_ring(doc, "bidx")
         return cls(enc_keys, active_enc, bidx_keys, active_bidx)
@@ -145,9 +142,9 @@ class Keyring:
         """
         if bidx_extra is None:
             return cls.from_extra(extra)
-        doc = _extra_object(extra)
-        bdoc = _extra_object(bidx_extra, what="blind-index keyring extra")
-        stray = [f for f in _ENC_FIELDS if f in bdoc]
+        doc = extra_object(extra)
+        bdoc = extra_object(bidx_extra, what="blind-index keyring extra")
+        stray = [f for f in ENC_FIELDS if f in bdoc]
         if stray:
             raise KeyringError(
                 f"the blind-index keyring extra must not hold {stray}; keep the encryption ring "
@@ -155,7 +152,7 @@ class Keyring:
             )
         enc_keys, active_enc = _parse_ring(doc, "enc")
         bidx_keys, active_bidx = _parse_ring(bdoc, "bidx", what="blind-index keyring extra")
-        if any(f in doc for f in _BIDX_FIELDS):
+        if any(f in doc for f in BIDX_FIELDS):
             old_keys, old_active = _parse_ring(doc, "bidx")
             if old_keys != bidx_keys or old_active != active_bidx:
                 raise KeyringError(
@@ -165,11 +162,11 @@ class Keyring:
         return cls(enc_keys, active_enc, bidx_keys, active_bidx)
 
 
-_ENC_FIELDS = ("enc_keys", "active_enc_kid")
-_BIDX_FIELDS = ("bidx_keys", "active_bidx_kid")
+ENC_FIELDS = ("enc_keys", "active_enc_kid")
+BIDX_FIELDS = ("bidx_keys", "active_bidx_kid")
 
 
-def _extra_object(extra: object, what: str = "keyring extra") -> Mapping[str, Any]:
+def extra_object(extra: object, what: str = "keyring extra") -> Mapping[str, Any]:
     if isinstance(extra, (str, bytes)):
         try:
             extra = json.loads(extra)
@@ -220,122 +217,6 @@ def _decode_key(text: object, where: str) -> bytes:
     return key
 
 
-def _secret_forms(key: bytes) -> set[str]:
-    """Every printable spelling of a key that could end up in a log line."""
-    std = base64.b64encode(key).decode("ascii")
-    url = base64.urlsafe_b64encode(key).decode("ascii")
-    return {std, std.rstrip("="), url, url.rstrip("="), key.hex(), key.hex().upper(), repr(key)}
-
-
-def _mask_secret(value: str) -> None:
-    try:  # Airflow 3 public API (the execution_time path is a deprecated shim).
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # Airflow 2
-        from airflow.utils.log.secrets_masker import mask_secret
-    mask_secret(value)
-
-
-def _register_secrets(keyring: Keyring, *extras: object) -> None:
-    forms: set[str] = set()
-    for extra in extras:
-        if isinstance(extra, str):
-            forms.add(extra)
-        elif isinstance(extra, Mapping):
-            for field in ("enc_keys", "bidx_keys"):
-                ring = extra.get(field)
-                if isinstance(ring, Mapping):
-                    forms.update(v for v in ring.values() if isinstance(v, str))
-    for root in keyring.enc_keys.values():
-        forms |= _secret_forms(root) | _secret_forms(_hkdf(root, ENC_INFO))
-    for root in keyring.bidx_keys.values():
-        forms |= _secret_forms(root) | _secret_forms(_hkdf(root, BIDX_INFO))
-    for form in forms:
-        _mask_secret(form)
-
-
-BIDX_CONN_SUFFIX = "_bidx"
-
-
-def _connection_extra(conn_id: str, *, optional: bool) -> object:
-    """The extra of an Airflow connection (JSON text or dict); None if ``optional`` and it does not exist.
-
-    A connection that is absent is one lookup (environment, then the secrets backends / execution API),
-    which Airflow logs at DEBUG only. Any other failure (a secrets backend that cannot be reached, access
-    denied) is an error even for the optional one: guessing would index with the wrong key.
-    """
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException as exc:
-        if optional:
-            return None
-        raise KeyringError(
-            f"Airflow connection {conn_id!r} could not be read ({type(exc).__name__}); it must exist with "
-            "conn_type generic and the keyring JSON as extra"
-        ) from exc
-    except Exception as exc:  # secrets-backend errors
-        raise KeyringError(
-            f"Airflow connection {conn_id!r} could not be read ({type(exc).__name__}); it must exist with "
-            "conn_type generic and the keyring JSON as extra"
-        ) from exc
-    extra: object = conn.extra if isinstance(conn.extra, str) else conn.extra_dejson
-    if not extra:
-        raise KeyringError(f"Airflow connection {conn_id!r} has an empty extra; expected the keyring JSON")
-    return extra
-
-
-@functools.lru_cache(maxsize=8)
-def load_keyring(conn_id: str = "leads_pii") -> Keyring:
-    """Keyring from an Airflow connection; keys are registered with the secret masker.
-
-    When a connection ``<conn_id>_bidx`` (``leads_pii_bidx``) exists, the blind-index ring comes from it
-    (rules: :meth:`Keyring.from_extras`); without it ``conn_id`` alone holds both rings, as before.
-    Cached per process (``load_keyring.cache_clear()`` to re-read after rotation): both connections are
-    read once per task process, never per row.
-    """
-    extra = _connection_extra(conn_id, optional=False)
-    bidx_id = conn_id + BIDX_CONN_SUFFIX
-    try:
-        bidx_extra = _connection_extra(bidx_id, optional=True)
-    except KeyringError:
-        if isinstance(extra, str):
-            _mask_secret(extra)
-        raise
-    try:
-        keyring = Keyring.from_extras(extra, bidx_extra)  # type: ignore[arg-type]
-    except KeyringError as exc:
-        # Mask what we can even when invalid, then fail with the connection(s) named.
-        for text in (extra, bidx_extra):
-            if isinstance(text, str):
-                _mask_secret(text)
-        names = repr(conn_id) if bidx_extra is None else f"{conn_id!r} + {bidx_id!r}"
-        hint = ""
-        if bidx_extra is None and "missing 'bidx_keys'" in str(exc):
-            hint = f" (and there is no connection {bidx_id!r})"
-        raise KeyringError(f"connection {names}: {exc}{hint}") from None
-    _register_secrets(keyring, extra, bidx_extra)
-    if bidx_extra is None:
-        log.info("Loaded phone keyring from connection %r: %r", conn_id, keyring)
-    else:
-        log.info(
-            "Loaded phone keyring: encryption ring from connection %r, blind-index ring from %r: %r",
-            conn_id,
-            bidx_id,
-            keyring,
-        )
-        main = _extra_object(extra)
-        if any(f in main for f in _BIDX_FIELDS):
-            log.warning(
-                "Connection %r still holds bidx_keys/active_bidx_kid (identical to %r's, so they are "
-                "ignored); remove them so that it no longer holds the blind-index key",
-                conn_id,
-                bidx_id,
-            )
-    return keyring
-
-
 class Protected(NamedTuple):
     """What gets stored for one phone: no plaintext."""
 
@@ -374,16 +255,12 @@ class PhoneCipher:
     __slots__ = ("_aead", "_aad", "_enc_kid", "_enc_prefix", "_macs", "_bidx_kid")
 
     def __init__(self, keyring: Keyring) -> None:
-        self._aead = {kid: AESGCM(_hkdf(root, ENC_INFO)) for kid, root in keyring.enc_keys.items()}
+        self._aead = {kid: AESGCM(hkdf(root, ENC_INFO)) for kid, root in keyring.enc_keys.items()}
         self._aad = {kid: f"e1:{kid}:leads.phone".encode("ascii") for kid in keyring.enc_keys}
         self._enc_kid = keyring.active_enc_kid
         self._enc_prefix = f"e1:{self._enc_kid}:"
-        self._macs = {kid: _HmacSha256(_hkdf(root, BIDX_INFO)) for kid, root in keyring.bidx_keys.items()}
+        self._macs = {kid: _HmacSha256(hkdf(root, BIDX_INFO)) for kid, root in keyring.bidx_keys.items()}
         self._bidx_kid = keyring.active_bidx_kid
-
-    @classmethod
-    def from_connection(cls, conn_id: str = "leads_pii") -> PhoneCipher:
-        return cls(load_keyring(conn_id))
 
     def __repr__(self) -> str:
         return f"PhoneCipher(active_enc_kid={self._enc_kid!r}, active_bidx_kid={self._bidx_kid!r})"

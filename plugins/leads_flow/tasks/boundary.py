@@ -21,9 +21,9 @@ from leads_flow.io import runlog
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db
 from leads_flow.io.extract import check_legacy_schema
+from leads_flow.io.keyring import load_keyring
 from leads_flow.io.retry import retrying
 from leads_flow.quality.gate import GateRejected
-from leads_flow.rules.crypto import load_keyring
 from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition, partitions
 

@@ -22,7 +22,9 @@ from leads_flow.io.connect import connected
 from leads_flow.io.retry import retrying
 from leads_flow.tasks import metrics
 from leads_flow.tasks.boundary import failing_fast
-from leads_flow.tasks.notify import FRESHNESS_HTML, FRESHNESS_SUBJECT, report_url, send_alert
+from leads_flow.tasks.failure import report_url
+from leads_flow.tasks.messages import FRESHNESS_HTML, FRESHNESS_SUBJECT
+from leads_flow.tasks.notify import send_alert
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from leads_flow.config import (
 from leads_flow.io.cleanup import purge_drift
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db, as_datetime
+from leads_flow.io.keyring import load_keyring
 from leads_flow.io.retry import retrying
 from leads_flow.reconcile.compare import reconcile_window
 from leads_flow.reconcile.model import DAG_ID as DAG_ID  # the DAG file's id and param bound
@@ -32,8 +33,8 @@ from leads_flow.reconcile.model import MAX_DECRYPT_SAMPLE as MAX_DECRYPT_SAMPLE
 from leads_flow.reconcile.model import RepairResult, ensure_reconcile_schema
 from leads_flow.reconcile.repair import repair_window
 from leads_flow.reconcile.summary import summarize
-from leads_flow.rules.crypto import PhoneCipher, load_keyring
-from leads_flow.tasks import metrics, notify
+from leads_flow.rules.crypto import PhoneCipher
+from leads_flow.tasks import failure, metrics, notify
 from leads_flow.tasks.boundary import failing_fast, plan_partitions, settings_from
 from leads_flow.window import Partition, resolve_window
 
@@ -229,8 +230,6 @@ def on_failure(context: Any) -> None:
     """The sync's failure alert (:mod:`leads_flow.tasks.notify`: the same message, masked the same way, through
     the same channels), without the sync's leads_flow_run row: a reconcile window is not a partition run (the
     compare records its own failure in leads_flow_reconcile_run, a repair batch in its own run row)."""
-    failure = notify.failure_of(context)
-    failure = dataclasses.replace(
-        failure, etl_run_id=None, report_url=notify.report_url(None, failure.dag_id, failure.run_id)
-    )
-    notify.send_alert(notify.message_of(failure), context)
+    what = failure.failure_of(context)
+    what = dataclasses.replace(what, etl_run_id=None, report_url=failure.report_url(None, what.dag_id, what.run_id))
+    notify.send_alert(failure.message_of(what), context)

@@ -9,8 +9,8 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from leads_flow.config import FLOW_CONN_ID, PII_CONN_ID
+from leads_flow.io.keyring import load_keyring
 from leads_flow.lifecycle.rekey import BeforeUpdate, rekey
-from leads_flow.rules.crypto import load_keyring
 from leads_flow.tasks.boundary import check_run_id, fail_fast
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,11 @@ from airflow.sdk.exceptions import AirflowFailException
 from leads_flow.config import FLOW_CONN_ID, LEGACY_WRITER_CONN_ID, PII_CONN_ID, TZ, Settings
 from leads_flow.io.connect import connected
 from leads_flow.io.extract import check_legacy_schema
+from leads_flow.io.keyring import load_keyring
 from leads_flow.io.retry import retrying
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.lifecycle.reverse_export import BATCH, reverse_export
-from leads_flow.rules.crypto import PhoneCipher, load_keyring
+from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.tasks.boundary import failing_fast
 
 log = logging.getLogger(__name__)

@@ -24,12 +24,13 @@ from leads_flow.config import (
 )
 from leads_flow.io.cleanup import drop_stale_stages, purge_rejects
 from leads_flow.io.db import Db
+from leads_flow.io.keyring import load_keyring
 from leads_flow.io.publish import publish_stage
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.stage import stage_partition
 from leads_flow.lifecycle.rekey import check_kids_held
 from leads_flow.quality.gate import GateRejected, gate_partition
-from leads_flow.rules.crypto import PhoneCipher, load_keyring
+from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.tasks import metrics
 from leads_flow.tasks.boundary import GateFailed, as_task, check_run_id, etl_run_id_for, plan_partitions, settings_from
 from leads_flow.window import Partition, resolve_window
