@@ -63,8 +63,8 @@ def main() -> None:
     logging.getLogger("leads_flow.reconcile").setLevel(logging.INFO)
     deleted = seed(args.rows)
 
-    from leads_flow.config import LEGACY_TABLE
     from leads_flow.io.connect import connected
+    from leads_flow.names import LEGACY_TABLE
     from leads_flow.reconcile.deletes import CHUNK, watch_hard_deletes
 
     chunk = args.chunk or CHUNK

@@ -366,7 +366,8 @@ def dlt_child(days: int) -> None:
 
     from leads_flow.config import Settings
     from leads_flow.rules.crypto import Keyring, PhoneCipher
-    from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
+    from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
+    from leads_flow.rules.mapping import Mapper
 
     start, end = window(days)
     extra = json.loads(os.environ["AIRFLOW_CONN_LEADS_PII"])["extra"]

@@ -37,7 +37,8 @@ def seed(rows: int) -> None:
     from leads_flow.io.keyring import load_keyring
     from leads_flow.io.schema import ensure_flow_schema
     from leads_flow.rules.crypto import PhoneCipher
-    from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
+    from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
+    from leads_flow.rules.mapping import Mapper
 
     cur = bp.admin().cursor()
     cur.execute(f"DROP DATABASE IF EXISTS {DB}")

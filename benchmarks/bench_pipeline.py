@@ -186,7 +186,8 @@ def run_stock(limit: int) -> dict:
     from leads_flow.io.keyring import load_keyring
     from leads_flow.io.schema import ensure_flow_schema
     from leads_flow.rules.crypto import PhoneCipher
-    from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
+    from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
+    from leads_flow.rules.mapping import Mapper
 
     fresh_flow_db()
     with connected("leads_flow") as flow:

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from leads_flow.config import DB_TASK, LEGACY_POOL
+from leads_flow.config import DB_TASK
+from leads_flow.names import LEGACY_POOL, TZ_NAME
 from leads_flow.tasks import deletes
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.notify import on_failure
-
-DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
+from leads_flow.tasks.wiring import dag_args
 
 
 @dag(
-    dag_id="leads_flow_hard_deletes",
-    schedule=CronTriggerTimetable("30 5 * * *", timezone="Asia/Shanghai"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["leads", "deletes"],
-    default_args={"owner": "data-engineering", "on_failure_callback": on_failure},
-    doc_md=DOC,
+    **dag_args(
+        __file__,
+        tags=["deletes"],
+    ),
+    schedule=CronTriggerTimetable("30 5 * * *", timezone=TZ_NAME),
     params={
         "dry_run": Param(False, type="boolean", section="Safety", description="Compare and count; mark nothing."),
         "max_vanish_share": Param(

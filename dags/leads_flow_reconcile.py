@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pendulum
 from airflow.sdk import Asset, Param, dag, task, task_group
 
-from leads_flow.config import DB_TASK, FLOW_ASSET_URI, LEGACY_POOL
+from leads_flow.config import DB_TASK
+from leads_flow.names import FLOW_ASSET_URI, LEGACY_POOL
 from leads_flow.tasks import reconcile
 from leads_flow.tasks.boundary import current_run_ids
-
-DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
+from leads_flow.tasks.wiring import dag_args
 
 
 @dag(
-    dag_id=reconcile.DAG_ID,
+    **dag_args(
+        __file__,
+        tags=["pii", "reconcile", "cutover"],
+        failure_callback=reconcile.on_failure,
+    ),
     schedule=[Asset(FLOW_ASSET_URI)],  # runs when leads_flow_sync's publish updates leads_flow
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["leads", "pii", "reconcile", "cutover"],
-    default_args={"owner": "data-engineering", "on_failure_callback": reconcile.on_failure},
-    doc_md=DOC,
     params={
         "start_date": Param(
             None,

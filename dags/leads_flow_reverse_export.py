@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pendulum
 from airflow.sdk import Param, dag, task
 
 from leads_flow.config import DB_TASK
 from leads_flow.tasks import reverse_export
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.notify import on_failure
-
-DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
+from leads_flow.tasks.wiring import dag_args
 
 
 @dag(
-    dag_id="leads_flow_reverse_export",
+    **dag_args(
+        __file__,
+        tags=["pii", "cutover", "rollback"],
+    ),
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["leads", "pii", "cutover", "rollback"],
-    default_args={"owner": "data-engineering", "on_failure_callback": on_failure},
-    doc_md=DOC,
     params={
         "since": Param(
             type="string",

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task, task_group
 
-from leads_flow.config import DB_TASK, FLOW_ASSET_URI, LEGACY_POOL
+from leads_flow.config import DB_TASK
+from leads_flow.names import FLOW_ASSET_URI, LEGACY_POOL, TZ_NAME
 from leads_flow.tasks import sync as pipeline
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.notify import on_failure
-
-DOC = Path(__file__).with_suffix(".md").read_text(encoding="utf-8")
+from leads_flow.tasks.wiring import dag_args
 
 
 @dag(
-    dag_id="leads_flow_sync",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="Asia/Shanghai"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,
-    max_active_runs=4,
-    tags=["leads", "pii", "sync"],
-    default_args={"owner": "data-engineering", "on_failure_callback": on_failure},
-    doc_md=DOC,
+    **dag_args(
+        __file__,
+        tags=["pii", "sync"],
+        max_active_runs=4,
+    ),
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone=TZ_NAME),
     params={
         "start_date": Param(
             None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leads_flow.io.db import Db
-from leads_flow.rules.mapping import LEGACY_COLUMNS
+from leads_flow.rules.fields import LEGACY_COLUMNS
 from leads_flow.window import Partition
 
 

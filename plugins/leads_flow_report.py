@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from leads_flow.config import REPORT_PREFIX, REPORT_UI_ROUTE
+from leads_flow.names import REPORT_PREFIX, REPORT_UI_ROUTE
 from leads_flow.report.views import LazyApp, plugin_app
 
 URL_PREFIX = REPORT_PREFIX  # alert links (leads_flow.tasks.failure.report_url) rely on both names

@@ -57,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _erase(args: argparse.Namespace) -> dict:
-    from leads_flow.config import FLOW_CONN_ID, PII_CONN_ID
     from leads_flow.io.connect import connected
     from leads_flow.io.keyring import load_keyring
     from leads_flow.io.schema import ensure_flow_schema
     from leads_flow.lifecycle.erase import erase_leads, lead_ids_for_phones
+    from leads_flow.names import FLOW_CONN_ID, PII_CONN_ID
     from leads_flow.rules.crypto import PhoneCipher
 
     phones = read_phones(args.file)

@@ -1,4 +1,4 @@
-"""Generate tests/vectors/field_rules.json: the field rules (rules.mapping.FIELD_RULES) as a cross-language contract.
+"""Generate tests/vectors/field_rules.json: the field rules (rules.fields.FIELD_RULES) as a cross-language contract.
 
 Each case is one legacy row (as the database hands it over: strings, integers, NULLs, DATETIMEs written
 ``YYYY-MM-DD HH:MM:SS``) and what the mapping makes of it: either the flow row (every column but the random
@@ -30,7 +30,8 @@ from gen_phone_vectors import BIDX_ROOT, ENC_ROOT  # noqa: E402
 from leads_flow.config import Settings  # noqa: E402
 from leads_flow.rules import mapping  # noqa: E402
 from leads_flow.rules.crypto import Keyring, PhoneCipher  # noqa: E402
-from leads_flow.rules.mapping import LEGACY_COLUMNS, REJECT_REASONS, STAGE_COLUMNS, RowCtx  # noqa: E402
+from leads_flow.rules.fields import LEGACY_COLUMNS, REJECT_REASONS, STAGE_COLUMNS, RowCtx  # noqa: E402
+from leads_flow.rules.fingerprint import content_hash  # noqa: E402
 from leads_flow.rules.phone import normalize  # noqa: E402
 
 KID = "1"
@@ -198,7 +199,7 @@ def map_case(row: tuple, cipher: PhoneCipher, partition_end: datetime = PARTITIO
     out = mapping._MAP_ROW(row, ctx)  # the compiled FIELD_RULES, as Mapper.map_rows runs them
     if ctx.reasons:
         return {"reasons": sorted(set(ctx.reasons))}
-    staged = dict(zip(STAGE_COLUMNS, (*out, mapping.content_hash(out))))
+    staged = dict(zip(STAGE_COLUMNS, (*out, content_hash(out))))
     flow: dict[str, Any] = {}
     phone = row[LEGACY_COLUMNS.index("phone")]
     flow["e164"] = normalize(str(phone)) if staged["phone_cipher"] is not None else None

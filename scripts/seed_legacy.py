@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from devkit import seed
-    from leads_flow.config import LEGACY_CONN_ID, LEGACY_TABLE
     from leads_flow.io import schema
     from leads_flow.io.connect import connect
+    from leads_flow.names import LEGACY_CONN_ID, LEGACY_TABLE
 
     start, end = window(args.days)
     db = connect(LEGACY_CONN_ID)

@@ -1,29 +1,19 @@
-"""Names and settings shared by every stage.
-
-Connection ids and table names are a contract with other teams: they live here once, and every
-identifier that reaches SQL text (never a value) is validated by :func:`ident`.
-"""
+"""Settings and the environment: tunables of a run (:class:`Settings`), the ``LEADS_FLOW_*`` variables (read here
+and nowhere else), task retry policy, and :func:`ident`, which validates every identifier that reaches SQL text
+(never a value). The names other teams rely on live in :mod:`leads_flow.names`."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from leads_flow.errors import Permanent
-
-LEGACY_CONN_ID = "leads_legacy"
-FLOW_CONN_ID = "leads_flow"
-PII_CONN_ID = "leads_pii"
-LEGACY_WRITER_CONN_ID = "leads_legacy_writer"
-"""The reverse export's own login on the legacy database (docs/cutover.md, step 5): the only writer there."""
-LEGACY_POOL = "leads_legacy"
-FLOW_ASSET_URI = "leads_flow://leads_flow/leads_flow"
-"""The Asset leads_flow_sync's publish task updates; leads_flow_reconcile is scheduled on it."""
+from leads_flow.names import LEGACY_TABLE, TZ_NAME
 
 DB_TASK: dict = {
     "retries": 3,
@@ -33,18 +23,7 @@ DB_TASK: dict = {
 }
 """Retry policy of every task that talks to a database (transient errors; permanent ones fail fast)."""
 
-LEGACY_TABLE = "leads_aggr"
-FLOW_TABLE = "leads_flow"
-REJECT_TABLE = "leads_flow_reject"
-RUN_TABLE = "leads_flow_run"
-
-REPORT_PREFIX = "/leads-flow"
-"""Where the run report plugin is mounted on the api-server (plugins/leads_flow_report.py)."""
-REPORT_UI_ROUTE = "leads-flow-runs"
-"""The report's page inside the Airflow UI: ``/plugin/<route>`` frames the report, ``/plugin/<route>/<path>``
-opens ``<path>`` of it (after the UI's own login, if needed)."""
-
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = ZoneInfo(TZ_NAME)
 """Legacy DATETIME columns are naive wall-clock time in this zone."""
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
@@ -78,7 +57,6 @@ class Settings:
     main_business_ids: frozenset[int] | None = None  # None: any positive integer
     min_join_time: datetime = datetime(2015, 1, 1)
     legacy_table: str = LEGACY_TABLE
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ident(self.legacy_table)

@@ -14,3 +14,8 @@ class Permanent(Exception):  # noqa: N818 - a mixin naming a kind, as dlt's Term
 
 class Transient(Exception):  # noqa: N818
     """Mixin: an error a retry may cure."""
+
+
+class Recorded(Exception):  # noqa: N818
+    """Mixin: the partition run's row in ``leads_flow_run`` already holds this outcome (a failed gate), so the
+    step's failure recorder leaves it as it is."""

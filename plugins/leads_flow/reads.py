@@ -33,7 +33,7 @@ from typing import Any
 
 from leads_flow.io.db import Db, as_datetime
 from leads_flow.rules.crypto import PhoneCipher, TokenError, UnknownKid
-from leads_flow.rules.mapping import STAGE_COLUMNS
+from leads_flow.rules.fields import STAGE_COLUMNS
 from leads_flow.rules.phone import InvalidPhone, normalize
 
 __all__ = [

@@ -18,7 +18,8 @@ from typing import Any
 from leads_flow.config import TZ, Settings
 from leads_flow.io.db import Db
 from leads_flow.rules.crypto import PhoneCipher
-from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
+from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
+from leads_flow.rules.mapping import Mapper
 
 log = logging.getLogger(__name__)
 

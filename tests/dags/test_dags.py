@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -28,6 +29,26 @@ def test_sync_dag_policy(dagbag):
         assert t.retries >= 1 and t.owner == "data-engineering", t.task_id
     assert dag.get_task("partition.stage").pool == "leads_legacy"
     assert [a.uri for a in dag.get_task("partition.publish").outlets] == ["leads_flow://leads_flow/leads_flow"]
+
+
+def test_every_dag_follows_the_house_policy(dagbag):
+    """Every DAG: file name = DAG id = a name in leads_flow.names, docs, tags, owner, the failure alert,
+    no catchup, retries on every task that talks to a database."""
+    from pathlib import Path
+
+    from leads_flow import names
+
+    dag_files = {p.stem for p in (Path(__file__).resolve().parents[2] / "dags").glob("*.py")}
+    ids = {v for k, v in vars(names).items() if k.endswith("_DAG_ID")}
+    assert set(dagbag.dag_ids) == dag_files == ids
+    for dag_id in dag_files:
+        dag = dagbag.dags[dag_id]
+        assert Path(dag.fileloc).stem == dag_id
+        assert dag.doc_md and not re.search(r"\{[a-z_]+\}", dag.doc_md), dag_id  # documented, every slot filled
+        assert "leads" in dag.tags and not dag.catchup and dag.max_active_runs >= 1, dag_id
+        for t in dag.tasks:
+            assert t.owner == "data-engineering" and t.on_failure_callback, (dag_id, t.task_id)
+            assert t.retries >= 1, (dag_id, t.task_id)
 
 
 def _crafted() -> list[tuple]:

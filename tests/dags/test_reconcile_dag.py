@@ -7,8 +7,9 @@ import random
 from datetime import date, datetime
 
 from devkit.seed import random_mobile
-from leads_flow.config import FLOW_ASSET_URI, TZ
+from leads_flow.config import TZ
 from leads_flow.io.connect import connected
+from leads_flow.names import FLOW_ASSET_URI
 from tests.helpers import insert, legacy_row, sync
 
 DAG_ID = "leads_flow_reconcile"

@@ -18,15 +18,9 @@ from hypothesis import strategies as st
 
 from devkit.seed import SEED_COLUMNS, legacy_rows
 from leads_flow.config import Settings
-from leads_flow.rules.mapping import (
-    FINGERPRINT_COLUMNS,
-    FINGERPRINT_VERSION,
-    LEGACY_COLUMNS,
-    STAGE_COLUMNS,
-    Mapper,
-    content_hash,
-    fingerprint_payload,
-)
+from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
+from leads_flow.rules.fingerprint import FINGERPRINT_COLUMNS, FINGERPRINT_VERSION, content_hash, fingerprint_payload
+from leads_flow.rules.mapping import Mapper
 
 END = datetime(2026, 11, 21)
 FLOW_COLUMNS = STAGE_COLUMNS[: STAGE_COLUMNS.index("content_hash") + 1]

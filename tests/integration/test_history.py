@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from leads_flow import reads
+from leads_flow import reads, submit
 from leads_flow.io.connect import connected
 from leads_flow.lifecycle.erase import erase_leads
 from leads_flow.rules.crypto import Keyring, PhoneCipher
@@ -123,8 +123,8 @@ def test_submit_lead_records_its_version_and_the_sync_of_the_same_row_adds_nothi
         "is_deleted": 0,
     }
     with connected("leads_flow") as db:
-        assert reads.submit_lead(db, cipher, online, etl_run_id="svc-leads") == reads.SUBMIT_WRITTEN
-        assert reads.submit_lead(db, cipher, online, etl_run_id="svc-leads") == reads.SUBMIT_WRITTEN  # a retry
+        assert submit.submit_lead(db, cipher, online, etl_run_id="svc-leads") == submit.SUBMIT_WRITTEN
+        assert submit.submit_lead(db, cipher, online, etl_run_id="svc-leads") == submit.SUBMIT_WRITTEN  # a retry
     versions = _history(1)
     assert [(v.from_channel, v.has_tool, v.etl_run_id) for v in versions][1:] == [("wechat_ad", True, "svc-leads")]
     assert len(versions) == 2

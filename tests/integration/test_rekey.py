@@ -262,7 +262,7 @@ def test_concurrent_newer_write_wins(any_dbs, cipher, use_keyring):
 def test_check_kids_held_names_the_missing_kid(any_dbs, cipher, use_keyring):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from leads_flow.lifecycle.rekey import check_kids_held, kids_in_use
+    from leads_flow.io.kids import check_kids_held, kids_in_use
     from leads_flow.rules.crypto import Keyring, KeyringError
 
     seed(any_dbs, cipher)

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devkit.seed import random_mobile
-from leads_flow import reads
+from leads_flow import submit
 from leads_flow.config import Settings
 from leads_flow.io.connect import connected
 from leads_flow.lifecycle.erase import erase_leads
 from leads_flow.lifecycle.reverse_export import LEGACY_TYPES, legacy_phone, legacy_values
-from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, Mapper
+from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
+from leads_flow.rules.mapping import Mapper
 from leads_flow.tasks.reverse_export import export
 from tests.helpers import distinct_phones, fail_unless, flow_table, insert, legacy_row, sync
 
@@ -173,7 +174,7 @@ def test_a_lead_changed_only_in_flow_is_updated_and_a_newer_legacy_write_wins(an
         "is_deleted": 0,
     }
     with connected("leads_flow") as flow:
-        reads.submit_lead(flow, cipher, online, etl_run_id="svc-after-cutover")  # written to flow only
+        submit.submit_lead(flow, cipher, online, etl_run_id="svc-after-cutover")  # written to flow only
     # lead 7: legacy was written after the flow version (e.g. the rollback already switched the services back)
     any_dbs.legacy_exec(
         "UPDATE leads_aggr SET from_channel = 'legacy_newer', update_time = '2026-11-22 09:00:00' WHERE id = 7"

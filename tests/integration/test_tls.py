@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID
 from leads_flow.io.connect import connect, connected, tls_config
 from leads_flow.io.db import Db
 from leads_flow.io.retry import PermanentDbError
+from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID
 
 pytestmark = pytest.mark.mysql
 

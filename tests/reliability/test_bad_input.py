@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devkit.seed import SEED_COLUMNS
-from leads_flow.rules.mapping import REJECT_REASONS
+from leads_flow.rules.fields import REJECT_REASONS
 from leads_flow.rules.phone import InvalidPhone, normalize
 from tests.helpers import sync
 from tests.reliability import _support as S

@@ -30,7 +30,7 @@ from leads_flow.io import load
 from leads_flow.io.connect import connect
 from leads_flow.io.retry import PermanentDbError, classify
 from leads_flow.io.sql import render
-from leads_flow.rules.mapping import STAGE_COLUMNS
+from leads_flow.rules.fields import STAGE_COLUMNS
 
 CLIENT_CAPS = 0x0001 | 0x0004 | 0x0008 | 0x0080 | 0x0200 | 0x2000 | 0x8000 | 0x10000 | 0x20000 | 0x80000
 # LONG_PASSWORD LONG_FLAG CONNECT_WITH_DB LOCAL_FILES PROTOCOL_41 TRANSACTIONS SECURE_CONNECTION

@@ -344,11 +344,11 @@ def test_api_server_gets_only_the_read_only_flow_login():
     assert api["AIRFLOW_CONN_LEADS_FLOW"].startswith("mysql://flow_reader:${FLOW_READER_PASSWORD:?")
     ((privs, obj, _),) = grants()["flow_reader"]
     assert (set(privs), obj) == ({"SELECT"}, "leads_flow.*")
-    from leads_flow import config
+    from leads_flow import names
     from leads_flow.report import views as report
 
-    assert config.FLOW_CONN_ID == "leads_flow"
-    assert report.create_app.__kwdefaults__["conn_id"] == config.FLOW_CONN_ID
+    assert names.FLOW_CONN_ID == "leads_flow"
+    assert report.create_app.__kwdefaults__["conn_id"] == names.FLOW_CONN_ID
 
 
 def test_execution_api_and_jwt_secret_are_shared_and_point_at_the_api_server():
@@ -508,11 +508,11 @@ def test_dockerfile_copies_existing_files_and_matches_the_pinned_airflow():
 
 
 def test_connection_ids_are_exactly_the_pipelines():
-    from leads_flow import config
+    from leads_flow import names
     from leads_flow.io.keyring import BIDX_CONN_SUFFIX
 
-    pii = {config.PII_CONN_ID, config.PII_CONN_ID + BIDX_CONN_SUFFIX}
-    dbs = {config.LEGACY_CONN_ID, config.FLOW_CONN_ID}
+    pii = {names.PII_CONN_ID, names.PII_CONN_ID + BIDX_CONN_SUFFIX}
+    dbs = {names.LEGACY_CONN_ID, names.FLOW_CONN_ID}
     assert dbs | pii == {"leads_legacy", "leads_flow", "leads_pii", "leads_pii_bidx"}
     seen = set()
     for name, svc in [*services().items(), ("x-airflow-common", compose()["x-airflow-common"])]:
@@ -522,7 +522,7 @@ def test_connection_ids_are_exactly_the_pipelines():
     assert seen == dbs | pii
     for name, svc in [*airflow_services().items(), ("airflow-init", services()["airflow-init"])]:
         expected = (
-            {config.FLOW_CONN_ID} if name == "airflow-apiserver" else dbs | (pii if name in TASK_RUNNERS else set())
+            {names.FLOW_CONN_ID} if name == "airflow-apiserver" else dbs | (pii if name in TASK_RUNNERS else set())
         )
         assert {k for k in env_of(svc) if k.startswith("AIRFLOW_CONN_")} == {
             f"AIRFLOW_CONN_{c.upper()}" for c in expected
@@ -660,14 +660,14 @@ def test_init_sql_grants_only_select_on_leads_aggr_to_the_legacy_reader():
 
 
 def test_airflow_init_migrates_creates_the_pool_and_the_admin_login():
-    from leads_flow import config
+    from leads_flow import names
 
     init = services()["airflow-init"]
     script = command_of(init)[-1] if command_of(init)[:2] == ["bash", "-c"] else ""
     assert script, "airflow-init should run a bash -c script"
     assert "airflow db migrate" in script
     m = re.search(r'airflow pools set (\S+) (\d+) "([^"]+)"', script)
-    assert m and m.group(1) == config.LEGACY_POOL and m.group(2) == "2"
+    assert m and m.group(1) == names.LEGACY_POOL and m.group(2) == "2"
     assert m.group(3) == "Concurrent reads on the legacy database"
     env = env_of(init)
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"

@@ -12,7 +12,8 @@ import pytest
 
 from leads_flow.config import Settings
 from leads_flow.rules.crypto import Keyring, PhoneCipher
-from leads_flow.rules.mapping import LEGACY_COLUMNS, REJECT_REASONS, STAGE_COLUMNS, Mapper
+from leads_flow.rules.fields import LEGACY_COLUMNS, REJECT_REASONS, STAGE_COLUMNS
+from leads_flow.rules.mapping import Mapper
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "field_rules.json"

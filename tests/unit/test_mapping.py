@@ -8,7 +8,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from leads_flow.config import Settings
-from leads_flow.rules.mapping import FIELD_RULES, LEGACY_COLUMNS, STAGE_COLUMNS, Mapper, parse_ip, protected_raw
+from leads_flow.rules.fields import FIELD_RULES, LEGACY_COLUMNS, STAGE_COLUMNS, parse_ip
+from leads_flow.rules.mapping import Mapper, protected_raw
 
 END = datetime(2026, 11, 21)
 PHONE = "13912345678"  # generated, not a real subscriber

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leads_flow.config import Settings
-from leads_flow.rules.mapping import LEGACY_COLUMNS, Mapper, protected_raw
+from leads_flow.rules.fields import LEGACY_COLUMNS
+from leads_flow.rules.mapping import Mapper, protected_raw
 from leads_flow.rules.phone import contains_mobile, find_mobiles, mask_phones_in_text
 from tests.phone_text_strategies import (
     FULL_WIDTH,
@@ -171,6 +172,6 @@ def test_mapping_keeps_non_phone_text_as_it_is(cipher, cases) -> None:
 
 
 def _mapped_columns() -> tuple[str, ...]:
-    from leads_flow.rules.mapping import MAPPED_COLUMNS
+    from leads_flow.rules.fields import MAPPED_COLUMNS
 
     return MAPPED_COLUMNS

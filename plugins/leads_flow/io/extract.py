@@ -7,7 +7,8 @@ from collections.abc import Iterator, Sequence
 from leads_flow.config import Settings
 from leads_flow.io.db import Db, as_datetime
 from leads_flow.io.retry import PermanentDbError
-from leads_flow.rules.mapping import LEGACY_COLUMNS
+from leads_flow.io.sql import id_list
+from leads_flow.rules.fields import LEGACY_COLUMNS
 from leads_flow.window import Partition
 
 _DATETIME_COLUMNS = [i for i, c in enumerate(LEGACY_COLUMNS) if c in ("join_time", "create_time", "update_time")]
@@ -45,7 +46,7 @@ def read_window(
     """
     if ids is not None:
         for i in range(0, len(ids), 1000):
-            part = ",".join(str(int(x)) for x in ids[i : i + 1000])
+            part = id_list(ids[i : i + 1000])
             yield from _typed(
                 db,
                 db.stream(

@@ -9,7 +9,7 @@ from typing import Any
 from leads_flow.io.db import Db
 from leads_flow.io.retry import TransientDbError
 from leads_flow.io.stage_files import stage_file
-from leads_flow.rules.mapping import STAGE_COLUMNS
+from leads_flow.rules.fields import STAGE_COLUMNS
 
 _TSV_SPECIAL = re.compile("[\\\\\t\n\r\0]")
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 
-from leads_flow.config import FLOW_CONN_ID, ident
+from leads_flow.config import ident
 from leads_flow.io import runlog
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db
 from leads_flow.io.retry import retrying
+from leads_flow.names import FLOW_CONN_ID
 
 log = logging.getLogger(__name__)
 

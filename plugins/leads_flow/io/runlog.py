@@ -11,13 +11,15 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from leads_flow.config import ConfigError
+from leads_flow.errors import Recorded
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db, as_datetime
 from leads_flow.rules.redact import reason_of
@@ -27,9 +29,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RUN_ID_MAX = 250  # the etl_run_id and reconcile_run_id columns
-# Run ids reach one SQL text as a quoted literal (the gate's reject query for Great Expectations, which
-# binds no parameters): quotes, backslashes and control characters are refused before anything is
-# written. Airflow's default allowed_run_id_pattern never produces them.
+# Run ids are always bound, never spliced into SQL; quotes, backslashes and control characters are still
+# refused before anything is written, so an id stays one token in logs, links and the report. Airflow's
+# default allowed_run_id_pattern never produces them.
 _UNSAFE_RUN_ID = re.compile(r"['\"\\`\x00-\x1f\x7f]")
 
 
@@ -51,7 +53,7 @@ def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
 
 
 def check_run_id(run_id: str) -> str:
-    """``run_id`` if it is safe to carry into SQL text, else :class:`UnsafeRunId`."""
+    """``run_id`` if it is one safe token (no quotes, backslashes or control characters), else :class:`UnsafeRunId`."""
     if not isinstance(run_id, str) or not run_id or _UNSAFE_RUN_ID.search(run_id):
         raise UnsafeRunId(
             f"refusing run id {run_id!r}: quotes, backslashes and control characters "
@@ -241,16 +243,13 @@ def failed_by_callback(
         flow.run("run_failed_callback", {**params, "gate_failed": RunStatus.GATE_FAILED.value, **_DONE})
 
 
-def recording_failure(
-    etl_run_id: str, flow_conn_id: str, fn: Callable[[], T], *, recorded: tuple[type[BaseException], ...] = ()
-) -> T:
-    """Run one step of a partition run; on error record the masked reason (:func:`failed`) and re-raise.
-
-    ``recorded`` names errors whose outcome the row already holds (a failed gate), left as they are.
-    """
+@contextmanager
+def recording(etl_run_id: str, flow_conn_id: str) -> Iterator[None]:
+    """One step of a partition run: on error record the masked reason (:func:`failed`) and re-raise; an error
+    whose outcome the row already holds (:class:`~leads_flow.errors.Recorded`, a failed gate) is left as it is."""
     try:
-        return fn()
-    except recorded:
+        yield
+    except Recorded:
         raise
     except Exception as exc:
         failed(flow_conn_id, etl_run_id, exc)

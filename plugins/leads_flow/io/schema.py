@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from leads_flow.io.db import Db, as_datetime
-from leads_flow.rules.mapping import FINGERPRINT_VERSION, STAGE_COLUMNS, content_hash
+from leads_flow.rules.fields import STAGE_COLUMNS
+from leads_flow.rules.fingerprint import FINGERPRINT_VERSION, content_hash
 
 # Columns added after the first release: (table, column, DDL fragment per dialect). Appending an entry
 # here is how a column is added to a live deployment; CREATE TABLE in flow_ddl.sql holds the full shape.

@@ -7,6 +7,7 @@ into the driver's style. Identifiers are filled in only after :func:`leads_flow.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 from typing import Literal
 
@@ -60,7 +61,7 @@ def fill(text: str, **slots: str) -> str:
 @cache
 def _column_slots() -> dict[str, str]:
     """Column lists every statement may use, derived from the field rules (never written out by hand)."""
-    from leads_flow.rules.mapping import STAGE_COLUMNS
+    from leads_flow.rules.fields import STAGE_COLUMNS
 
     return {"flow_columns": ", ".join(STAGE_COLUMNS), "flow_values": ", ".join(f":{c}" for c in STAGE_COLUMNS)}
 
@@ -77,3 +78,8 @@ def render(dialect: Dialect, name: str, **idents: str) -> list[str]:
         text = text.replace("%", "%%")
         text = _NAMED.sub(r"%(\1)s", text).replace("?", "%s")
     return [s.strip().rstrip(";") for s in text.split(";\n") if s.strip()]
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """The ``{ids}`` slot of an ``IN ({ids})`` list: integers only, formatted by the package itself."""
+    return ", ".join(str(int(i)) for i in ids)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings
+from leads_flow.config import Settings
 from leads_flow.io import runlog
 from leads_flow.io.connect import connected, get_connection
 from leads_flow.io.db import Db
@@ -32,6 +32,7 @@ from leads_flow.io.progress import Progress
 from leads_flow.io.retry import is_duplicate_key, retrying
 from leads_flow.io.slices import READ_SLICES_PER_WORKER, id_slices, is_scan, time_slices
 from leads_flow.io.stage_files import sweep_stage_files
+from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID
 from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.rules.mapping import Mapper, reject_values
 from leads_flow.window import Partition

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from leads_flow.io.cleanup import STAGE_TABLE
 from leads_flow.io.db import Db
 from leads_flow.io.publish import scrub_stage  # noqa: F401 - the guard lives with the publish it guards
 from leads_flow.io.retry import retrying
+from leads_flow.io.sql import id_list
 from leads_flow.rules.crypto import PhoneCipher, TokenError
 from leads_flow.rules.phone import InvalidPhone, normalize
 
@@ -50,10 +51,6 @@ def _lead_ids(lead_ids: Iterable[Any]) -> list[int]:
             raise ValueError("lead ids must be positive integers")
         out[int(v)] = None
     return list(out)
-
-
-def _ids_sql(ids: Sequence[int]) -> str:
-    return ", ".join(str(int(i)) for i in ids)
 
 
 def stage_tables(db: Db) -> list[str]:
@@ -88,7 +85,7 @@ def erase_leads(flow_db: Db, lead_ids: Iterable[int], requested_by: str, *, batc
 
 
 def _erase_batch(flow: Db, ids: list[int], who: str) -> dict[str, int]:
-    in_ids = _ids_sql(ids)
+    in_ids = id_list(ids)
     now = datetime.now(TZ).replace(tzinfo=None, microsecond=0)
     with flow.transaction():
         known = {int(r[0]) for r in flow.query("erasure_recorded", ids=in_ids)}

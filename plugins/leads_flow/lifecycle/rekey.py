@@ -17,27 +17,27 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db, as_datetime
+from leads_flow.io.kids import check_kids_held, kid_counts, kids_of
 from leads_flow.io.progress import Progress
 from leads_flow.io.retry import retrying
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.rules.crypto import Keyring, KeyringError, PhoneCipher, TokenError
-from leads_flow.rules.mapping import STAGE_COLUMNS, content_hash
+from leads_flow.io.sql import id_list
+from leads_flow.names import FLOW_TABLE, HISTORY_TABLE, REJECT_TABLE
+from leads_flow.rules.crypto import Keyring, PhoneCipher, TokenError
+from leads_flow.rules.fields import STAGE_COLUMNS
+from leads_flow.rules.fingerprint import content_hash
 from leads_flow.rules.phone import InvalidPhone, normalize
 
 log = logging.getLogger(__name__)
 
-_KID = re.compile(r"[0-9a-z]{1,8}", re.ASCII)
-FLOW, REJECT = "leads_flow", "leads_flow_reject"
-HISTORY = "leads_flow_history"
 # The change journal as its rekey reads it: lead_id .. content_hash (the mapped row and its fingerprint).
 _H_HASH = STAGE_COLUMNS.index("content_hash")
 _H_COLUMNS = ", ".join(STAGE_COLUMNS[: _H_HASH + 1])
@@ -47,87 +47,6 @@ _H_DATETIMES = tuple(STAGE_COLUMNS.index(c) for c in ("join_time", "source_updat
 
 BeforeUpdate = Callable[[str, Sequence[tuple]], None]
 """Test hook: called with (table, rows read) after a batch is read and before it is written."""
-
-
-class KidsInUse(NamedTuple):
-    """Kids found in the stored data: encryption kids (tokens of both tables) and blind-index kids."""
-
-    enc: frozenset[str]
-    bidx: frozenset[str]
-
-
-def _kid(value: object) -> str:
-    """A kid read back from the database, or ``?`` when the value is not shaped like one (never shown)."""
-    return value if isinstance(value, str) and _KID.fullmatch(value) else "?"
-
-
-def _counts(rows: Sequence[tuple]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for kid, n in rows:
-        k = _kid(kid)
-        out[k] = out.get(k, 0) + int(n)
-    return dict(sorted(out.items()))
-
-
-def kid_counts(flow_db: Db) -> dict[str, dict[str, dict[str, int]]]:
-    """Rows per kid: ``{"leads_flow": {"enc": {kid: n}, "bidx": {kid: n}}, "leads_flow_reject": {"enc": …}}``,
-    plus ``"leads_flow_history": {"enc": …, "bidx": …}`` when the change journal holds phone tokens."""
-    out: dict[str, dict[str, dict[str, int]]] = {
-        FLOW: {
-            "enc": _counts(flow_db.query("rekey_enc_kids", {})),
-            "bidx": _counts(flow_db.query("rekey_bidx_kids", {})),
-        },
-        REJECT: {
-            "enc": _counts(flow_db.query("rekey_reject_kids", {})),
-            "bidx": _counts(flow_db.query("rekey_reject_bidx_kids", {})),
-        },
-    }
-    history = {
-        "enc": _counts(flow_db.query("history_rekey_enc_kids", {})),
-        "bidx": _counts(flow_db.query("history_rekey_bidx_kids", {})),
-    }
-    if history["enc"] or history["bidx"]:
-        out[HISTORY] = history
-    return out
-
-
-def _kids_of(counts: Mapping[str, Mapping[str, Mapping[str, int]]]) -> KidsInUse:
-    return KidsInUse(
-        frozenset(k for table in counts.values() for k in table.get("enc", {})),
-        frozenset(k for table in counts.values() for k in table.get("bidx", {})),
-    )
-
-
-def kids_in_use(flow_db: Db, *, journal: bool = True) -> KidsInUse:
-    """The encryption kids (phone tokens, reject raw tokens) and bidx kids the stored rows carry.
-
-    leads_flow's through its kid indexes (``idx_enc_kid``, ``idx_phone_bidx``: one index dive per kid, cheap
-    enough for every sync plan), the rejects' raw tokens by a scan of that retention-bounded table, and the
-    change journal's (``journal``) by a full scan, which only the rekey pays.
-    """
-    enc = {_kid(r[0]) for r in flow_db.query("kids_flow_enc", {})}
-    enc |= set(_counts(flow_db.query("rekey_reject_kids", {})))
-    bidx = {_kid(r[0]) for r in flow_db.query("kids_flow_bidx", {})}
-    bidx |= {_kid(r[0]) for r in flow_db.query("kids_reject_bidx", {})}
-    if journal:
-        enc |= set(_counts(flow_db.query("history_rekey_enc_kids", {})))
-        bidx |= set(_counts(flow_db.query("history_rekey_bidx_kids", {})))
-    return KidsInUse(frozenset(enc), frozenset(bidx))
-
-
-def check_kids_held(flow_db: Db, keyring: Keyring, *, journal: bool = True, used: KidsInUse | None = None) -> KidsInUse:
-    """Raise :class:`KeyringError` naming every kid the stored rows use that the keyring no longer holds
-    (``used``: kids already counted; else :func:`kids_in_use`)."""
-    used = used or kids_in_use(flow_db, journal=journal)
-    missing_enc = sorted(used.enc - set(keyring.enc_keys))
-    missing_bidx = sorted(used.bidx - set(keyring.bidx_keys))
-    if missing_enc or missing_bidx:
-        parts = [f"enc kid {k!r}" for k in missing_enc] + [f"bidx kid {k!r}" for k in missing_bidx]
-        raise KeyringError(
-            f"stored rows still use {', '.join(parts)}, which the keyring no longer holds: put the old key back "
-            "and run leads_flow_rekey before removing it (docs/phone-protection.md, Key rotation runbook)"
-        )
-    return used
 
 
 @dataclass
@@ -140,9 +59,9 @@ class RekeyResult:
     active_bidx_kid: str
     before: dict[str, Any]
     after: dict[str, Any] = field(default_factory=dict)
-    moved: dict[str, int] = field(default_factory=lambda: {FLOW: 0, REJECT: 0})
-    skipped_newer: dict[str, int] = field(default_factory=lambda: {FLOW: 0, REJECT: 0})
-    unreadable: dict[str, int] = field(default_factory=lambda: {FLOW: 0, REJECT: 0})
+    moved: dict[str, int] = field(default_factory=lambda: {FLOW_TABLE: 0, REJECT_TABLE: 0})
+    skipped_newer: dict[str, int] = field(default_factory=lambda: {FLOW_TABLE: 0, REJECT_TABLE: 0})
+    unreadable: dict[str, int] = field(default_factory=lambda: {FLOW_TABLE: 0, REJECT_TABLE: 0})
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -237,18 +156,18 @@ class _Rekeyer:
         while rows := self._batch("rekey_flow_batch", {"after": after, "bidx_kid": c.active_bidx_kid}):
             after = rows[-1][0]
             if self.before_update:
-                self.before_update(FLOW, rows)
+                self.before_update(FLOW_TABLE, rows)
             updates = []
             for lead_id, token, _bidx_kid in rows:
                 try:
                     e164 = c.decrypt(token)
                 except TokenError as exc:
-                    self.result.unreadable[FLOW] += 1
+                    self.result.unreadable[FLOW_TABLE] += 1
                     log.error("rekey: lead %s: phone token unreadable (%s), left as it is", lead_id, type(exc).__name__)
                     continue
                 new = token if token.startswith(self.enc_prefix) else c.encrypt(e164)
                 updates.append((lead_id, token, new, c.bidx(e164), c.active_bidx_kid))
-            self._write(FLOW, len(updates), lambda db, u=updates: _update_flow_batch(db, u))
+            self._write(FLOW_TABLE, len(updates), lambda db, u=updates: _update_flow_batch(db, u))
 
     def history(self) -> None:
         """The change journal, a batch of leads at a time (all of each lead's versions are read).
@@ -260,7 +179,7 @@ class _Rekeyer:
         c, after = self.cipher, 0
         while leads := self._batch("history_rekey_leads", {"after": after, "bidx_kid": c.active_bidx_kid}):
             after = leads[-1][0]
-            ids = ", ".join(str(int(r[0])) for r in leads)
+            ids = id_list(r[0] for r in leads)
 
             def read(ids: str = ids) -> list[tuple]:
                 with connected(self.flow_conn_id) as db:
@@ -268,9 +187,9 @@ class _Rekeyer:
 
             rows = retrying(read, what="rekey: read leads_flow_history")
             if self.before_update:
-                self.before_update(HISTORY, rows)
+                self.before_update(HISTORY_TABLE, rows)
             for counts in (self.result.moved, self.result.skipped_newer, self.result.unreadable):
-                counts.setdefault(HISTORY, 0)
+                counts.setdefault(HISTORY_TABLE, 0)
             keys = {(r[0], r[_H_SUA], r[_H_HASH]) for r in rows}
             updates: list[dict[str, Any]] = []
             deletes: list[dict[str, Any]] = []
@@ -281,7 +200,7 @@ class _Rekeyer:
                 try:
                     e164 = c.decrypt(token)
                 except TokenError as exc:
-                    self.result.unreadable[HISTORY] += 1
+                    self.result.unreadable[HISTORY_TABLE] += 1
                     log.error("rekey: history of lead %s: token unreadable (%s), left", r[0], type(exc).__name__)
                     continue
                 bidx = c.bidx(e164)
@@ -307,7 +226,7 @@ class _Rekeyer:
                 moved = sum(n > 0 for n in _execute_each(db, "history_rekey_update", u))
                 return moved + sum(n > 0 for n in _execute_each(db, "history_rekey_delete", d))
 
-            self._write(HISTORY, len(updates) + len(deletes), write)
+            self._write(HISTORY_TABLE, len(updates) + len(deletes), write)
 
     def rejects(self) -> None:
         c, after_run, after_lead = self.cipher, "", -1
@@ -316,7 +235,7 @@ class _Rekeyer:
         ):
             after_run, after_lead = rows[-1][0], rows[-1][1]
             if self.before_update:
-                self.before_update(REJECT, rows)
+                self.before_update(REJECT_TABLE, rows)
             updates = []
             for etl_run_id, lead_id, raw, bidx_kid in rows:
                 try:
@@ -327,7 +246,7 @@ class _Rekeyer:
                         values["phone"] = c.encrypt_raw(phone)
                     bidx = None if bidx_kid is None else c.bidx(normalize(phone))
                 except (TokenError, InvalidPhone, ValueError, KeyError, TypeError, AttributeError) as exc:
-                    self.result.unreadable[REJECT] += 1
+                    self.result.unreadable[REJECT_TABLE] += 1
                     log.error("rekey: reject of lead %s: raw phone unreadable (%s), left", lead_id, type(exc).__name__)
                     continue
                 new_raw = json.dumps(values, ensure_ascii=False, default=str)
@@ -342,7 +261,7 @@ class _Rekeyer:
                     }
                 )
             self._write(
-                REJECT,
+                REJECT_TABLE,
                 len(updates),
                 lambda db, u=updates: sum(n > 0 for n in _execute_each(db, "rekey_reject_update", u)),
             )
@@ -399,7 +318,7 @@ def rekey(
             if not dry_run:
                 ensure_flow_schema(db)
             counts = kid_counts(db)
-            check_kids_held(db, keyring, used=_kids_of(counts))
+            check_kids_held(db, keyring, used=kids_of(counts))
             return counts
 
     before = retrying(prepare, what="rekey: count kids")

@@ -20,17 +20,18 @@ create_time fallback), and the columns leads_flow never carried (``sales_name``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_TABLE, LEGACY_WRITER_CONN_ID
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db, as_datetime
 from leads_flow.io.retry import retrying
+from leads_flow.io.sql import id_list
+from leads_flow.names import FLOW_CONN_ID, LEGACY_TABLE, LEGACY_WRITER_CONN_ID
 from leads_flow.rules.crypto import PhoneCipher, TokenError
-from leads_flow.rules.mapping import LEADS_TYPES, LEGACY_COLUMNS
+from leads_flow.rules.fields import LEADS_TYPES, LEGACY_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +117,6 @@ class ReverseExportResult:
         return {"since": self.since, "until": self.until, "dry_run": self.dry_run, **self.counts}
 
 
-def _ids_sql(ids: Sequence[int]) -> str:
-    return ", ".join(str(int(i)) for i in ids)
-
-
 def reverse_export(
     cipher: PhoneCipher,
     since: datetime,
@@ -187,7 +184,7 @@ def _write_batch(candidates: list[dict[str, Any]], dry_run: bool, legacy_table: 
         held = {
             int(i): as_datetime(ts)
             for i, ts in legacy.query(
-                "reverse_export_legacy_state", {}, legacy=legacy_table, ids=_ids_sql([c["id"] for c in candidates])
+                "reverse_export_legacy_state", {}, legacy=legacy_table, ids=id_list([c["id"] for c in candidates])
             )
         }
         inserts = [c for c in candidates if c["id"] not in held]

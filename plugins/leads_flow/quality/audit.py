@@ -9,7 +9,7 @@ from typing import Any
 from leads_flow.config import ident
 from leads_flow.io.connect import connected
 from leads_flow.io.sql import fill, sql_text
-from leads_flow.rules.mapping import LEADS_TYPES
+from leads_flow.rules.fields import LEADS_TYPES
 
 # An e1 token's body is nonce + ciphertext + tag, more than 12 + 4 + 16 bytes: 44+ base64url characters. A
 # shorter body cannot be a token (a plain phone written into the column, say). The token itself is not

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leads_flow.config import Settings, VolumePolicy
-from leads_flow.errors import Permanent
+from leads_flow.errors import Permanent, Recorded
 from leads_flow.io import runlog
 from leads_flow.io.connect import connected, dialect_of
 from leads_flow.quality.expectations import GateResult, run_gate
@@ -17,7 +17,7 @@ from leads_flow.quality.volume import VOLUME_CHECK, VolumeResult, check_volume
 log = logging.getLogger(__name__)
 
 
-class GateRejected(Permanent):
+class GateRejected(Permanent, Recorded):
     """The data-quality gate failed: nothing may be published until the data changes."""
 
     def __init__(
@@ -40,31 +40,6 @@ class GateOutcome:
 
     timings: dict[str, float]
     volume: VolumeResult | None = None
-
-
-def gate_staged(
-    flow_conn_id: str,
-    stage_table: str,
-    etl_run_id: str,
-    *,
-    extracted: int,
-    rejected: int,
-    stage_seconds: float,
-    partition_end: datetime,
-    settings: Settings,
-) -> dict[str, float]:
-    """The gate as a step of a partition run without the volume check (a repair: its volume says nothing about
-    the day); the timings so far. See :func:`gate_partition`."""
-    return gate_partition(
-        flow_conn_id,
-        stage_table,
-        etl_run_id,
-        extracted=extracted,
-        rejected=rejected,
-        stage_seconds=stage_seconds,
-        partition_end=partition_end,
-        settings=settings,
-    ).timings
 
 
 def gate_partition(
@@ -109,7 +84,8 @@ def gate_partition(
             settings=settings,
         )
 
-    volume, result = runlog.recording_failure(etl_run_id, flow_conn_id, checks)
+    with runlog.recording(etl_run_id, flow_conn_id):
+        volume, result = checks()
     results, failed = list(result.results), list(result.failed)
     if volume is not None:
         results.append(volume.gate_result())

@@ -1,11 +1,11 @@
 """Compare one window of ``leads_aggr`` with ``leads_flow``: a verdict per legacy row, drift rows, counts.
 
-:func:`reconcile_window` merge-joins two id-sorted streams, so memory does not grow with the window and
+:class:`WindowCompare` (run by :func:`leads_flow.reconcile.window.reconcile_window`) merge-joins two id-sorted streams, so memory does not grow with the window and
 the two tables may live on different servers:
 
 - legacy rows of the window by ``id``, read in chunks through a server-side cursor, each mapped by the
   sync's own :class:`~leads_flow.rules.mapping.Mapper` (same rules) and fingerprinted by
-  :func:`~leads_flow.rules.mapping.content_hash`;
+  :func:`~leads_flow.rules.fingerprint.content_hash`;
 - ``leads_flow`` rows whose ``source_updated_at`` lies in the window, by ``lead_id``, fingerprinted by the
   same function from their stored columns (so a column edited under an unchanged stored ``content_hash``
   still shows). The phone enters both fingerprints as its blind index and kid.
@@ -41,19 +41,16 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, TZ, Settings
-from leads_flow.io.connect import connected
+from leads_flow.config import TZ, Settings
 from leads_flow.io.db import Db
-from leads_flow.io.extract import check_legacy_schema, read_window, typed_legacy_rows
+from leads_flow.io.extract import typed_legacy_rows
 from leads_flow.io.progress import Progress
-from leads_flow.io.retry import retrying
-from leads_flow.io.runlog import short_id
+from leads_flow.io.sql import id_list
+from leads_flow.names import MISSING_IN_LEGACY, PHONE_DRIFT
 from leads_flow.reconcile.model import (
     ACTION_MARKED_DELETED,
     ACTION_NONE,
@@ -61,106 +58,33 @@ from leads_flow.reconcile.model import (
     ACTION_REWRITE,
     ACTION_WAIT,
     CHUNK_ROWS,
-    COL_PHONE,
-    COL_SUA,
     ERASED,
     FLOW_COLUMNS_SQL,
     HARD_DELETE_GRACE,
     LOOKUP_BATCH,
     MAX_DECRYPT_SAMPLE,
-    MISSING_IN_LEGACY,
-    PHONE_DRIFT,
-    WINDOW_COUNTS,
     FlowRow,
     LegacyItem,
     WindowResult,
-    ensure_reconcile_schema,
     to_flow_row,
 )
+from leads_flow.reconcile.rowmap import RowMapper, erased_ids, mark_erased
 from leads_flow.reconcile.verdict import erased_state, judge_row
 from leads_flow.rules.crypto import PhoneCipher, TokenError
-from leads_flow.rules.mapping import (
-    JOIN_TIME_OUT_OF_RANGE,
-    LEGACY_COLUMNS,
-    Mapper,
-)
+from leads_flow.rules.fields import LEGACY_COLUMNS
 from leads_flow.rules.phone import InvalidPhone, normalize
-from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition
 
 log = logging.getLogger(__name__)
-
-
-class RowMapper:
-    """Applies the field rules to legacy rows exactly as the sync partition that publishes them would.
-
-    The join-time rule depends on the partition's end. A row in the last ``overlap_minutes`` of a day is
-    also read by the next day's sync partition, whose bound is a day later; such a row rejected only for
-    ``join_time_out_of_range`` is mapped again with that bound, as the sync would have loaded it.
-    """
-
-    def __init__(self, cipher: PhoneCipher, settings: Settings, partition: Partition, etl_run_id: str) -> None:
-        now = datetime.now()
-        index_only: Any = cipher.index_only()
-        self.main = Mapper(index_only, settings, partition.end, etl_run_id, now)
-        self.tail = Mapper(index_only, settings, partition.end + timedelta(days=1), etl_run_id, now)
-        self.tail_from = partition.end - timedelta(minutes=settings.overlap_minutes)
-        self.has_tail = settings.overlap_minutes > 0
-
-    def map(self, rows: Sequence[tuple]) -> list[LegacyItem]:
-        """LegacyItems in the order of ``rows``."""
-        mapped = self.main.map_rows(rows)
-        staged = {r[0]: r for r in mapped.staged}
-        rejected = {r[0]: (r[1], r[3]) for r in mapped.rejects}
-        if self.has_tail and rejected:
-            retry = [
-                row
-                for row in rows
-                if row[0] in rejected
-                and rejected[row[0]][0] == JOIN_TIME_OUT_OF_RANGE
-                and rejected[row[0]][1] is not None
-                and rejected[row[0]][1] >= self.tail_from
-            ]
-            if retry:
-                for r in self.tail.map_rows(retry).staged:
-                    staged[r[0]] = r
-                    del rejected[r[0]]
-        out = []
-        deleted = LEGACY_COLUMNS.index("is_deleted")
-        for row in rows:
-            lid = row[0]
-            if lid in staged:
-                s = staged[lid]
-                out.append(LegacyItem(int(lid), s[COL_SUA], s, None, int(bool(row[deleted])), row[COL_PHONE]))
-            else:
-                reasons, sua = rejected[lid]
-                out.append(LegacyItem(int(lid), sua, None, reasons, int(bool(row[deleted])), row[COL_PHONE]))
-        return out
-
-
-def _ids_sql(ids: Iterable[int]) -> str:
-    return ",".join(str(int(i)) for i in ids)
-
-
-def erased_ids(flow: Db, ids: Iterable[int]) -> set[int]:
-    """Those of ``ids`` recorded in leads_flow_erasure (issue #12)."""
-    ids = list(ids)
-    if not ids:
-        return set()
-    return {int(r[0]) for r in flow.query("erasure_recorded", ids=_ids_sql(ids))}
-
-
-def mark_erased(flow: Db, items: list[LegacyItem]) -> list[LegacyItem]:
-    """``items`` with ``erased`` set on the leads recorded in leads_flow_erasure."""
-    erased = erased_ids(flow, (i.lead_id for i in items))
-    return [i._replace(erased=True) if i.lead_id in erased else i for i in items] if erased else items
 
 
 def _detail(d: Mapping[str, Any]) -> str | None:
     return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str) if d else None
 
 
-def _merge(left: Iterator[LegacyItem], right: Iterator[FlowRow]) -> Iterator[tuple[LegacyItem | None, FlowRow | None]]:
+def merge_streams(
+    left: Iterator[LegacyItem], right: Iterator[FlowRow]
+) -> Iterator[tuple[LegacyItem | None, FlowRow | None]]:
     """Full outer merge-join of two streams sorted by lead id."""
     lv, rv = next(left, None), next(right, None)
     while lv is not None or rv is not None:
@@ -175,7 +99,7 @@ def _merge(left: Iterator[LegacyItem], right: Iterator[FlowRow]) -> Iterator[tup
             lv, rv = next(left, None), next(right, None)
 
 
-class _Compare:
+class WindowCompare:
     """The state of one window's compare: counters, bounded buffers, the drift sink."""
 
     def __init__(
@@ -289,7 +213,7 @@ class _Compare:
             for f in map(
                 to_flow_row,
                 self.flow.query(
-                    "reconcile_flow_ids", {}, columns=FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)
+                    "reconcile_flow_ids", {}, columns=FLOW_COLUMNS_SQL, ids=id_list(i.lead_id for i in items)
                 ),
             )
         }
@@ -303,7 +227,7 @@ class _Compare:
         present = {
             int(r[0])
             for r in self.legacy.query(
-                "reconcile_legacy_ids", {}, legacy=self.settings.legacy_table, ids=_ids_sql(f.lead_id for f in rows)
+                "reconcile_legacy_ids", {}, legacy=self.settings.legacy_table, ids=id_list(f.lead_id for f in rows)
             )
         }
         erased = erased_ids(self.flow, (f.lead_id for f in rows if f.lead_id not in present))
@@ -366,194 +290,3 @@ class _Compare:
         self.flush_want_legacy()
         self.check_sample()
         self.flush_drift()
-
-
-def reconcile_window(
-    partition: Partition,
-    run_id: str,
-    cipher: PhoneCipher,
-    settings: Settings,
-    *,
-    decrypt_sample: int = 0,
-    dag_id: str | None = None,
-    dag_run_id: str | None = None,
-    legacy_conn_id: str = LEGACY_CONN_ID,
-    flow_conn_id: str = FLOW_CONN_ID,
-    now: datetime | None = None,
-) -> WindowResult:
-    """Compare one window; write its drift rows and its ``leads_flow_reconcile_run`` row; mark hard deletes.
-
-    Safe to retry: the window's rows of this run are replaced, and marking a deleted lead twice is a no-op.
-    """
-    run_id = short_id(run_id)
-    try:
-        return retrying(
-            lambda: _reconcile_once(
-                partition,
-                run_id,
-                cipher,
-                settings,
-                decrypt_sample,
-                dag_id,
-                dag_run_id,
-                legacy_conn_id,
-                flow_conn_id,
-                now,
-            ),
-            what=f"reconcile {partition.label}",
-        )
-    except Exception as exc:
-        try:
-            with connected(flow_conn_id) as flow, flow.transaction():
-                flow.run(
-                    "reconcile_window_failed",
-                    {
-                        "run_id": run_id,
-                        "window_start": partition.start,
-                        "error": reason_of(exc),
-                        "now": datetime.now(),
-                    },
-                )
-        except Exception:  # noqa: BLE001 - the original error matters more
-            log.warning("could not record the failure of reconcile %s %s", run_id, partition.label)
-        raise
-
-
-def _reconcile_once(
-    partition: Partition,
-    run_id: str,
-    cipher: PhoneCipher,
-    settings: Settings,
-    decrypt_sample: int,
-    dag_id: str | None,
-    dag_run_id: str | None,
-    legacy_conn_id: str,
-    flow_conn_id: str,
-    now: datetime | None,
-) -> WindowResult:
-    t0 = time.perf_counter()
-    now = now or datetime.now()
-    res = WindowResult(run_id, partition.start.isoformat(), partition.end.isoformat())
-    with ExitStack() as stack:
-        # MySQL: a server-side cursor owns its connection until exhausted, so each stream gets its own and
-        # lookups and writes use a third and fourth. SQLite: one connection per file (a second writer would
-        # wait for our own open read).
-        legacy_stream = stack.enter_context(connected(legacy_conn_id))
-        flow_stream = stack.enter_context(connected(flow_conn_id))
-        legacy = legacy_stream if legacy_stream.dialect == "sqlite" else stack.enter_context(connected(legacy_conn_id))
-        flow = flow_stream if flow_stream.dialect == "sqlite" else stack.enter_context(connected(flow_conn_id))
-        check_legacy_schema(legacy, settings)
-        ensure_reconcile_schema(flow)
-        with flow.transaction():
-            flow.run(
-                "reconcile_window_start",
-                {
-                    "run_id": run_id,
-                    "window_start": partition.start,
-                    "window_end": partition.end,
-                    "dag_id": dag_id,
-                    "dag_run_id": dag_run_id,
-                    "now": now,
-                },
-            )
-        cmp = _Compare(
-            cipher=cipher,
-            settings=settings,
-            partition=partition,
-            run_id=run_id,
-            legacy=legacy,
-            flow=flow,
-            res=res,
-            decrypt_sample=decrypt_sample,
-            now=now,
-        )
-        mapper = RowMapper(cipher, settings, partition, f"reconcile:{run_id}")
-        legacy_items = cmp.legacy_items(legacy_stream, mapper)
-        for item, flow_row in _merge(legacy_items, cmp.flow_rows(flow_stream)):
-            cmp.pair(item, flow_row)
-        cmp.finish()
-        res.seconds = round(time.perf_counter() - t0, 3)
-        with flow.transaction():
-            if res.marked_deleted:
-                flow.run(
-                    "reconcile_mark_deleted",
-                    {
-                        "run_id": run_id,
-                        "window_start": partition.start,
-                        "etl_run_id": short_id(f"reconcile:{run_id}"),
-                        "now": now,
-                    },
-                )
-            flow.run(
-                "reconcile_window_done",
-                {
-                    **{k: v for k, v in res.to_dict().items() if k in WINDOW_COUNTS},
-                    "match_rate": res.match_rate,
-                    "drift_by_class": json.dumps(
-                        {**res.drift, **({ERASED: res.erased} if res.erased else {})}, sort_keys=True
-                    ),
-                    "seconds": res.seconds,
-                    "now": datetime.now(),
-                    "run_id": run_id,
-                    "window_start": partition.start,
-                },
-            )
-    rate = "n/a" if res.match_rate is None else f"{res.match_rate:.4%}"
-    log.info(
-        "reconcile %s: legacy=%d flow=%d expected=%d matched=%d match rate %s; drift %s; erased=%d; flow_moved=%d; "
-        "decrypt sample %d/%d ok; %.1fs (%.0f rows/s)",
-        partition.label,
-        res.legacy_rows,
-        res.flow_rows,
-        res.expected_rows,
-        res.matched,
-        rate,
-        res.drift or "none",
-        res.erased,
-        res.flow_moved,
-        res.phone_sampled - res.phone_sample_failed,
-        res.phone_sampled,
-        res.seconds,
-        res.legacy_rows / max(res.seconds, 1e-9),
-    )
-    return res
-
-
-def verify_ids(
-    partition: Partition,
-    ids: Sequence[int],
-    cipher: PhoneCipher,
-    settings: Settings,
-    *,
-    legacy_conn_id: str = LEGACY_CONN_ID,
-    flow_conn_id: str = FLOW_CONN_ID,
-) -> dict[int, str]:
-    """The verdict on each of ``ids`` now: ``fixed`` (matches), ``gone`` (no legacy row) or its class
-    (``erased`` for a lead erased since the compare)."""
-    out = {int(i): "gone" for i in ids}
-    mapper = RowMapper(cipher, settings, partition, "reconcile:verify")
-    with connected(legacy_conn_id) as legacy, connected(flow_conn_id) as flow:
-        rows: list[tuple] = []
-        for chunk in read_window(legacy, settings, partition, ids):
-            rows.extend(chunk)
-            if len(rows) >= LOOKUP_BATCH:
-                _verify_chunk(rows, mapper, flow, cipher, out)
-                rows = []
-        _verify_chunk(rows, mapper, flow, cipher, out)
-    return out
-
-
-def _verify_chunk(rows: list[tuple], mapper: RowMapper, flow: Db, cipher: PhoneCipher, out: dict[int, str]) -> None:
-    if not rows:
-        return
-    items = mark_erased(flow, mapper.map(sorted(rows, key=lambda r: r[0])))
-    found = {
-        f.lead_id: f
-        for f in map(
-            to_flow_row,
-            flow.query("reconcile_flow_ids", {}, columns=FLOW_COLUMNS_SQL, ids=_ids_sql(i.lead_id for i in items)),
-        )
-    }
-    for item in items:
-        v = judge_row(item, found.get(item.lead_id), cipher)
-        out[item.lead_id] = "fixed" if v.drift_class is None else v.drift_class

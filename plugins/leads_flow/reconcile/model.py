@@ -20,35 +20,16 @@ from typing import Any, NamedTuple
 
 from leads_flow.io.db import Db, as_datetime
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.rules.mapping import LEGACY_COLUMNS, STAGE_COLUMNS, content_hash
-
-DAG_ID = "leads_flow_reconcile"
-DRIFT_TABLE = "leads_flow_drift"
-RECONCILE_RUN_TABLE = "leads_flow_reconcile_run"
-
-# Drift classes (leads_flow_drift.drift_class).
-MISSING_IN_FLOW = "missing_in_flow"
-MISSING_IN_LEGACY = "missing_in_legacy"
-FIELD_DRIFT = "field_drift"
-PHONE_DRIFT = "phone_drift"
-STALE_IN_FLOW = "stale_in_flow"
-FLOW_AHEAD = "flow_ahead"
-REJECTED_BY_RULE = "rejected_by_rule"
-DRIFT_CLASSES = (
-    MISSING_IN_FLOW,
-    MISSING_IN_LEGACY,
-    FIELD_DRIFT,
-    PHONE_DRIFT,
-    STALE_IN_FLOW,
-    FLOW_AHEAD,
-    REJECTED_BY_RULE,
+from leads_flow.names import (
+    DRIFT_CLASSES,
 )
+from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
+from leads_flow.rules.fingerprint import content_hash
+
 ERASED = "erased"
 """Not drift: the lead is in leads_flow_erasure (issue #12). Its legacy row may live on until the service
 team erases it there, and its flow row is a tombstone (or gone); expected, action ``none``, outside the
 match rate, never repaired. Counted apart (WindowResult.erased, ``drift_by_class``)."""
-BLOCKING = (MISSING_IN_FLOW, FIELD_DRIFT, PHONE_DRIFT, STALE_IN_FLOW, FLOW_AHEAD)
-"""Classes that must have no open row for the range to be cutover-ready."""
 
 # What the reconcile did or wants done (leads_flow_drift.next_action).
 ACTION_REPAIR = "repair"  # re-sync through the pipeline (repair=True does it)

@@ -1,9 +1,9 @@
-"""Repair one window: re-sync its drifting leads through the sync's own stage → gate → publish.
+"""Repair one window: re-sync its drifting leads through the sync's own partition runner.
 
-:func:`repair_window` re-syncs the window's ``next_action`` ``repair`` and ``rewrite`` leads
-through the functions the sync's tasks call: :func:`~leads_flow.io.stage.stage_partition` with ``ids`` →
-:func:`~leads_flow.quality.run_gate` → :func:`~leads_flow.io.publish.publish_stage` (same mapping, same
-gate, same newer-wins upsert), each batch audited in ``leads_flow_run`` through :mod:`leads_flow.io.runlog`, then checks each repaired lead again and records the outcome on its drift row.
+:func:`repair_window` re-syncs the window's ``next_action`` ``repair`` and ``rewrite`` leads through
+:class:`~leads_flow.pipeline.PartitionRun` (stage with ``ids`` → gate → publish: same mapping, same gate, same
+newer-wins upsert, each batch audited in ``leads_flow_run``), then checks each repaired lead again and records
+the outcome on its drift row.
 ``rewrite`` leads (content changed under a stored fingerprint equal to the legacy one, or a token that
 is not the legacy phone) first have their stored ``content_hash`` cleared: the upsert rewrites a
 same-timestamp row only when the fingerprints differ. ``flow_ahead`` is never overwritten (newer wins).
@@ -16,16 +16,14 @@ import time
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime
-from functools import partial
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings
+from leads_flow.config import Settings
 from leads_flow.io import runlog
 from leads_flow.io.connect import connected
-from leads_flow.io.publish import publish_stage
-from leads_flow.io.stage import stage_partition
-from leads_flow.quality.gate import gate_staged
-from leads_flow.reconcile.compare import verify_ids
-from leads_flow.reconcile.model import DAG_ID, REPAIR_BATCH, RepairResult
+from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID, RECONCILE_DAG_ID
+from leads_flow.pipeline import PartitionRun
+from leads_flow.reconcile.model import REPAIR_BATCH, RepairResult
+from leads_flow.reconcile.verify import verify_ids
 from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.window import Partition
 
@@ -38,7 +36,7 @@ def repair_window(
     cipher: PhoneCipher,
     settings: Settings,
     *,
-    dag_id: str | None = DAG_ID,
+    dag_id: str | None = RECONCILE_DAG_ID,
     dag_run_id: str | None = None,
     legacy_conn_id: str = LEGACY_CONN_ID,
     flow_conn_id: str = FLOW_CONN_ID,
@@ -70,33 +68,16 @@ def repair_window(
         etl_run_id = runlog.short_id(
             f"{dag_run_id or run_id}@repair@{partition.start:%Y-%m-%dT%H:%M}" + (f"#{n}" if n else "")
         )
-        staged = runlog.recording_failure(
+        run = PartitionRun(
+            partition,
             etl_run_id,
-            flow_conn_id,
-            partial(
-                stage_partition,
-                partition,
-                etl_run_id,
-                cipher,
-                settings,
-                dag_id=dag_id,
-                dag_run_id=dag_run_id,
-                legacy_conn_id=legacy_conn_id,
-                flow_conn_id=flow_conn_id,
-                ids=chunk,
-            ),
+            gate_settings,
+            dag_id=dag_id,
+            dag_run_id=dag_run_id,
+            legacy_conn_id=legacy_conn_id,
+            flow_conn_id=flow_conn_id,
         )
-        timings = gate_staged(
-            flow_conn_id,
-            staged.stage_table,
-            runlog.check_run_id(staged.etl_run_id),
-            extracted=staged.extracted,
-            rejected=staged.rejected,
-            stage_seconds=staged.seconds,
-            partition_end=partition.end,
-            settings=gate_settings,
-        )
-        changed = _publish(staged.stage_table, timings, etl_run_id, flow_conn_id)
+        changed = run.run(cipher, ids=chunk)
         out.etl_run_ids.append(etl_run_id)
         out.published += changed
         results = verify_ids(
@@ -138,14 +119,3 @@ def repair_window(
         out.published,
     )
     return out
-
-
-def _publish(stage_table: str, timings: dict[str, float], etl_run_id: str, flow_conn_id: str) -> int:
-    """The sync's newer-wins upsert of a gated batch; the row changes it made."""
-    changed = runlog.recording_failure(
-        etl_run_id,
-        flow_conn_id,
-        lambda: publish_stage(stage_table, etl_run_id, dict(timings), dry_run=False, flow_conn_id=flow_conn_id),
-    )
-    log.info("published %s: %d row change(s)", etl_run_id, changed)
-    return changed

@@ -9,20 +9,11 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from leads_flow.config import FLOW_CONN_ID
 from leads_flow.io.connect import connected
 from leads_flow.io.db import as_datetime
 from leads_flow.io.runlog import short_id
-from leads_flow.reconcile.model import (
-    ACTION_WAIT,
-    BLOCKING,
-    DAG_ID,
-    DRIFT_CLASSES,
-    ERASED,
-    OPEN_ACTIONS,
-    WINDOW_COUNTS,
-    ensure_reconcile_schema,
-)
+from leads_flow.names import BLOCKING, DRIFT_CLASSES, FLOW_CONN_ID, RECONCILE_DAG_ID
+from leads_flow.reconcile.model import ACTION_WAIT, ERASED, OPEN_ACTIONS, WINDOW_COUNTS, ensure_reconcile_schema
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +21,7 @@ log = logging.getLogger(__name__)
 def summarize(
     run_id: str,
     *,
-    dag_id: str | None = DAG_ID,
+    dag_id: str | None = RECONCILE_DAG_ID,
     dag_run_id: str | None = None,
     flow_conn_id: str = FLOW_CONN_ID,
     started_at: datetime | None = None,

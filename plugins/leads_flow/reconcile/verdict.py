@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from leads_flow.names import FIELD_DRIFT, FLOW_AHEAD, MISSING_IN_FLOW, PHONE_DRIFT, REJECTED_BY_RULE, STALE_IN_FLOW
 from leads_flow.reconcile.model import (
     ACTION_INVESTIGATE,
     ACTION_NONE,
@@ -19,17 +20,12 @@ from leads_flow.reconcile.model import (
     COL_HASH,
     COL_KID,
     ERASED,
-    FIELD_DRIFT,
-    FLOW_AHEAD,
-    MISSING_IN_FLOW,
-    PHONE_DRIFT,
-    REJECTED_BY_RULE,
-    STALE_IN_FLOW,
     FlowRow,
     LegacyItem,
 )
 from leads_flow.rules.crypto import PhoneCipher, UnknownKid
-from leads_flow.rules.mapping import MAPPED_COLUMNS, STAGE_COLUMNS, content_hash
+from leads_flow.rules.fields import MAPPED_COLUMNS, STAGE_COLUMNS
+from leads_flow.rules.fingerprint import content_hash
 from leads_flow.rules.phone import InvalidPhone, normalize
 
 _PHONE_COLUMNS = ("phone_cipher", "phone_bidx", "phone_bidx_kid", "phone_masked")

@@ -24,21 +24,25 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from leads_flow.config import FLOW_CONN_ID
 from leads_flow.io.connect import connected
 from leads_flow.io.db import as_datetime
+from leads_flow.names import (
+    BLOCKING,
+    FLOW_CONN_ID,
+    MISSING_IN_LEGACY,
+    RECONCILE_DAG_ID,
+    RECONCILE_RUN_TABLE,
+    REJECTED_BY_RULE,
+)
 from leads_flow.report.data import ReportUnavailable, _missing_table, to_json
 from leads_flow.rules.redact import redact
 
 log = logging.getLogger(__name__)
 
-RECONCILE_DAG_ID = "leads_flow_reconcile"
 STEADY_DAYS = 14
 DEFAULT_DAYS, MAX_DAYS = 60, 730
 RUN_LIMIT = 30
-BLOCKING = ("missing_in_flow", "stale_in_flow", "field_drift", "phone_drift", "flow_ahead")
-"""The classes that block cutover (docs/cutover.md, "What the reconcile measures")."""
-CLASSES = (*BLOCKING, "missing_in_legacy", "rejected_by_rule")
+CLASSES = (*BLOCKING, MISSING_IN_LEGACY, REJECTED_BY_RULE)
 COUNT_COLUMNS = ("legacy_rows", "expected_rows", "matched", *CLASSES, "phone_sampled", "phone_sample_failed")
 WINDOW_COLUMNS = (
     "reconcile_run_id",
@@ -267,7 +271,15 @@ def trend_chart(days: list[dict[str, Any]], *, width: int = 760, height: int = 2
 def render_cutover(view: dict[str, Any], root: str = "") -> str:
     from leads_flow.report.render import render
 
-    return render("cutover.html", root, view=view, chart=trend_chart(view["days"]), blocking=BLOCKING)
+    return render(
+        "cutover.html",
+        root,
+        view=view,
+        chart=trend_chart(view["days"]),
+        blocking=BLOCKING,
+        reconcile_dag=RECONCILE_DAG_ID,
+        reconcile_table=RECONCILE_RUN_TABLE,
+    )
 
 
 def cutover_json(view: dict[str, Any]) -> dict[str, Any]:

@@ -14,20 +14,16 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from leads_flow.config import FLOW_CONN_ID
 from leads_flow.io.connect import connected
 from leads_flow.io.db import as_datetime
+from leads_flow.names import FLOW_CONN_ID, RECONCILE_DAG_ID, SYNC_DAG_ID
 from leads_flow.rules.redact import redact, redact_all
 
 log = logging.getLogger(__name__)
 
-SYNC_DAG_ID = "leads_flow_sync"
-
 
 def project_dag_ids() -> tuple[str, ...]:
-    """The DAGs whose runs the report shows (imported late: reconcile is heavy for every plugin import)."""
-    from leads_flow.reconcile.model import DAG_ID as RECONCILE_DAG_ID
-
+    """The DAGs whose runs the report shows."""
     return SYNC_DAG_ID, RECONCILE_DAG_ID
 
 
@@ -194,7 +190,6 @@ def volume_check_of(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str
     return (_json(rows[0][0], dict) or None) if rows else None
 
 
-REKEY_DAG_ID = "leads_flow_rekey"
 KEY_AUDIT_COLUMNS = ("rekey_run_id", "phase", "table_name", "key_kind", "kid", "row_count", "active_kid", "recorded_at")
 
 

@@ -18,8 +18,8 @@ from urllib.parse import quote, urlencode
 import jinja2
 from markupsafe import Markup
 
-from leads_flow.config import REPORT_PREFIX
 from leads_flow.io.runlog import RunStatus
+from leads_flow.names import REPORT_PREFIX
 from leads_flow.report.data import DEFAULT_LIMIT, MAX_LIMIT
 from leads_flow.rules.redact import redact
 

@@ -32,14 +32,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from leads_flow.config import FLOW_CONN_ID
+from leads_flow.names import FLOW_CONN_ID, RECONCILE_DAG_ID, REKEY_DAG_ID
 from leads_flow.report.cutover import DEFAULT_DAYS as CUTOVER_DAYS
 from leads_flow.report.cutover import MAX_DAYS as CUTOVER_MAX_DAYS
-from leads_flow.report.cutover import RECONCILE_DAG_ID, cutover_json, cutover_view, render_cutover
+from leads_flow.report.cutover import cutover_json, cutover_view, render_cutover
 from leads_flow.report.data import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    REKEY_DAG_ID,
     ReportUnavailable,
     get_run,
     key_rotations,

@@ -49,7 +49,8 @@ KEY_LEN = 32
 NONCE_LEN = 12
 TAG_LEN = 16
 MAX_TOKEN_LEN = 96  # the column width; anything longer is not ours
-_KID = re.compile(r"[0-9a-z]{1,8}", re.ASCII)
+KID_PATTERN = re.compile(r"[0-9a-z]{1,8}", re.ASCII)
+"""A key id: 1 to 8 lower-case letters or digits (the e1 format)."""
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
 _B64URL = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _B64STD = re.compile(r"[A-Za-z0-9+/]+={0,2}", re.ASCII)
@@ -86,11 +87,11 @@ def _check_ring(name: str, keys: Mapping[str, bytes], active: str) -> None:
     if not isinstance(keys, Mapping) or not keys:
         raise KeyringError(f"{name}_keys must be a non-empty mapping of kid to key")
     for kid, key in keys.items():
-        if not isinstance(kid, str) or not _KID.fullmatch(kid):
+        if not isinstance(kid, str) or not KID_PATTERN.fullmatch(kid):
             raise KeyringError(f"a kid in {name}_keys does not match [0-9a-z]{{1,8}}")
         if not isinstance(key, bytes) or len(key) != KEY_LEN:
             raise KeyringError(f"{name}_keys[{kid!r}] must be exactly {KEY_LEN} bytes")
-    if not isinstance(active, str) or not _KID.fullmatch(active):
+    if not isinstance(active, str) or not KID_PATTERN.fullmatch(active):
         raise KeyringError(f"active_{name}_kid must be a string matching [0-9a-z]{{1,8}}")
     if active not in keys:
         raise KeyringError(f"active_{name}_kid {active!r} is not a kid in {name}_keys")
@@ -187,7 +188,7 @@ def _parse_ring(extra: Mapping[str, Any], name: str, what: str = "keyring extra"
         raise KeyringError(f"{field} must be a non-empty object of kid to base64 key")
     keys = {}
     for kid, text in raw.items():
-        if not isinstance(kid, str) or not _KID.fullmatch(kid):
+        if not isinstance(kid, str) or not KID_PATTERN.fullmatch(kid):
             raise KeyringError(f"a kid in {field} does not match [0-9a-z]{{1,8}}")
         keys[kid] = _decode_key(text, f"{field}[{kid!r}]")
     active_field = f"active_{name}_kid"
@@ -300,7 +301,7 @@ class PhoneCipher:
         if len(parts) != 3 or parts[0] != "e1":
             raise MalformedToken("token is not in the e1:<kid>:<base64url> format")
         _, kid, body = parts
-        if not _KID.fullmatch(kid):
+        if not KID_PATTERN.fullmatch(kid):
             raise MalformedToken("token kid does not match [0-9a-z]{1,8}")
         aead = self._aead.get(kid)
         if aead is None:

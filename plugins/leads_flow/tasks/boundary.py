@@ -9,7 +9,8 @@ inside a try, :func:`leads_flow.io.retry.retrying` retries one unit of database 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -34,6 +35,10 @@ T = TypeVar("T")
 class GateFailed(AirflowFailException):
     """The data-quality gate failed: nothing was published. Not retried: the data must change first."""
 
+    def __init__(self, rejected: GateRejected) -> None:
+        super().__init__(str(rejected))
+        self.rejected = rejected
+
 
 def fail_fast(exc: BaseException) -> BaseException:
     """A :class:`~leads_flow.errors.Permanent` error (bad configuration, a missing column or privilege, a broken
@@ -41,7 +46,7 @@ def fail_fast(exc: BaseException) -> BaseException:
     masked), a failed gate as :class:`GateFailed`, anything else (transient: Airflow retries it) as it is."""
     if not isinstance(exc, Permanent):
         return exc
-    return GateFailed(str(exc)) if isinstance(exc, GateRejected) else AirflowFailException(reason_of(exc))
+    return GateFailed(exc) if isinstance(exc, GateRejected) else AirflowFailException(reason_of(exc))
 
 
 def settings_from(params: Mapping[str, Any]) -> Settings:
@@ -64,21 +69,17 @@ def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
     return runlog.etl_run_id_for(dag_run_id, partition)
 
 
-def failing_fast(fn: Callable[[], T]) -> T:
-    """Run ``fn``; raise what it raises as Airflow should see it (:func:`fail_fast`)."""
+@contextmanager
+def failing_fast() -> Iterator[None]:
+    """Raise what the block raises as Airflow should see it (:func:`fail_fast`). The translated error does
+    not chain the original: a database message may quote a value (``Duplicate entry '<phone>'``)."""
     try:
-        return fn()
+        yield
     except Exception as exc:
         failed = fail_fast(exc)
         if failed is exc:
             raise
-        raise failed from exc
-
-
-def as_task(etl_run_id: str, flow_conn_id: str, fn: Callable[[], T]) -> T:
-    """Run a step of a partition run as a task does: a failure is recorded in ``leads_flow_run``
-    (a failed gate already is), then raised as Airflow should see it (:func:`fail_fast`)."""
-    return failing_fast(lambda: runlog.recording_failure(etl_run_id, flow_conn_id, fn, recorded=(GateRejected,)))
+        raise failed from None
 
 
 def plan_partitions(
@@ -111,7 +112,8 @@ def plan_partitions(
 
         retrying(prepare, what=f"prepare the flow tables ({what})")
 
-    failing_fast(checks)
+    with failing_fast():
+        checks()
     return [p.to_dict() for p in parts]
 
 

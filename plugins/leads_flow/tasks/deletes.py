@@ -7,9 +7,11 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_CONN_ID, Settings, vanish_max_share
+from leads_flow.config import Settings, vanish_max_share
 from leads_flow.io.connect import connected
+from leads_flow.io.runlog import short_id
 from leads_flow.io.schema import ensure_flow_schema
+from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID
 from leads_flow.reconcile.deletes import watch_hard_deletes
 from leads_flow.tasks.boundary import check_run_id, failing_fast
 
@@ -26,7 +28,7 @@ def watch_task(
     share = params.get("max_vanish_share")
     if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
         raise AirflowFailException("bad parameters: max_vanish_share must be a number in [0, 1]")
-    run_id = check_run_id(f"{dag_id}@{dag_run_id}"[:250])
+    run_id = check_run_id(short_id(f"{dag_id}@{dag_run_id}"))
 
     def run() -> dict[str, Any]:
         max_share = vanish_max_share() if share is None else float(share)
@@ -43,4 +45,5 @@ def watch_task(
             )
         return res.to_dict()
 
-    return failing_fast(run)
+    with failing_fast():
+        return run()

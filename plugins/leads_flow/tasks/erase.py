@@ -12,12 +12,12 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import FLOW_CONN_ID
 from leads_flow.io.connect import connected
 from leads_flow.io.retry import retrying
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.lifecycle.erase import erase_leads
-from leads_flow.tasks.boundary import fail_fast
+from leads_flow.names import FLOW_CONN_ID
+from leads_flow.tasks.boundary import failing_fast
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,7 @@ def erase(
             ensure_flow_schema(flow)
             return erase_leads(flow, ids, dag_run_id)
 
-    try:
+    with failing_fast():
         counts = retrying(once, what=f"{dag_id} erase")
-    except Exception as exc:
-        failed = fail_fast(exc)
-        if failed is exc:
-            raise
-        raise failed from exc
     log.info("%s %s: %s", dag_id, dag_run_id, counts)
     return counts

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from leads_flow.config import FLOW_CONN_ID, REPORT_PREFIX, REPORT_UI_ROUTE
+from leads_flow.names import FLOW_CONN_ID, REPORT_PREFIX, REPORT_UI_ROUTE
 from leads_flow.rules.redact import reason_of, redact_all
 from leads_flow.tasks.boundary import etl_run_id_for
 from leads_flow.window import Partition

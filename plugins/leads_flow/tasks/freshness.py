@@ -16,10 +16,11 @@ import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from leads_flow.config import FLOW_CONN_ID, TZ, freshness_deadline
+from leads_flow.config import TZ, freshness_deadline
 from leads_flow.io import runlog
 from leads_flow.io.connect import connected
 from leads_flow.io.retry import retrying
+from leads_flow.names import FLOW_CONN_ID
 from leads_flow.tasks import metrics
 from leads_flow.tasks.boundary import failing_fast
 from leads_flow.tasks.failure import report_url
@@ -77,7 +78,8 @@ def check(
         with connected(flow_conn_id) as flow:
             return runlog.partition_runs(flow, partition)
 
-    runs = failing_fast(lambda: retrying(read, what="read the partition's runs"))
+    with failing_fast():
+        runs = retrying(read, what="read the partition's runs")
     done = next((r for r in runs if r.published), None)
     metrics.freshness(done is not None)
     if done is not None:

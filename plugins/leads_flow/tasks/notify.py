@@ -27,15 +27,8 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from leads_flow.config import (
-    EMAIL_ENV,
-    EMAIL_FROM_ENV,
-    EMAIL_VARIABLE,
-    FLOW_CONN_ID,
-    SMTP_CONN_ENV,
-    alert_setting,
-    env_text,
-)
+from leads_flow.config import EMAIL_ENV, EMAIL_FROM_ENV, EMAIL_VARIABLE, SMTP_CONN_ENV, alert_setting, env_text
+from leads_flow.names import FLOW_CONN_ID
 from leads_flow.rules.redact import reason_of, redact_all
 from leads_flow.tasks.failure import failure_of, message_of, record_failure
 from leads_flow.tasks.messages import EMAIL_HTML, EMAIL_SUBJECT

@@ -14,33 +14,24 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from leads_flow.config import (
-    FLOW_CONN_ID,
-    LEGACY_CONN_ID,
-    PII_CONN_ID,
-    TZ,
-    ConfigError,
-    drift_retention_days,
-)
+from leads_flow.config import TZ, ConfigError, drift_retention_days
 from leads_flow.io.cleanup import purge_drift
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db, as_datetime
 from leads_flow.io.keyring import load_keyring
 from leads_flow.io.retry import retrying
-from leads_flow.reconcile.compare import reconcile_window
-from leads_flow.reconcile.model import DAG_ID as DAG_ID  # the DAG file's id and param bound
+from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, SYNC_DAG_ID
 from leads_flow.reconcile.model import MAX_DECRYPT_SAMPLE as MAX_DECRYPT_SAMPLE
 from leads_flow.reconcile.model import RepairResult, ensure_reconcile_schema
 from leads_flow.reconcile.repair import repair_window
 from leads_flow.reconcile.summary import summarize
+from leads_flow.reconcile.window import reconcile_window
 from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.tasks import failure, metrics, notify
 from leads_flow.tasks.boundary import failing_fast, plan_partitions, settings_from
 from leads_flow.window import Partition, resolve_window
 
 log = logging.getLogger(__name__)
-
-SYNC_DAG_ID = "leads_flow_sync"
 
 
 def _day(d: datetime) -> datetime:
@@ -117,7 +108,8 @@ def plan(
             with connected(flow_conn_id) as flow:
                 return published_days(flow, runs)
 
-        days = failing_fast(lambda: retrying(read, what="reconcile: days the sync published"))
+        with failing_fast():
+            days = retrying(read, what="reconcile: days the sync published")
         log.info("triggered by sync run(s) %s: published days %s", runs, [str(d) for d in days])
     midnight = lambda d: datetime.combine(d, datetime.min.time())  # noqa: E731
     published = (midnight(days[0]), midnight(days[-1] + timedelta(days=1))) if days else None
@@ -161,8 +153,8 @@ def compare(
 ) -> dict[str, Any]:
     """:func:`~leads_flow.reconcile.compare.reconcile_window` on one window; permanent errors fail fast."""
     part = Partition.from_dict(window)
-    res = failing_fast(
-        lambda: reconcile_window(
+    with failing_fast():
+        res = reconcile_window(
             part,
             dag_run_id,
             PhoneCipher(load_keyring(pii_conn_id)),
@@ -173,7 +165,6 @@ def compare(
             legacy_conn_id=legacy_conn_id,
             flow_conn_id=flow_conn_id,
         )
-    )
     return {**res.to_dict(), "window": dict(window)}
 
 
@@ -196,8 +187,8 @@ def repair(
     if not compared.get("repairable"):
         log.info("repair %s: nothing to repair", part.label)
         return RepairResult(compared["reconcile_run_id"], part.start.isoformat()).to_dict()
-    res = failing_fast(
-        lambda: repair_window(
+    with failing_fast():
+        res = repair_window(
             part,
             dag_run_id,
             PhoneCipher(load_keyring(pii_conn_id)),
@@ -209,7 +200,6 @@ def repair(
             expected_rows=compared.get("expected_rows"),
             matched=compared.get("matched"),
         )
-    )
     return res.to_dict()
 
 

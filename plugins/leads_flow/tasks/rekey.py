@@ -8,10 +8,11 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import FLOW_CONN_ID, PII_CONN_ID
 from leads_flow.io.keyring import load_keyring
+from leads_flow.io.runlog import short_id
 from leads_flow.lifecycle.rekey import BeforeUpdate, rekey
-from leads_flow.tasks.boundary import check_run_id, fail_fast
+from leads_flow.names import FLOW_CONN_ID, PII_CONN_ID
+from leads_flow.tasks.boundary import check_run_id, failing_fast
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +34,14 @@ def rekey_task(
     batch_size = params.get("batch_size", 5000)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not MIN_BATCH <= batch_size <= MAX_BATCH:
         raise AirflowFailException(f"bad parameters: batch_size must be an integer from {MIN_BATCH} to {MAX_BATCH}")
-    run_id = check_run_id(f"{dag_id}@{dag_run_id}"[:250])
-    try:
-        keyring = load_keyring(pii_conn_id)
+    run_id = check_run_id(short_id(f"{dag_id}@{dag_run_id}"))
+    with failing_fast():
         res = rekey(
-            keyring,
+            load_keyring(pii_conn_id),
             run_id,
             flow_conn_id=flow_conn_id,
             batch_size=batch_size,
             dry_run=dry_run,
             before_update=before_update,
         )
-    except Exception as exc:
-        failed = fail_fast(exc)
-        if failed is exc:
-            raise
-        raise failed from exc
     return res.to_dict()

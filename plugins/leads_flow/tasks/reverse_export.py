@@ -13,13 +13,14 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import FLOW_CONN_ID, LEGACY_WRITER_CONN_ID, PII_CONN_ID, TZ, Settings
+from leads_flow.config import TZ, Settings
 from leads_flow.io.connect import connected
 from leads_flow.io.extract import check_legacy_schema
 from leads_flow.io.keyring import load_keyring
 from leads_flow.io.retry import retrying
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.lifecycle.reverse_export import BATCH, reverse_export
+from leads_flow.names import FLOW_CONN_ID, LEGACY_WRITER_CONN_ID, PII_CONN_ID
 from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.tasks.boundary import failing_fast
 
@@ -82,6 +83,7 @@ def export(
             writer_conn_id=writer_conn_id,
         ).to_dict()
 
-    out = failing_fast(run)
+    with failing_fast():
+        out = run()
     log.info("%s %s: %s", dag_id, dag_run_id, out)
     return out

@@ -13,26 +13,23 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.config import (
-    FLOW_CONN_ID,
-    LEGACY_CONN_ID,
-    PII_CONN_ID,
-    ConfigError,
-    reject_retention_days,
-    retention_hours,
-    volume_policy,
-)
+from leads_flow.config import ConfigError, reject_retention_days, retention_hours, volume_policy
 from leads_flow.io.cleanup import drop_stale_stages, purge_rejects
 from leads_flow.io.db import Db
-from leads_flow.io.keyring import load_keyring
-from leads_flow.io.publish import publish_stage
+from leads_flow.io.keyring import load_cipher, load_keyring
+from leads_flow.io.kids import check_kids_held
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.io.stage import stage_partition
-from leads_flow.lifecycle.rekey import check_kids_held
-from leads_flow.quality.gate import GateRejected, gate_partition
-from leads_flow.rules.crypto import PhoneCipher
+from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID
+from leads_flow.pipeline import PartitionRun
 from leads_flow.tasks import metrics
-from leads_flow.tasks.boundary import GateFailed, as_task, check_run_id, etl_run_id_for, plan_partitions, settings_from
+from leads_flow.tasks.boundary import (
+    GateFailed,
+    check_run_id,
+    etl_run_id_for,
+    failing_fast,
+    plan_partitions,
+    settings_from,
+)
 from leads_flow.window import Partition, resolve_window
 
 log = logging.getLogger(__name__)
@@ -72,6 +69,12 @@ def plan(
     )
 
 
+def _run(
+    partition: Mapping[str, Any], run_id: str, params: Mapping[str, Any], flow_conn_id: str, **ids: Any
+) -> PartitionRun:
+    return PartitionRun(Partition.from_dict(partition), run_id, settings_from(params), flow_conn_id=flow_conn_id, **ids)
+
+
 def stage(
     partition: Mapping[str, Any],
     params: Mapping[str, Any],
@@ -84,21 +87,11 @@ def stage(
 ) -> dict[str, Any]:
     part = Partition.from_dict(partition)
     run_id = etl_run_id_for(check_run_id(dag_run_id), part)
-    cipher = PhoneCipher(load_keyring(pii_conn_id))
-    res = as_task(
-        run_id,
-        flow_conn_id,
-        lambda: stage_partition(
-            part,
-            run_id,
-            cipher,
-            settings_from(params),
-            dag_id=dag_id,
-            dag_run_id=dag_run_id,
-            legacy_conn_id=legacy_conn_id,
-            flow_conn_id=flow_conn_id,
-        ),
+    run = _run(
+        partition, run_id, params, flow_conn_id, dag_id=dag_id, dag_run_id=dag_run_id, legacy_conn_id=legacy_conn_id
     )
+    with failing_fast():
+        res = run.stage(load_cipher(pii_conn_id))
     log.info(
         "staged %s: extracted=%d staged=%d rejected=%d coerced=%d rejects=%s",
         run_id,
@@ -116,30 +109,13 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: 
     """Run the data-quality gate; record every result; raise :class:`~leads_flow.tasks.boundary.GateFailed` when any
     check fails."""
     run_id = check_run_id(staged["etl_run_id"])
-    part = Partition.from_dict(staged["partition"])
-    settings = settings_from(params)
-
+    run = _run(staged["partition"], run_id, params, flow_conn_id)
     try:
-        outcome = as_task(
-            run_id,
-            flow_conn_id,
-            lambda: gate_partition(
-                flow_conn_id,
-                staged["stage_table"],
-                run_id,
-                extracted=staged["extracted"],
-                rejected=staged["rejected"],
-                stage_seconds=staged["seconds"],
-                partition_end=part.end,
-                settings=settings,
-                volume_policy=volume_policy(params.get("volume_check")),
-                partition_start=part.start,
-            ),
-        )
+        with failing_fast():
+            outcome = run.gate(staged, volume_policy(params.get("volume_check")))
     except GateFailed as exc:
-        rejected = exc.__cause__ if isinstance(exc.__cause__, GateRejected) else None
-        volume = rejected.volume if rejected else None
-        metrics.gated(False, rejected.seconds if rejected else None, volume.verdict if volume else None)
+        volume = exc.rejected.volume
+        metrics.gated(False, exc.rejected.seconds, volume.verdict if volume else None)
         raise
     metrics.gated(True, outcome.timings["gate_s"], outcome.volume.verdict if outcome.volume else None)
     return {
@@ -149,6 +125,7 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: 
         "extracted": staged["extracted"],
         "staged": staged["staged"],
         "rejected": staged["rejected"],
+        "partition": dict(staged["partition"]),
     }
 
 
@@ -156,13 +133,10 @@ def publish(gated: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id
     run_id = gated["etl_run_id"]
     dry = bool(params.get("dry_run"))
     t0 = time.perf_counter()
-    changed = as_task(
-        run_id,
-        flow_conn_id,
-        lambda: publish_stage(
-            gated["stage_table"], run_id, dict(gated["timings"]), dry_run=dry, flow_conn_id=flow_conn_id
-        ),
-    )
+    with failing_fast():
+        changed = _run(gated["partition"], run_id, params, flow_conn_id).publish(
+            gated["stage_table"], gated["timings"], dry_run=dry
+        )
     metrics.published(changed, time.perf_counter() - t0, dry_run=dry)
     log.info("%s %s: %d row change(s)", "dry run, not published" if dry else "published", run_id, changed)
     return {"etl_run_id": run_id, "published": changed, "dry_run": dry}
