@@ -23,13 +23,13 @@ os.environ.setdefault("LEADS_BENCH_FLOW_DB", "lf_bench_deletes_flow")
 import bench_incremental as bi  # noqa: E402
 import bench_pipeline as bp  # noqa: E402
 from bench_rekey import _reset_peak_rss  # noqa: E402
+from bench_sql import seed_sql  # noqa: E402
 
 
 def seed(rows: int) -> int:
     """The legacy table with every 1000th id deleted, and a fresh leads_flow holding every id; the deletes."""
     from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
-    from leads_flow.io.sql import sql_text
 
     bi.ensure(rows)
     with connected("leads_legacy") as legacy:
@@ -42,9 +42,7 @@ def seed(rows: int) -> int:
     t = time.perf_counter()
     with connected("leads_flow") as flow:
         ensure_flow_schema(flow)
-        sql = sql_text("mysql", "bench_deletes_flow_seed")
-        for k, v in {"rows": str(int(rows)), "day": bp.DAY}.items():
-            sql = sql.replace("{" + k + "}", v)
+        sql = seed_sql("bench_deletes_flow_seed", rows=str(int(rows)), day=bp.DAY)
         flow.conn.cursor().execute(sql)
         flow.conn.commit()
     print(f"flow: {rows} live leads in {time.perf_counter() - t:.0f}s", flush=True)

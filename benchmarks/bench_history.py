@@ -6,7 +6,7 @@ ROWS generated legacy leads (the seed's dirty-data mix) spread over DAYS days in
 (LEADS_BENCH_MYSQL_URL; database LEADS_BENCH_LEGACY_DB, default lf_bench_hist_legacy; reused when already
 there), then, on those same rows:
 
-- floor: one server-side INSERT … SELECT over the DAYS-day window (include/sql/mysql/bench_floor.sql), the same
+- floor: one server-side INSERT … SELECT over the DAYS-day window (benchmarks/sql/bench_floor.sql), the same
   columns with no Python in the path;
 - airflow: ONE manual date-range run of leads_flow_sync (params start_date/end_date) through a real Airflow:
   api-server + scheduler + dag-processor, LocalExecutor at Airflow's default parallelism, PostgreSQL metadata
@@ -95,15 +95,16 @@ def flow_counts() -> tuple[int, int]:
 
 
 def run_floor(days: int) -> dict:
+    from bench_sql import render
+
     from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
-    from leads_flow.io.sql import render
 
     start, end = window(days)
     bp.fresh_flow_db()
     with connected("leads_flow") as flow:
         ensure_flow_schema(flow)
-        [sql] = render("mysql", "bench_floor", target="leads_flow", legacy_db=bp.LEGACY_DB)
+        [sql] = render("bench_floor", target="leads_flow", legacy_db=bp.LEGACY_DB)
         cur = flow.conn.cursor()
         t0 = time.perf_counter()
         cur.execute(sql, {"start": start, "end": end})

@@ -19,20 +19,18 @@ os.environ.setdefault("LEADS_BENCH_LEGACY_DB", "lf_bench_incr_legacy")  # the ta
 LEGACY_DB = os.environ["LEADS_BENCH_LEGACY_DB"]
 
 import bench_pipeline as bp  # noqa: E402
+from bench_sql import seed_sql  # noqa: E402
 
 
 def ensure(rows: int) -> None:
     """Server-side generation (MariaDB's sequence engine): 10M rows in minutes instead of an hour."""
     from leads_flow.io.connect import connected
     from leads_flow.io.schema import create_legacy_table
-    from leads_flow.io.sql import sql_text
 
     def generate() -> None:
         with connected("leads_legacy") as db:
             create_legacy_table(db)
-            sql = sql_text("mysql", "bench_incremental_seed")
-            for k, v in {"legacy_db": LEGACY_DB, "rows": str(int(rows)), "day": bp.DAY}.items():
-                sql = sql.replace("{" + k + "}", v)
+            sql = seed_sql("bench_incremental_seed", legacy_db=LEGACY_DB, rows=str(int(rows)), day=bp.DAY)
             db.conn.cursor().execute(sql)
             db.conn.commit()
 

@@ -206,14 +206,15 @@ def run_stock(limit: int) -> dict:
 
 
 def run_floor() -> dict:
+    from bench_sql import render
+
     from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
-    from leads_flow.io.sql import render
 
     fresh_flow_db()
     with connected("leads_flow") as flow:
         ensure_flow_schema(flow)
-        [sql] = render("mysql", "bench_floor", target="leads_flow", legacy_db=LEGACY_DB)
+        [sql] = render("bench_floor", target="leads_flow", legacy_db=LEGACY_DB)
         cur = flow.conn.cursor()
         t0 = time.perf_counter()
         cur.execute(sql, {"start": START, "end": END})

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_pipeline as bp  # noqa: E402 - sets sys.path for the package and devkit
+import bench_sql  # noqa: E402
 
 DB = os.environ.get("LEADS_BENCH_REKEY_DB", "lf_bench_rekey")
 
@@ -55,6 +56,7 @@ def seed(rows: int, extra: dict, batch: int = 10_000) -> None:
     old = PhoneCipher(Keyring.from_extra({**extra, "active_enc_kid": "1", "active_bidx_kid": "1"}))
     rng = random.Random(7)
     t = time.perf_counter()
+    [insert] = bench_sql.render("rekey_bench_seed")
     with connected("leads_flow") as db:
         ensure_flow_schema(db)
         for start in range(1, rows + 1, batch):
@@ -63,7 +65,7 @@ def seed(rows: int, extra: dict, batch: int = 10_000) -> None:
                 p = old.protect("+86" + random_mobile(rng))
                 chunk.append((lead_id, p.cipher, p.bidx, p.bidx_kid, p.masked, "2026-11-20 09:00:00"))
             with db.transaction():
-                db.executemany("rekey_bench_seed", chunk)
+                db.conn.cursor().executemany(insert, chunk)
     print(f"seed: {rows} leads_flow rows under kid 1 in {time.perf_counter() - t:.0f}s", flush=True)
 
 

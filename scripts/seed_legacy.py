@@ -7,7 +7,7 @@ The compose stack's one-shot ``seed`` service runs
 
 It opens the ``leads_legacy`` Airflow connection (AIRFLOW_CONN_LEADS_LEGACY; the compose file points it
 at a seeding login, since the pipeline's own login may only SELECT), creates leads_aggr from
-include/sql/<dialect>/legacy_ddl.sql if it is missing, and inserts generated rows whose update/create
+include/sql/schema/legacy_ddl.sql (or its SQLite variant) if it is missing, and inserts generated rows whose update/create
 times spread over the last ``--days`` days as naive Asia/Shanghai wall-clock times, like the legacy
 columns. A table that already holds rows is left alone unless ``--append`` is given, so that starting
 the stack again does not double the data. Phones are random (devkit.seed); none is printed.

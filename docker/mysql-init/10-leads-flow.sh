@@ -6,7 +6,7 @@
 # success, no `set -u`). It is a shell file rather than a .sql file only so that the passwords come from
 # the environment (.env) instead of being committed; the SQL below is all it does.
 #
-#   leads_legacy   the legacy database, with an empty leads_aggr (include/sql/mysql/legacy_ddl.sql,
+#   leads_legacy   the legacy database, with an empty leads_aggr (include/sql/schema/legacy_ddl.sql,
 #                  mounted at /opt/leads-flow/legacy_ddl.sql); a table-level grant needs the table to exist
 #   leads_flow     the pipeline's database (the pipeline creates its own tables)
 #   legacy_reader  the pipeline's legacy login: SELECT on leads_legacy.leads_aggr and nothing else

@@ -20,7 +20,7 @@ Decisions (see the function docstrings):
 - The phone is never decrypted into a :class:`Lead`: ``lead.reveal_phone(cipher)`` does it on request,
   and ``repr(lead)`` shows only the mask.
 
-SQL lives in include/sql/common/reads_*.sql.
+SQL lives in include/sql/reads/.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ rule and recorded in the change journal, so a lead written here and the same lea
 same row. It answers ``"written"``, or ``"erased"`` without writing when the lead id is in ``leads_flow_erasure``
 (an online write never resurrects an erased lead).
 
-SQL: include/sql/<dialect>/reads_upsert_one.sql, history_insert_one.sql, reads_erased.sql.
+SQL: include/sql/submit/ (reads_upsert_one.sql, history_insert_one.sql, reads_erased.sql).
 """
 
 from __future__ import annotations

@@ -459,7 +459,7 @@ def test_container_paths_in_commands_exist_through_the_mounts():
         if kind == "file":
             _db, path = target.split()
             src = host_path(mysql, path)
-            assert src == (ROOT / "include/sql/mysql/legacy_ddl.sql").resolve(), target
+            assert src == (ROOT / "include/sql/schema/legacy_ddl.sql").resolve(), target
 
 
 def test_every_variable_is_defined_by_the_documented_env():
@@ -853,7 +853,7 @@ def test_init_script_grants_hold_on_a_real_server():
                 stmts = sql_statements(render(text))
             else:
                 db, _path = text.split()
-                ddl = (ROOT / "include/sql/mysql/legacy_ddl.sql").read_text(encoding="utf-8")
+                ddl = (ROOT / "include/sql/schema/legacy_ddl.sql").read_text(encoding="utf-8")
                 stmts = [f"USE {names[db]}", *sql_statements(ddl)]
             for s in stmts:
                 cur.execute(s)

@@ -60,27 +60,14 @@ def stale_stages(db: Db, older_than_hours: int = DEFAULT_RETENTION_HOURS) -> lis
     """Names of the staging and audit tables older than the window (oldest attempt first)."""
     if older_than_hours < 1:
         raise ConfigError("older_than_hours must be >= 1")
-    cur = db.conn.cursor()
-    try:
-        if db.dialect == "mysql":
-            cur.execute(
-                "SELECT TABLE_NAME FROM information_schema.TABLES"
-                " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE %s"
-                " AND CREATE_TIME IS NOT NULL AND CREATE_TIME < NOW() - INTERVAL %s HOUR"
-                " ORDER BY CREATE_TIME",
-                (_LIKE, int(older_than_hours)),
-            )
-            names = [r[0] for r in cur.fetchall()]
-        else:
-            cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '\\'", (_LIKE,))
-            tables = [r[0] for r in cur.fetchall()]
-            cur.execute("SELECT etl_run_id, started_at FROM leads_flow_run")
-            started = {stage_table_name(run_id): as_datetime(at) for run_id, at in cur.fetchall()}
-            cutoff = datetime.now() - timedelta(hours=older_than_hours)
-            aged = [(started.get(t.removesuffix("_audit")), t) for t in tables]
-            names = [t for at, t in sorted((a, t) for a, t in aged if a is not None) if at < cutoff]
-    finally:
-        cur.close()
+    if db.dialect == "mysql":
+        names = [r[0] for r in db.query("stale_stages", {"pattern": _LIKE, "hours": int(older_than_hours)})]
+    else:
+        tables = [r[0] for r in db.query("stage_tables", {"pattern": _LIKE})]
+        started = {stage_table_name(run_id): as_datetime(at) for run_id, at in db.query("stage_owners")}
+        cutoff = datetime.now() - timedelta(hours=older_than_hours)
+        aged = [(started.get(t.removesuffix("_audit")), t) for t in tables]
+        names = [t for at, t in sorted((a, t) for a, t in aged if a is not None) if at < cutoff]
     db.conn.rollback()
     return [n for n in names if STAGE_TABLE.match(n)]
 

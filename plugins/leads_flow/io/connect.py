@@ -93,14 +93,9 @@ def connect(conn_id: str, *, local_infile: bool = False, connection: Any = None)
             _fast_datetimes(conn)
             conn.set_character_set("utf8mb4")
             conn.autocommit(False)
-            cur = conn.cursor()
-            cur.execute(
-                "SET SESSION time_zone = '+08:00', SESSION innodb_lock_wait_timeout = %s, "
-                "SESSION lock_wait_timeout = %s",
-                (wait, wait),
-            )
-            cur.close()
-            return Db(conn, "mysql", guard)
+            db = Db(conn, "mysql", guard)
+            db.run("session_settings", {"wait": wait})
+            return db
         conn = sqlite3.connect(sqlite_path(conn_id, c), timeout=30)
         conn.create_function("REGEXP", 2, sqlite_regexp, deterministic=True)
         conn.create_function("REGEXP_REPLACE", 3, sqlite_regexp_replace, deterministic=True)

@@ -47,8 +47,7 @@ def load_rows(flow: Db, table: str, rows: list[tuple]) -> None:
                 cur.execute(sql, {"path": f.name})
             warnings = flow.conn.warning_count()
             if warnings:  # only the codes: a warning's text may quote the value
-                cur.execute("SHOW WARNINGS LIMIT 20")
-                codes = {int(r[1]) for r in cur.fetchall()}
+                codes = {int(r[1]) for r in flow.query("load_warnings")}
         finally:
             cur.close()
     if warnings and codes == {1062}:  # LOCAL loads skip duplicate keys with a warning instead of failing

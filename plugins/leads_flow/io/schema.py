@@ -8,39 +8,16 @@ from leads_flow.io.db import Db, as_datetime
 from leads_flow.rules.fields import STAGE_COLUMNS
 from leads_flow.rules.fingerprint import FINGERPRINT_VERSION, content_hash
 
-# Columns added after the first release: (table, column, DDL fragment per dialect). Appending an entry
-# here is how a column is added to a live deployment; CREATE TABLE in flow_ddl.sql holds the full shape.
-MIGRATIONS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    # the gate's volume check (quality.check_volume), JSON; NULL for runs before it or not checked (repairs)
-    ("leads_flow_run", "volume_check", {"mysql": "TEXT NULL", "sqlite": "TEXT NULL"}),
-    # one reject per lead and source version; the raw phone's blind index beside its token (issue #12)
-    (
-        "leads_flow_reject",
-        "source_version",
-        {
-            "mysql": "DATETIME NOT NULL DEFAULT '1000-01-01 00:00:00'",
-            "sqlite": "TEXT NOT NULL DEFAULT '1000-01-01 00:00:00'",
-        },
-    ),
-    ("leads_flow_reject", "phone_bidx", {"mysql": "BIGINT NULL", "sqlite": "INTEGER NULL"}),
-    # the kid of phone_cipher, computed (never written) and indexed: every sync plan checks the keyring holds it
-    (
-        "leads_flow",
-        "phone_enc_kid",
-        {
-            "mysql": "VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin AS (IF(LEFT(phone_cipher, 3) = 'e1:' "
-            "AND LOCATE(':', phone_cipher, 4) > 0, SUBSTRING_INDEX(SUBSTRING(phone_cipher, 4), ':', 1), NULL)) VIRTUAL",
-            "sqlite": "TEXT GENERATED ALWAYS AS (CASE WHEN substr(phone_cipher, 1, 3) = 'e1:' AND "
-            "instr(substr(phone_cipher, 4), ':') > 0 THEN substr(phone_cipher, 4, instr(substr(phone_cipher, 4), ':') - 1) "
-            "END) VIRTUAL",
-        },
-    ),
-    (
-        "leads_flow_reject",
-        "phone_bidx_kid",
-        {"mysql": "VARCHAR(8) CHARACTER SET ascii COLLATE ascii_bin NULL", "sqlite": "TEXT NULL"},
-    ),
+MIGRATIONS: tuple[tuple[str, str, str], ...] = (
+    ("leads_flow_run", "volume_check", "add_run_volume_check"),
+    ("leads_flow_reject", "source_version", "add_reject_source_version"),
+    ("leads_flow_reject", "phone_bidx", "add_reject_phone_bidx"),
+    ("leads_flow", "phone_enc_kid", "add_flow_phone_enc_kid"),
+    ("leads_flow_reject", "phone_bidx_kid", "add_reject_phone_bidx_kid"),
 )
+"""Columns added after the first release: (table, column, the SQL file that adds it, in include/sql/schema/).
+Appending an entry (and its file) is how a column is added to a live deployment; CREATE TABLE in flow_ddl.sql
+holds the full shape."""
 BACKFILLS: dict[tuple[str, str], str] = {("leads_flow_reject", "source_version"): "reject_version_backfill"}
 """SQL run once, right after its column was added to a live deployment (before flow_indexes needs it)."""
 
@@ -51,11 +28,11 @@ def ensure_flow_schema(db: Db) -> None:
     for ddl in ("flow_ddl", "rekey_ddl", "erasure_ddl", "history_ddl"):
         db.run(ddl)
     present: dict[str, set[str]] = {}  # each table's columns, read once per run
-    for table, column, ddl in MIGRATIONS:
+    for table, column, add in MIGRATIONS:
         if table not in present:
             present[table] = {r[0] for r in db.query("table_columns", {"table": table})}
         if column not in present[table]:
-            db.conn.cursor().execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl[db.dialect]}")
+            db.run(add)
             if backfill := BACKFILLS.get((table, column)):
                 db.run(backfill)
     db.conn.commit()

@@ -55,7 +55,7 @@ def _lead_ids(lead_ids: Iterable[Any]) -> list[int]:
 
 def stage_tables(db: Db) -> list[str]:
     """The staging tables (not the gate's audit tables) present in the flow database now."""
-    names = [r[0] for r in db.query("erasure_stage_tables", {"pattern": _STAGE_LIKE})]
+    names = [r[0] for r in db.query("stage_tables", {"pattern": _STAGE_LIKE})]
     return [n for n in names if STAGE_TABLE.match(n) and not n.endswith("_audit")]
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from leads_flow.config import ident
 from leads_flow.io.connect import connected
-from leads_flow.io.sql import fill, sql_text
 from leads_flow.rules.fields import LEADS_TYPES
 
 # An e1 token's body is nonce + ciphertext + tag, more than 12 + 4 + 16 bytes: 44+ base64url characters. A
@@ -53,23 +52,23 @@ def build_audit(
     stage's count of rejects beside them, for the reject ratio)."""
     audit = audit_table_name(stage_table)
     fmt = "%Y-%m-%d %H:%M:%S"
+    types = sorted(LEADS_TYPES.values())
+    params: dict[str, Any] = {
+        "e1": E1_PATTERN,
+        "min_join": min_join.strftime(fmt),
+        "max_join": max_join.strftime(fmt),
+        "rejected": int(rejected),
+        **{f"leads_type_{i}": t for i, t in enumerate(types)},
+    }
     with connected(conn_id, connection=connection) as db:
-        # Great Expectations reads the audit through its own engine, which binds no parameters: the
-        # constants are literals of the package's own making, the names checked identifiers.
-        text = fill(
-            sql_text(db.dialect, "gate_audit"),
-            e1=E1_PATTERN,
-            leads_types=", ".join(f"'{t}'" for t in sorted(LEADS_TYPES.values())),
-            min_join=min_join.strftime(fmt),
-            max_join=max_join.strftime(fmt),
-            rejected=str(int(rejected)),
+        db.run("stage_drop", stage=audit)
+        db.run(
+            "gate_audit",
+            params,
             stage=ident(stage_table),
             audit=audit,
+            placeholders=", ".join(f":leads_type_{i}" for i in range(len(types))),
         )
-        db.run("stage_drop", stage=audit)
-        cur = db.conn.cursor()
-        cur.execute(text)  # no parameters: the driver leaves '%' alone
-        cur.close()
         db.conn.commit()
     return audit
 

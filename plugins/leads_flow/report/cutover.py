@@ -1,7 +1,7 @@
 """The run report's cutover page: what the reconcile measured, day by day and over time, against the gates of
 docs/cutover.md ("Readiness gates").
 
-Reads ``leads_flow_reconcile_run`` only (read-only; SQL in ``include/sql/common/cutover_*.sql``): its rows hold
+Reads ``leads_flow_reconcile_run`` only (read-only; SQL in ``include/sql/cutover/``): its rows hold
 counts and rates, never a value of a lead. A day may have been compared by several runs (each sync publish
 triggers one, and people run ranges); the page uses the latest compare of each day. The gates:
 

@@ -1,6 +1,6 @@
 """The run report's data: ``leads_flow_run`` and ``leads_flow_reject`` read and shaped for the pages and the API.
 
-Read-only; SQL in ``include/sql/common/report_*.sql``, through :func:`leads_flow.io.connect.connected`. Only the
+Read-only; SQL in ``include/sql/report/``, through :func:`leads_flow.io.connect.connected`. Only the
 runs of this project's DAGs (:func:`project_dag_ids`) are shown; :mod:`leads_flow.report.views` narrows the
 lists with :func:`list_runs_of`. Every string the JSON API returns passes :func:`leads_flow.rules.redact.redact`
 (:func:`to_json`), although the audit tables hold no phone numbers.

@@ -20,7 +20,7 @@ the DAGs the user may read (403 when that is none). In the api-server the check 
 (:func:`airflow_readable_dags`); :func:`create_app` without ``readable_dags`` (tests, local use) reads all.
 
 This module holds the app, its routes and access control. The reading of ``leads_flow_run`` and
-``leads_flow_reject`` is :mod:`leads_flow.report.data` (read-only; SQL in ``include/sql/common/report_*.sql``),
+``leads_flow_reject`` is :mod:`leads_flow.report.data` (read-only; SQL in ``include/sql/report/``),
 the pages :mod:`leads_flow.report.render` (Jinja templates in ``report/templates/``). Run ids come from users,
 so every value is escaped (Jinja autoescape; URLs percent-encoded), and every string shown or returned passes
 :func:`leads_flow.rules.redact.redact` (phones masked) although the audit tables hold none. The pages use no

@@ -136,7 +136,7 @@ def mask_valid_e164(e164: str) -> str:
 # --- phones inside text ---------------------------------------------------------
 # The definition is written down in docs/phone-protection.md ("A phone inside text"). The gate checks the
 # staged rows against it again with a second, independent implementation in SQL
-# (include/sql/*/gate_audit.sql): nothing here is shared with it, so one blind spot cannot pass both.
+# (include/sql/gate/gate_audit.sql): nothing here is shared with it, so one blind spot cannot pass both.
 
 # Separators between digit groups (also percent-encoded in URLs: %20 %2D %5F %2E %2F %28 %29 %2B).
 _SEPARATORS = (
