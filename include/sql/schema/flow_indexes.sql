@@ -1,5 +1,5 @@
 -- Indexes added after the first release, created where missing at the start of every run (after the columns
--- they cover; include/sql/*/flow_ddl.sql holds the first release's).
+-- they cover; flow_ddl.sql holds the first release's).
 -- The kid check of every sync plan and the rekey's counts (phone_enc_kid is computed from phone_cipher).
 CREATE INDEX IF NOT EXISTS idx_enc_kid ON leads_flow (phone_enc_kid);
 -- The hard-delete watch reads live ids through it, index-only.
