@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import CronTriggerTimetable, dag, task
 
 from leads_flow.config import DB_TASK
 from leads_flow.names import LEGACY_POOL, TZ_NAME
 from leads_flow.tasks import deletes
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.wiring import dag_args
+from leads_flow.tasks.wiring import bounded, dag_args, flag
 
 
 @dag(
@@ -18,15 +18,15 @@ from leads_flow.tasks.wiring import dag_args
     ),
     schedule=CronTriggerTimetable("30 5 * * *", timezone=TZ_NAME),
     params={
-        "dry_run": Param(False, type="boolean", section="Safety", description="Compare and count; mark nothing."),
-        "max_vanish_share": Param(
+        "dry_run": flag("Compare and count; mark nothing."),
+        "max_vanish_share": bounded(
             None,
-            type=["null", "number"],
-            minimum=0,
-            maximum=1,
-            section="Safety",
-            description="Largest share of compared leads that may vanish at once (empty: "
-            "LEADS_FLOW_VANISH_MAX_SHARE, default 0.01). Above it nothing is marked and the run fails.",
+            0,
+            1,
+            "Safety",
+            "Largest share of compared leads that may vanish at once (empty: LEADS_FLOW_VANISH_MAX_SHARE, "
+            "default 0.01). Above it nothing is marked and the run fails.",
+            optional=True,
         ),
     },
 )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, Param, dag, task, task_group
+from airflow.sdk import Asset, dag, task, task_group
 
 from leads_flow.config import DB_TASK
 from leads_flow.names import FLOW_ASSET_URI, LEGACY_POOL
 from leads_flow.tasks import reconcile
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.wiring import dag_args
+from leads_flow.tasks.wiring import bounded, dag_args, flag, window_params
 
 
 @dag(
@@ -19,45 +19,28 @@ from leads_flow.tasks.wiring import dag_args
     ),
     schedule=[Asset(FLOW_ASSET_URI)],  # runs when leads_flow_sync's publish updates leads_flow
     params={
-        "start_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            section="Window",
-            description="First day (inclusive, Asia/Shanghai) to compare. Empty: the days the "
-            "triggering sync run(s) published, or yesterday for a manual run.",
+        **window_params(
+            "to compare. Empty: the days the triggering sync run(s) published, or yesterday for a manual run."
         ),
-        "end_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            section="Window",
-            description="Last day (inclusive). Empty: same as start_date.",
-        ),
-        "repair": Param(
-            False,
-            type="boolean",
+        "repair": flag(
+            "Re-sync missing, stale and drifting leads through the sync pipeline (same mapping, gate and "
+            "newer-wins upsert). Off: report only.",
             section="Repair",
-            description="Re-sync missing, stale and drifting leads through the sync pipeline (same "
-            "mapping, gate and newer-wins upsert). Off: report only.",
         ),
-        "decrypt_sample": Param(
+        "decrypt_sample": bounded(
             20,
-            type="integer",
-            minimum=0,
-            maximum=reconcile.MAX_DECRYPT_SAMPLE,
-            section="Checks",
-            description="Matching rows per day whose phone token is decrypted and compared "
-            "with the normalised legacy phone (in memory only). 0: none.",
+            0,
+            reconcile.MAX_DECRYPT_SAMPLE,
+            "Checks",
+            "Matching rows per day whose phone token is decrypted and compared with the normalised legacy "
+            "phone (in memory only). 0: none.",
         ),
-        "min_match_rate": Param(
+        "min_match_rate": bounded(
             0.0,
-            type="number",
-            minimum=0,
-            maximum=1,
-            section="Checks",
-            description="Fail the run when the match rate over the range (after repair, if "
-            "any) is below this. 0: report only.",
+            0,
+            1,
+            "Checks",
+            "Fail the run when the match rate over the range (after repair, if any) is below this. 0: report only.",
         ),
     },
 )

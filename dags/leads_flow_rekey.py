@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from leads_flow.config import DB_TASK
 from leads_flow.tasks import rekey as rotation
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.wiring import dag_args
+from leads_flow.tasks.wiring import bounded, dag_args, flag
 
 
 @dag(
@@ -17,16 +17,9 @@ from leads_flow.tasks.wiring import dag_args
     ),
     schedule=None,
     params={
-        "dry_run": Param(
-            False, type="boolean", section="Safety", description="Count rows per kid only; write nothing."
-        ),
-        "batch_size": Param(
-            5000,
-            type="integer",
-            minimum=100,
-            maximum=50_000,
-            section="Batches",
-            description="Rows read and updated per batch (one UPDATE statement each).",
+        "dry_run": flag("Count rows per kid only; write nothing."),
+        "batch_size": bounded(
+            5000, 100, 50_000, "Batches", "Rows read and updated per batch (one UPDATE statement each)."
         ),
     },
 )

@@ -7,7 +7,7 @@ from airflow.sdk import Param, dag, task
 from leads_flow.config import DB_TASK
 from leads_flow.tasks import reverse_export
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.wiring import dag_args
+from leads_flow.tasks.wiring import bounded, dag_args, flag
 
 
 @dag(
@@ -30,16 +30,9 @@ from leads_flow.tasks.wiring import dag_args
             section="Window",
             description="Optional end (exclusive) of the range. Empty: up to now.",
         ),
-        "dry_run": Param(
-            False, type="boolean", section="Safety", description="Read and count only; write nothing to leads_aggr."
-        ),
-        "batch_size": Param(
-            reverse_export.BATCH,
-            type="integer",
-            minimum=1,
-            maximum=reverse_export.MAX_BATCH,
-            section="Safety",
-            description="Leads per transaction on leads_aggr.",
+        "dry_run": flag("Read and count only; write nothing to leads_aggr."),
+        "batch_size": bounded(
+            reverse_export.BATCH, 1, reverse_export.MAX_BATCH, "Safety", "Leads per transaction on leads_aggr."
         ),
     },
 )

@@ -8,7 +8,7 @@ from leads_flow.config import DB_TASK
 from leads_flow.names import FLOW_ASSET_URI, LEGACY_POOL, TZ_NAME
 from leads_flow.tasks import sync as pipeline
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.wiring import dag_args
+from leads_flow.tasks.wiring import bounded, dag_args, flag, window_params
 
 
 @dag(
@@ -19,40 +19,12 @@ from leads_flow.tasks.wiring import dag_args
     ),
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone=TZ_NAME),
     params={
-        "start_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            section="Window",
-            description="First day (inclusive, Asia/Shanghai) of a manual run. Empty: the run's "
-            "data interval, or yesterday for a manual run.",
+        **window_params("of a manual run. Empty: the run's data interval, or yesterday for a manual run."),
+        "overlap_minutes": bounded(
+            60, 0, 1440, "Window", "Also re-read rows updated this long before the window start."
         ),
-        "end_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            section="Window",
-            description="Last day (inclusive). Empty: same as start_date.",
-        ),
-        "overlap_minutes": Param(
-            60,
-            type="integer",
-            minimum=0,
-            maximum=1440,
-            section="Window",
-            description="Also re-read rows updated this long before the window start.",
-        ),
-        "dry_run": Param(
-            False, type="boolean", section="Safety", description="Extract, stage and gate, but publish nothing."
-        ),
-        "max_reject_ratio": Param(
-            0.05,
-            type="number",
-            minimum=0,
-            maximum=1,
-            section="Safety",
-            description="The gate fails when rejected / extracted exceeds this.",
-        ),
+        "dry_run": flag("Extract, stage and gate, but publish nothing."),
+        "max_reject_ratio": bounded(0.05, 0, 1, "Safety", "The gate fails when rejected / extracted exceeds this."),
         "volume_check": Param(
             None,
             type=["null", "string"],

@@ -59,14 +59,30 @@ BOTH = rotation_extra({"1": ENC_ROOT, "2": ENC2}, {"1": BIDX_ROOT, "2": BIDX2}, 
 ONLY_NEW = rotation_extra({"2": ENC2}, {"2": BIDX2}, "2")
 
 
+def register_kids(extra: dict, flow_conn_id: str = "leads_flow") -> None:
+    """Record the check values of the keyring's kids the flow database has not recorded (scripts/register_keys.py)."""
+    from leads_flow.io.connect import connected
+    from leads_flow.io.key_check import record_check_values, recorded_check_values
+    from leads_flow.rules.crypto import Keyring
+
+    keyring = Keyring.from_extra(extra)
+    with connected(flow_conn_id) as flow:
+        flow.run("key_check_ddl")
+        recorded = recorded_check_values(flow)
+        record_check_values(flow, keyring, [k for k in keyring.check_values() if k not in recorded], "test")
+
+
 @pytest.fixture
 def use_keyring(monkeypatch):
-    """Point the leads_pii connection at a keyring (load_keyring's cache cleared before and after)."""
+    """Point the leads_pii connection at a keyring (load_keyring's cache cleared before and after) and, as the
+    rotation runbook's operator does, register its new kids' check values in the flow database (``register``)."""
     from leads_flow.io.keyring import load_keyring
 
-    def use(extra: dict) -> None:
+    def use(extra: dict, register: bool = True) -> None:
         monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII", json.dumps({"conn_type": "generic", "extra": extra}))
         load_keyring.cache_clear()
+        if register and os.environ.get("AIRFLOW_CONN_LEADS_FLOW"):
+            register_kids(extra)
 
     yield use
     load_keyring.cache_clear()

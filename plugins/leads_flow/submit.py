@@ -33,7 +33,7 @@ SUBMIT_WRITTEN = "written"
 
 
 SUBMIT_ERASED = "erased"
-""":func:`submit_lead`: the lead id is in leads_flow_erasure (issue #12); nothing was written."""
+""":func:`submit_lead`: the lead id is in leads_flow_erasure; nothing was written."""
 
 
 # Legacy columns an online writer may pass that leads_flow does not carry (they stay in leads_aggr).
@@ -137,7 +137,7 @@ def submit_lead(
     caller's transaction owns the write).
 
     Returns :data:`SUBMIT_WRITTEN`, or :data:`SUBMIT_ERASED` when the lead id is recorded in
-    ``leads_flow_erasure`` (issue #12): then nothing is written, whatever the row holds, so an online write
+    ``leads_flow_erasure``: then nothing is written, whatever the row holds, so an online write
     never brings an erased lead's data back. The check and the upsert run in the same transaction.
     """
     if not isinstance(etl_run_id, str) or not 0 < len(etl_run_id) <= 250:

@@ -13,6 +13,7 @@ from datetime import datetime
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from leads_flow.names import RECONCILE_DAG_ID
 from leads_flow.tasks import metrics
 from leads_flow.tasks import reconcile as reconcile_tasks
 from tests.helpers import insert, legacy_row, sync
@@ -131,8 +132,8 @@ def test_a_sync_run_sends_its_counts_reasons_verdicts_and_durations(any_dbs, sta
     summary = reconcile_tasks.summary
     p = {"start_date": "2026-11-20", "end_date": "2026-11-20"}
     for window in reconcile_tasks.plan(p, None, None):
-        reconcile_tasks.compare(window, p, reconcile_tasks.DAG_ID, "manual__metrics_rc")
-    result = summary(p, reconcile_tasks.DAG_ID, "manual__metrics_rc")
+        reconcile_tasks.compare(window, p, RECONCILE_DAG_ID, "manual__metrics_rc")
+    result = summary(p, RECONCILE_DAG_ID, "manual__metrics_rc")
     _, _, gauges = ours(statsd.read())
     assert result["match_rate"] is not None
     assert gauges["leads_flow.reconcile.match_rate"] == pytest.approx(result["match_rate"])

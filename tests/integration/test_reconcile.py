@@ -18,6 +18,7 @@ from datetime import datetime
 import pytest
 
 from devkit.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
+from leads_flow.names import RECONCILE_DAG_ID
 from leads_flow.reconcile import model
 from leads_flow.submit import submit_lead
 from leads_flow.tasks import reconcile
@@ -40,10 +41,10 @@ def run_reconcile(run_id: str = RUN, start: str = DAY, end: str | None = None, *
     """plan → compare (→ repair) per window → summary, as the DAG's tasks do."""
     p = {"start_date": start, "end_date": end or start, "decrypt_sample": 20, **params}
     for window in reconcile.plan(p, None, None):
-        compared = reconcile.compare(window, p, reconcile.DAG_ID, run_id)
+        compared = reconcile.compare(window, p, RECONCILE_DAG_ID, run_id)
         if p.get("repair"):
-            reconcile.repair(compared, p, reconcile.DAG_ID, run_id)
-    return reconcile.summary(p, reconcile.DAG_ID, run_id)
+            reconcile.repair(compared, p, RECONCILE_DAG_ID, run_id)
+    return reconcile.summary(p, RECONCILE_DAG_ID, run_id)
 
 
 def drift(dbs, run_id: str = RUN) -> dict[int, tuple]:
@@ -231,11 +232,11 @@ def test_repair_is_off_by_default_and_leaves_flow_alone(synced):
     flow_exec(synced, "DELETE FROM leads_flow WHERE lead_id = 2")
     p = {"start_date": DAY, "end_date": DAY}
     [window] = reconcile.plan(p, None, None)
-    compared = reconcile.compare(window, p, reconcile.DAG_ID, RUN)
+    compared = reconcile.compare(window, p, RECONCILE_DAG_ID, RUN)
     from airflow.sdk.exceptions import AirflowSkipException
 
     with pytest.raises(AirflowSkipException):
-        reconcile.repair(compared, p, reconcile.DAG_ID, RUN)
+        reconcile.repair(compared, p, RECONCILE_DAG_ID, RUN)
     assert synced.flow_rows("SELECT COUNT(*) FROM leads_flow WHERE lead_id = 2") == [(0,)]
 
 
@@ -284,14 +285,14 @@ def test_large_range_in_bounded_memory(mysql_dbs):
     try:
         base = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
-        traced = reconcile.compare(first, p, reconcile.DAG_ID, "manual__large")
+        traced = reconcile.compare(first, p, RECONCILE_DAG_ID, "manual__large")
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
     t0 = time.perf_counter()
-    untraced = [reconcile.compare(w, p, reconcile.DAG_ID, "manual__large") for w in rest]
+    untraced = [reconcile.compare(w, p, RECONCILE_DAG_ID, "manual__large") for w in rest]
     seconds = time.perf_counter() - t0
-    s = reconcile.summary(p, reconcile.DAG_ID, "manual__large")
+    s = reconcile.summary(p, RECONCILE_DAG_ID, "manual__large")
     rows = sum(r["legacy_rows"] for r in untraced)
     print(
         f"\nreconcile: {s['legacy_rows']} legacy rows in {1 + len(rest)} windows; untraced {rows} rows in "

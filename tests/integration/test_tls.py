@@ -255,6 +255,33 @@ def test_both_connections_are_encrypted_and_verified(tls_server, monkeypatch, tm
         cur.close()
 
 
+@pytest.mark.parametrize(
+    "extra", [{"ssl": {"ca": "{ca}"}}, {"ssl": json.dumps({"ca": "{ca}"}), "ssl_mode": "VERIFY_IDENTITY"}]
+)
+def test_the_gates_engine_uses_the_same_tls_as_the_tasks(tls_server, monkeypatch, extra):
+    """Great Expectations reads the audit table through SQLAlchemy: its engine gets the same TLS as db.connect,
+    so it connects encrypted and verified, and refuses a server under a name its certificate lacks."""
+    from sqlalchemy import create_engine, text
+
+    from leads_flow.io.connect import sqlalchemy_url
+
+    extra = json.loads(json.dumps(extra).replace("{ca}", str(tls_server.ca)))
+    _set_conn(monkeypatch, FLOW_CONN_ID, tls_server, extra)
+    engine = create_engine(sqlalchemy_url(FLOW_CONN_ID))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW SESSION STATUS LIKE 'Ssl_cipher'")).fetchone()[1]
+    finally:
+        engine.dispose()
+    _set_conn(monkeypatch, FLOW_CONN_ID, tls_server, extra, host=HOSTS[1])  # the impostor's address
+    engine = create_engine(sqlalchemy_url(FLOW_CONN_ID))
+    try:
+        with pytest.raises(Exception, match="SSL|certificate|TLS|match|host"):
+            engine.connect().close()
+    finally:
+        engine.dispose()
+
+
 def test_a_server_certificate_from_another_ca_is_refused(tls_server, monkeypatch):
     _set_conn(monkeypatch, FLOW_CONN_ID, tls_server, {"ssl": {"ca": str(tls_server.other_ca)}})
     t0 = time.monotonic()

@@ -178,13 +178,25 @@ def connected(conn_id: str, *, local_infile: bool = False, connection: Any = Non
         db.close()
 
 
+_SSL_FILES = ("ca", "capath", "cert", "key", "cipher")
+
+
 def sqlalchemy_url(conn_id: str) -> str:
-    """A SQLAlchemy URL for an Airflow connection, so GX reads the same database as the pipeline."""
+    """A SQLAlchemy URL for an Airflow connection, so GX reads the same database as the pipeline, with the same TLS:
+    the connection's ``ssl``/``ssl_mode`` extras go through :func:`tls_config` exactly as for :func:`connect`
+    (SQLAlchemy's mysqldb dialect turns ``ssl_*`` query parameters back into mysqlclient's ``ssl`` and
+    ``ssl_mode`` arguments)."""
     from sqlalchemy.engine import URL
 
     c = get_connection(conn_id)
     if dialect_of(conn_id, c) == "sqlite":
         return f"sqlite:///{sqlite_path(conn_id, c)}"
+    cfg = _hook_class()(mysql_conn_id=conn_id, connection=c)._get_conn_config_mysql_client(c)
+    query = {"charset": "utf8mb4"}
+    ssl = cfg.get("ssl") if isinstance(cfg.get("ssl"), dict) else {}
+    query.update({f"ssl_{k}": str(ssl[k]) for k in _SSL_FILES if ssl.get(k)})
+    if cfg.get("ssl_mode"):
+        query["ssl_mode"] = cfg["ssl_mode"]
     return URL.create(
         "mysql+mysqldb",
         username=c.login or None,
@@ -192,5 +204,5 @@ def sqlalchemy_url(conn_id: str) -> str:
         host=c.host or "127.0.0.1",
         port=c.port or 3306,
         database=c.schema or None,
-        query={"charset": "utf8mb4"},
+        query=query,
     ).render_as_string(hide_password=False)

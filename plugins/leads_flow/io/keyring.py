@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping
 
 from leads_flow.io.masking import mask_secret
+from leads_flow.io.process import forbid_core_dumps
 from leads_flow.rules.crypto import (
     BIDX_FIELDS,
     BIDX_INFO,
@@ -90,6 +91,7 @@ def load_keyring(conn_id: str = "leads_pii") -> Keyring:
     Cached per process (``load_keyring.cache_clear()`` to re-read after rotation): both connections are
     read once per task process, never per row.
     """
+    forbid_core_dumps(hard=False)  # this process will hold the keys: no core file, no ptrace
     extra = _connection_extra(conn_id, optional=False)
     bidx_id = conn_id + BIDX_CONN_SUFFIX
     try:

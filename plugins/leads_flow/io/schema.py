@@ -24,8 +24,8 @@ BACKFILLS: dict[tuple[str, str], str] = {("leads_flow_reject", "source_version")
 
 def ensure_flow_schema(db: Db) -> None:
     """Create the pipeline's tables if missing (flow, rejects, runs; key-rotation and erasure records; the
-    change journal), then add missing columns (filling those that need it once) and missing indexes."""
-    for ddl in ("flow_ddl", "rekey_ddl", "erasure_ddl", "history_ddl"):
+    change journal; the keys' check values), then add missing columns (filling those that need it once) and missing indexes."""
+    for ddl in ("flow_ddl", "rekey_ddl", "erasure_ddl", "history_ddl", "key_check_ddl"):
         db.run(ddl)
     present: dict[str, set[str]] = {}  # each table's columns, read once per run
     for table, column, add in MIGRATIONS:

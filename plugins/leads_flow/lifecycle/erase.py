@@ -1,4 +1,4 @@
-"""Erasure of leads (issue #12): personal values removed from every table this pipeline writes.
+"""Erasure of leads: personal values removed from every table this pipeline writes.
 
 - :func:`erase_leads` — by lead id, one transaction per batch: the ``leads_flow`` row stays as a tombstone
   (``lead_id``, ``is_deleted = 1``, timestamps and business codes kept; phone token, blind index and kid,
@@ -91,7 +91,7 @@ def _erase_batch(flow: Db, ids: list[int], who: str) -> dict[str, int]:
         known = {int(r[0]) for r in flow.query("erasure_recorded", ids=in_ids)}
         tombstoned = flow.run("erasure_tombstone", ids=in_ids)
         rejects = flow.run("erasure_delete_rejects", ids=in_ids)
-        flow.run("history_erase", ids=in_ids)  # the change journal's versions of these leads (issue #15)
+        flow.run("history_erase", ids=in_ids)  # the change journal's versions of these leads
         staged = 0
         for table in stage_tables(flow):
             present = {r[0] for r in flow.query("table_columns", {"table": table})}

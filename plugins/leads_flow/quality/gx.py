@@ -12,7 +12,7 @@ from typing import Any
 GX_DEFERRED_MODULES = ("scipy.stats", "altair")
 """Modules ``import great_expectations`` pulls in (for the KL-divergence and KS-test expectations, which the gate
 never runs) but calls only inside those expectations: stand-ins load them on first use. Importing GX took
-2.3-2.9 s with them and 1.7-1.8 s without, alternated on the 2-core development machine (issue 14)."""
+2.3-2.9 s with them and 1.7-1.8 s without, alternated on the 2-core development machine."""
 
 
 class _DeferredModule(types.ModuleType):

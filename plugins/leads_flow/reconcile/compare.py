@@ -21,7 +21,7 @@ legacy row gets one verdict (a *drift class* or a match):
 ``phone_drift``      same timestamp, different fingerprint, and the blind index differs (or one of the
                      ``decrypt_sample`` tokens does not decrypt to the normalised legacy phone)
 ``field_drift``      same timestamp, different fingerprint, same blind index
-``erased``           not drift: the lead is in ``leads_flow_erasure`` (issue #12; the legacy row lives on
+``erased``           not drift: the lead is in ``leads_flow_erasure`` (the legacy row lives on
                      until the service team erases it). Action ``none``, outside the match rate, never
                      repaired; ``detail.flow_row`` says ``tombstone``, ``absent`` or ``not_scrubbed``
 ================== =========================================================================================

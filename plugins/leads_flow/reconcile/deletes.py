@@ -1,4 +1,4 @@
-"""Hard deletes seen daily (issue #12): leads deleted outright from ``leads_aggr`` are found within a day.
+"""Hard deletes seen daily: leads deleted outright from ``leads_aggr`` are found within a day.
 
 A reconcile finds a hard delete only when it compares the lead's original window; this watch compares keys
 alone, over the whole table, every day: live ``leads_flow`` ids in primary-key chunks (index-only through

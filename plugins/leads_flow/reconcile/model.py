@@ -27,7 +27,7 @@ from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
 from leads_flow.rules.fingerprint import content_hash
 
 ERASED = "erased"
-"""Not drift: the lead is in leads_flow_erasure (issue #12). Its legacy row may live on until the service
+"""Not drift: the lead is in leads_flow_erasure. Its legacy row may live on until the service
 team erases it there, and its flow row is a tombstone (or gone); expected, action ``none``, outside the
 match rate, never repaired. Counted apart (WindowResult.erased, ``drift_by_class``)."""
 
@@ -78,36 +78,19 @@ def ensure_reconcile_schema(db: Db) -> None:
 
 class FlowRow(NamedTuple):
     """A leads_flow row as the compare reads it: the mapped columns typed like the Mapper's output, and the
-    fingerprint recomputed from them by :func:`~leads_flow.rules.mapping.content_hash`, the same function the
+    fingerprint recomputed from them by :func:`~leads_flow.rules.fingerprint.content_hash`, the same function the
     legacy side goes through (the stored ``content_hash`` is not trusted to describe the stored columns)."""
 
     lead_id: int
     row: tuple
     fingerprint: int
 
-    @property
-    def bidx(self) -> int | None:
-        return self.row[COL_BIDX]
-
-    @property
-    def kid(self) -> str | None:
-        return self.row[COL_KID]
-
-    @property
-    def sua(self) -> datetime:
-        return self.row[COL_SUA]
-
-    @property
-    def stored_hash(self) -> int | None:
-        return self.row[COL_HASH]
-
-    @property
-    def is_deleted(self) -> int:
-        return int(self.row[COL_DELETED] or 0)
-
-    @property
-    def token(self) -> str | None:
-        return self.row[COL_TOKEN]
+    bidx = property(lambda self: self.row[COL_BIDX])
+    kid = property(lambda self: self.row[COL_KID])
+    sua = property(lambda self: self.row[COL_SUA])
+    stored_hash = property(lambda self: self.row[COL_HASH])
+    is_deleted = property(lambda self: int(self.row[COL_DELETED] or 0))
+    token = property(lambda self: self.row[COL_TOKEN])
 
 
 class LegacyItem(NamedTuple):

@@ -65,7 +65,7 @@ class RowMapper:
 
 
 def erased_ids(flow: Db, ids: Iterable[int]) -> set[int]:
-    """Those of ``ids`` recorded in leads_flow_erasure (issue #12)."""
+    """Those of ``ids`` recorded in leads_flow_erasure."""
     ids = list(ids)
     if not ids:
         return set()

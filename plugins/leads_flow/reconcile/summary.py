@@ -44,7 +44,7 @@ def summarize(
     unfinished = int(tot[3 + len(names)] or 0)
     by_class: dict[str, dict[str, int]] = {}
     open_by_class: Counter = Counter()
-    erased = 0  # not drift (issue #12): counted apart, kept in drift_by_class, never open
+    erased = 0  # not drift: counted apart, kept in drift_by_class, never open
     for cls, action, result, n in classes:
         if cls == ERASED:
             erased += int(n)

@@ -34,8 +34,7 @@ from leads_flow.names import (
     RECONCILE_RUN_TABLE,
     REJECTED_BY_RULE,
 )
-from leads_flow.report.data import ReportUnavailable, _missing_table, to_json
-from leads_flow.rules.redact import redact
+from leads_flow.report.data import ReportUnavailable, missing_table, read_rows, to_json
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +63,7 @@ COMPARED = ("compared", "repaired")
 
 def _read(name: str, params: dict[str, Any], conn_id: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     """Rows of a cutover query as dicts; none while the reconcile has never run (no table yet)."""
-    try:
-        with connected(conn_id) as db:
-            rows = db.query(name, params, columns=", ".join(columns))
-    except Exception as exc:  # noqa: BLE001 - classified below
-        cause = exc.__cause__ or exc
-        if _missing_table(cause):
-            return []
-        log.warning("cutover page: cannot read %s: %s", conn_id, redact(f"{type(exc).__name__}: {exc}")[:500])
-        raise ReportUnavailable(f"cannot read the flow database ({type(cause).__name__})") from exc
+    rows = read_rows(name, params, conn_id, page="cutover page", columns=", ".join(columns))
     return [_shape(dict(zip(columns, r))) for r in rows]
 
 
@@ -175,7 +166,7 @@ def _gates(days: list[dict[str, Any]], streak: list[dict[str, Any]], conn_id: st
         with connected(conn_id) as db:
             extent = db.query("cutover_extent", {})
     except Exception as exc:  # noqa: BLE001 - classified below
-        if not _missing_table(exc.__cause__ or exc):
+        if not missing_table(exc.__cause__ or exc):
             raise ReportUnavailable(f"cannot read the flow database ({type(exc).__name__})") from exc
     first_day = as_datetime(extent[0][0]) if extent and extent[0][0] is not None else None
     history = None

@@ -69,21 +69,23 @@ def _json(text: Any, kind: type) -> Any:
     return value if isinstance(value, kind) else kind()
 
 
-def _missing_table(exc: BaseException) -> bool:
+def missing_table(exc: BaseException) -> bool:
     """leads_flow_run does not exist until the DAG's first plan task ran."""
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     return code == 1146 or "no such table" in str(exc)
 
 
-def _query(name: str, params: dict[str, Any], conn_id: str) -> list[tuple]:
+def read_rows(name: str, params: dict[str, Any], conn_id: str, page: str = "run report", **idents: str) -> list[tuple]:
+    """The rows of a report query; none while its table does not exist yet, :class:`ReportUnavailable` (message
+    masked) when the flow database cannot be read."""
     try:
         with connected(conn_id) as db:
-            return db.query(name, params)
+            return db.query(name, params, **idents)
     except Exception as exc:  # noqa: BLE001 - classified below
         cause = exc.__cause__ or exc
-        if _missing_table(cause):
+        if missing_table(cause):
             return []
-        log.warning("run report: cannot read %s: %s", conn_id, redact(f"{type(exc).__name__}: {exc}")[:500])
+        log.warning("%s: cannot read %s: %s", page, conn_id, redact(f"{type(exc).__name__}: {exc}")[:500])
         raise ReportUnavailable(f"cannot read the flow database ({type(cause).__name__})") from exc
 
 
@@ -126,7 +128,7 @@ def list_runs(
     conn_id: str = FLOW_CONN_ID,
 ) -> list[dict[str, Any]]:
     """Recent partition runs, newest first (any DAG: the app narrows it with :func:`list_runs_of`)."""
-    rows = _query(
+    rows = read_rows(
         "report_runs",
         {"limit": int(limit), "status": status or None, "dag_id": dag_id or None, "dag_run_id": dag_run_id or None},
         conn_id,
@@ -155,12 +157,14 @@ def list_runs_of(
 
 def get_run(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str, Any] | None:
     """One partition run with its gate results, rejects by reason, timings and a sample of rejected leads."""
-    rows = _query("report_run", {"etl_run_id": etl_run_id}, conn_id)
+    rows = read_rows("report_run", {"etl_run_id": etl_run_id}, conn_id)
     if not rows:
         return None
     run = _shape(dict(zip(RUN_COLUMNS, rows[0])))
     sample = (
-        _query("report_rejects", {"etl_run_id": etl_run_id, "limit": REJECT_SAMPLE}, conn_id) if run["rejected"] else []
+        read_rows("report_rejects", {"etl_run_id": etl_run_id, "limit": REJECT_SAMPLE}, conn_id)
+        if run["rejected"]
+        else []
     )
     run["rejected_sample"] = [
         {"lead_id": lid, "reasons": [r for r in (why or "").split(",") if r], "source_updated_at": as_datetime(sua)}
@@ -184,7 +188,7 @@ def volume_check_of(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str
             rows = db.query("volume_report", {"etl_run_id": etl_run_id})
     except Exception as exc:  # noqa: BLE001 - classified below
         cause = exc.__cause__ or exc
-        if _missing_table(cause) or _missing_column(cause):
+        if missing_table(cause) or _missing_column(cause):
             return None
         raise ReportUnavailable(f"cannot read the flow database ({type(cause).__name__})") from exc
     return (_json(rows[0][0], dict) or None) if rows else None
@@ -199,7 +203,7 @@ def key_rotations(limit: int = 20, *, conn_id: str = FLOW_CONN_ID) -> list[dict[
     ``leads_flow_key_audit`` holds counts and kids only (no value of any row), written by each rekey run.
     """
     runs: dict[str, dict[str, Any]] = {}
-    for row in _query("report_key_audit", {"limit": int(limit)}, conn_id):
+    for row in read_rows("report_key_audit", {"limit": int(limit)}, conn_id):
         r = dict(zip(KEY_AUDIT_COLUMNS, row))
         run = runs.setdefault(
             r["rekey_run_id"],

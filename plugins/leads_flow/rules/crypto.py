@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -43,6 +44,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+KCV_INFO = b"leads-pii/v1/kcv/"
+"""Key check values: HMAC-SHA256(root key, KCV_INFO + ring name), first 8 bytes in hex (docs/phone-protection.md
+§12). They identify a key without revealing it, so the flow database can hold them."""
 ENC_INFO = b"leads-pii/v1/enc/leads.phone"
 BIDX_INFO = b"leads-pii/v1/bidx/leads.phone"
 KEY_LEN = 32
@@ -119,6 +123,17 @@ class Keyring:
             f"Keyring(enc_kids={sorted(self.enc_keys)}, active_enc_kid={self.active_enc_kid!r}, "
             f"bidx_kids={sorted(self.bidx_keys)}, active_bidx_kid={self.active_bidx_kid!r})"
         )
+
+    def check_values(self) -> dict[tuple[str, str], str]:
+        """(ring, kid) → the key's check value, for both rings ("enc", "bidx")."""
+        out = {}
+        for ring, keys in (("enc", self.enc_keys), ("bidx", self.bidx_keys)):
+            for kid, root in keys.items():
+                out[ring, kid] = hmac.new(root, KCV_INFO + ring.encode(), hashlib.sha256).hexdigest()[:16]
+        return out
+
+    def active_kid(self, ring: str) -> str:
+        return self.active_enc_kid if ring == "enc" else self.active_bidx_kid
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any] | str) -> Keyring:

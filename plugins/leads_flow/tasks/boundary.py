@@ -22,9 +22,12 @@ from leads_flow.io import runlog
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db
 from leads_flow.io.extract import check_legacy_schema
+from leads_flow.io.key_check import verify_keyring
 from leads_flow.io.keyring import load_keyring
 from leads_flow.io.retry import retrying
+from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID
 from leads_flow.quality.gate import GateRejected
+from leads_flow.rules.crypto import Keyring, PhoneCipher
 from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition, partitions
 
@@ -82,16 +85,28 @@ def failing_fast() -> Iterator[None]:
         raise failed from None
 
 
+def checked_keyring(pii_conn_id: str = PII_CONN_ID, flow_conn_id: str = FLOW_CONN_ID) -> Keyring:
+    """The keyring of a task that encrypts, indexes or decrypts, held against the check values the flow
+    database recorded (:func:`leads_flow.io.key_check.verify_keyring`): a swapped or unregistered key fails the
+    task before it writes anything. One connection and two queries per task process."""
+    with failing_fast():
+        keyring = load_keyring(pii_conn_id)
+
+        def verify() -> None:
+            with connected(flow_conn_id) as flow:
+                flow.run("key_check_ddl")
+                verify_keyring(flow, keyring)
+
+        retrying(verify, what="verify the keyring's check values")
+    return keyring
+
+
+def checked_cipher(pii_conn_id: str = PII_CONN_ID, flow_conn_id: str = FLOW_CONN_ID) -> PhoneCipher:
+    return PhoneCipher(checked_keyring(pii_conn_id, flow_conn_id))
+
+
 def plan_partitions(
-    settings: Settings,
-    start: datetime,
-    end: datetime,
-    *,
-    prepare_flow: Callable[[Db], None],
-    what: str,
-    legacy_conn_id: str,
-    flow_conn_id: str,
-    pii_conn_id: str,
+    settings: Settings, start: datetime, end: datetime, *, prepare_flow: Callable[[Db], None], what: str
 ) -> list[dict[str, Any]]:
     """The plan step of every DAG that works day by day: the daily partitions of [start, end), after the
     checks that must fail a run before anything is read or written (keyring, legacy schema) and the
@@ -101,13 +116,14 @@ def plan_partitions(
         "%s [%s, %s): %d daily partition(s), overlap %d min", what, start, end, len(parts), settings.overlap_minutes
     )
 
+    checked_keyring()
+
     def checks() -> None:
-        load_keyring(pii_conn_id)
-        with connected(legacy_conn_id) as legacy:
+        with connected(LEGACY_CONN_ID) as legacy:
             check_legacy_schema(legacy, settings)
 
         def prepare() -> None:
-            with connected(flow_conn_id) as flow:
+            with connected(FLOW_CONN_ID) as flow:
                 prepare_flow(flow)
 
         retrying(prepare, what=f"prepare the flow tables ({what})")

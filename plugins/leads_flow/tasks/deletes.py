@@ -16,14 +16,7 @@ from leads_flow.reconcile.deletes import watch_hard_deletes
 from leads_flow.tasks.boundary import check_run_id, failing_fast
 
 
-def watch_task(
-    params: Mapping[str, Any],
-    dag_id: str,
-    dag_run_id: str,
-    *,
-    flow_conn_id: str = FLOW_CONN_ID,
-    legacy_conn_id: str = LEGACY_CONN_ID,
-) -> dict[str, Any]:
+def watch_task(params: Mapping[str, Any], dag_id: str, dag_run_id: str) -> dict[str, Any]:
     """Mark leads deleted from the legacy table; a mass vanish fails the task without retries. Small dict."""
     share = params.get("max_vanish_share")
     if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
@@ -33,7 +26,7 @@ def watch_task(
     def run() -> dict[str, Any]:
         max_share = vanish_max_share() if share is None else float(share)
         settings = Settings.from_env()
-        with connected(flow_conn_id) as flow, connected(legacy_conn_id) as legacy:
+        with connected(FLOW_CONN_ID) as flow, connected(LEGACY_CONN_ID) as legacy:
             ensure_flow_schema(flow)
             res = watch_hard_deletes(
                 flow,

@@ -32,14 +32,12 @@ def lead_ids_from(params: Mapping[str, Any]) -> list[int]:
     return ids
 
 
-def erase(
-    params: Mapping[str, Any], dag_id: str, dag_run_id: str, *, flow_conn_id: str = FLOW_CONN_ID
-) -> dict[str, int]:
+def erase(params: Mapping[str, Any], dag_id: str, dag_run_id: str) -> dict[str, int]:
     """Erase the leads named by the params; return the counts (small, no personal value)."""
     ids = lead_ids_from(params)
 
     def once() -> dict[str, int]:
-        with connected(flow_conn_id) as flow:
+        with connected(FLOW_CONN_ID) as flow:
             ensure_flow_schema(flow)
             return erase_leads(flow, ids, dag_run_id)
 

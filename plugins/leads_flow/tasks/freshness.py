@@ -59,7 +59,6 @@ def check(
     *,
     now: datetime | None = None,
     deadline: time | None = None,
-    flow_conn_id: str = FLOW_CONN_ID,
 ) -> dict[str, Any]:
     """Check the partition due on the day of ``when`` (the watchdog run's logical date; default now).
 
@@ -75,7 +74,7 @@ def check(
         return {**out, "status": "not_due"}
 
     def read() -> list[runlog.PartitionRun]:
-        with connected(flow_conn_id) as flow:
+        with connected(FLOW_CONN_ID) as flow:
             return runlog.partition_runs(flow, partition)
 
     with failing_fast():

@@ -18,17 +18,15 @@ from leads_flow.config import TZ, ConfigError, drift_retention_days
 from leads_flow.io.cleanup import purge_drift
 from leads_flow.io.connect import connected
 from leads_flow.io.db import Db, as_datetime
-from leads_flow.io.keyring import load_keyring
 from leads_flow.io.retry import retrying
-from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID, SYNC_DAG_ID
+from leads_flow.names import FLOW_CONN_ID, SYNC_DAG_ID
 from leads_flow.reconcile.model import MAX_DECRYPT_SAMPLE as MAX_DECRYPT_SAMPLE
 from leads_flow.reconcile.model import RepairResult, ensure_reconcile_schema
 from leads_flow.reconcile.repair import repair_window
 from leads_flow.reconcile.summary import summarize
 from leads_flow.reconcile.window import reconcile_window
-from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.tasks import failure, metrics, notify
-from leads_flow.tasks.boundary import failing_fast, plan_partitions, settings_from
+from leads_flow.tasks.boundary import checked_cipher, failing_fast, plan_partitions, settings_from
 from leads_flow.window import Partition, resolve_window
 
 log = logging.getLogger(__name__)
@@ -92,9 +90,6 @@ def plan(
     interval_start: Any,
     interval_end: Any,
     *,
-    legacy_conn_id: str = LEGACY_CONN_ID,
-    flow_conn_id: str = FLOW_CONN_ID,
-    pii_conn_id: str = PII_CONN_ID,
     asset_events: Mapping[Any, Sequence[Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Resolve the range, check the keyring, the legacy schema and the tables; one dict per daily window.
@@ -105,7 +100,7 @@ def plan(
     if (runs := sync_runs_of(asset_events)) and not (params.get("start_date") or params.get("end_date")):
 
         def read() -> list[date]:
-            with connected(flow_conn_id) as flow:
+            with connected(FLOW_CONN_ID) as flow:
                 return published_days(flow, runs)
 
         with failing_fast():
@@ -132,52 +127,29 @@ def plan(
         end,
         prepare_flow=prepare,
         what="reconcile window",
-        legacy_conn_id=legacy_conn_id,
-        flow_conn_id=flow_conn_id,
-        pii_conn_id=pii_conn_id,
     )
     if published is not None and (start, end) == published:  # only the days published, not the gaps between
         windows = [w for w in windows if datetime.fromisoformat(w["start"]).date() in set(days)]
     return windows
 
 
-def compare(
-    window: Mapping[str, Any],
-    params: Mapping[str, Any],
-    dag_id: str,
-    dag_run_id: str,
-    *,
-    legacy_conn_id: str = LEGACY_CONN_ID,
-    flow_conn_id: str = FLOW_CONN_ID,
-    pii_conn_id: str = PII_CONN_ID,
-) -> dict[str, Any]:
-    """:func:`~leads_flow.reconcile.compare.reconcile_window` on one window; permanent errors fail fast."""
+def compare(window: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, dag_run_id: str) -> dict[str, Any]:
+    """:func:`~leads_flow.reconcile.window.reconcile_window` on one window; permanent errors fail fast."""
     part = Partition.from_dict(window)
     with failing_fast():
         res = reconcile_window(
             part,
             dag_run_id,
-            PhoneCipher(load_keyring(pii_conn_id)),
+            checked_cipher(),
             settings_from(params),
             decrypt_sample=int(params.get("decrypt_sample") or 0),
             dag_id=dag_id,
             dag_run_id=dag_run_id,
-            legacy_conn_id=legacy_conn_id,
-            flow_conn_id=flow_conn_id,
         )
     return {**res.to_dict(), "window": dict(window)}
 
 
-def repair(
-    compared: Mapping[str, Any],
-    params: Mapping[str, Any],
-    dag_id: str,
-    dag_run_id: str,
-    *,
-    legacy_conn_id: str = LEGACY_CONN_ID,
-    flow_conn_id: str = FLOW_CONN_ID,
-    pii_conn_id: str = PII_CONN_ID,
-) -> dict[str, Any]:
+def repair(compared: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, dag_run_id: str) -> dict[str, Any]:
     """Skip unless ``params['repair']``; otherwise :func:`~leads_flow.reconcile.repair.repair_window` on the compared window."""
     if not params.get("repair"):
         raise AirflowSkipException(
@@ -191,23 +163,19 @@ def repair(
         res = repair_window(
             part,
             dag_run_id,
-            PhoneCipher(load_keyring(pii_conn_id)),
+            checked_cipher(),
             settings_from(params),
             dag_id=dag_id,
             dag_run_id=dag_run_id,
-            legacy_conn_id=legacy_conn_id,
-            flow_conn_id=flow_conn_id,
             expected_rows=compared.get("expected_rows"),
             matched=compared.get("matched"),
         )
     return res.to_dict()
 
 
-def summary(
-    params: Mapping[str, Any], dag_id: str, dag_run_id: str, *, flow_conn_id: str = FLOW_CONN_ID
-) -> dict[str, Any]:
+def summary(params: Mapping[str, Any], dag_id: str, dag_run_id: str) -> dict[str, Any]:
     """:func:`~leads_flow.reconcile.summary.summarize`; fails the task when the match rate is below ``min_match_rate`` (after repair, if any)."""
-    out = summarize(dag_run_id, dag_id=dag_id, dag_run_id=dag_run_id, flow_conn_id=flow_conn_id)
+    out = summarize(dag_run_id, dag_id=dag_id, dag_run_id=dag_run_id)
     floor = float(params.get("min_match_rate") or 0)
     rate = out["match_rate_after_repair"] if out["match_rate_after_repair"] is not None else out["match_rate"]
     metrics.match_rate(rate)

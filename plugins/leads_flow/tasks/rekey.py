@@ -8,11 +8,9 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow.io.keyring import load_keyring
 from leads_flow.io.runlog import short_id
 from leads_flow.lifecycle.rekey import BeforeUpdate, rekey
-from leads_flow.names import FLOW_CONN_ID, PII_CONN_ID
-from leads_flow.tasks.boundary import check_run_id, failing_fast
+from leads_flow.tasks.boundary import check_run_id, checked_keyring, failing_fast
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +22,6 @@ def rekey_task(
     dag_id: str,
     dag_run_id: str,
     *,
-    flow_conn_id: str = FLOW_CONN_ID,
-    pii_conn_id: str = PII_CONN_ID,
     before_update: BeforeUpdate | None = None,
 ) -> dict[str, Any]:
     """Re-encrypt and re-index every row not under the keyring's active kids; counts per kid before and after
@@ -37,9 +33,8 @@ def rekey_task(
     run_id = check_run_id(short_id(f"{dag_id}@{dag_run_id}"))
     with failing_fast():
         res = rekey(
-            load_keyring(pii_conn_id),
+            checked_keyring(),
             run_id,
-            flow_conn_id=flow_conn_id,
             batch_size=batch_size,
             dry_run=dry_run,
             before_update=before_update,

@@ -16,13 +16,11 @@ from airflow.sdk.exceptions import AirflowFailException
 from leads_flow.config import TZ, Settings
 from leads_flow.io.connect import connected
 from leads_flow.io.extract import check_legacy_schema
-from leads_flow.io.keyring import load_keyring
 from leads_flow.io.retry import retrying
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.lifecycle.reverse_export import BATCH, reverse_export
-from leads_flow.names import FLOW_CONN_ID, LEGACY_WRITER_CONN_ID, PII_CONN_ID
-from leads_flow.rules.crypto import PhoneCipher
-from leads_flow.tasks.boundary import failing_fast
+from leads_flow.names import FLOW_CONN_ID, LEGACY_WRITER_CONN_ID
+from leads_flow.tasks.boundary import checked_cipher, failing_fast
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +39,7 @@ def mark_from(value: Any, name: str) -> datetime | None:
     return dt.astimezone(TZ).replace(tzinfo=None) if dt.tzinfo is not None else dt
 
 
-def export(
-    params: Mapping[str, Any],
-    dag_id: str,
-    dag_run_id: str,
-    *,
-    flow_conn_id: str = FLOW_CONN_ID,
-    writer_conn_id: str = LEGACY_WRITER_CONN_ID,
-    pii_conn_id: str = PII_CONN_ID,
-) -> dict[str, Any]:
+def export(params: Mapping[str, Any], dag_id: str, dag_run_id: str) -> dict[str, Any]:
     """Write back to leads_aggr what was written only to leads_flow since the ``since`` param; return counts."""
     since = mark_from(params.get("since"), "since")
     if since is None:
@@ -63,12 +53,12 @@ def export(
     settings = Settings.from_env()
 
     def run() -> dict[str, Any]:
-        cipher = PhoneCipher(load_keyring(pii_conn_id))
+        cipher = checked_cipher()
 
         def prepare() -> None:
-            with connected(writer_conn_id) as legacy:
+            with connected(LEGACY_WRITER_CONN_ID) as legacy:
                 check_legacy_schema(legacy, settings)
-            with connected(flow_conn_id) as flow:
+            with connected(FLOW_CONN_ID) as flow:
                 ensure_flow_schema(flow)
 
         retrying(prepare, what=f"{dag_id}: check the tables")
@@ -79,8 +69,6 @@ def export(
             dry_run=bool(params.get("dry_run")),
             batch=batch,
             legacy_table=settings.legacy_table,
-            flow_conn_id=flow_conn_id,
-            writer_conn_id=writer_conn_id,
         ).to_dict()
 
     with failing_fast():

@@ -16,15 +16,16 @@ from airflow.sdk.exceptions import AirflowFailException
 from leads_flow.config import ConfigError, reject_retention_days, retention_hours, volume_policy
 from leads_flow.io.cleanup import drop_stale_stages, purge_rejects
 from leads_flow.io.db import Db
-from leads_flow.io.keyring import load_cipher, load_keyring
+from leads_flow.io.keyring import load_keyring
 from leads_flow.io.kids import check_kids_held
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID
+from leads_flow.names import PII_CONN_ID
 from leads_flow.pipeline import PartitionRun
 from leads_flow.tasks import metrics
 from leads_flow.tasks.boundary import (
     GateFailed,
     check_run_id,
+    checked_cipher,
     etl_run_id_for,
     failing_fast,
     plan_partitions,
@@ -40,9 +41,6 @@ def plan(
     params: Mapping[str, Any],
     interval_start: Any,
     interval_end: Any,
-    *,
-    legacy_conn_id: str = LEGACY_CONN_ID,
-    flow_conn_id: str = FLOW_CONN_ID,
 ) -> list[dict[str, Any]]:
     """Resolve the window, check the legacy schema and migrate the flow schema; one dict per partition."""
     try:
@@ -63,35 +61,19 @@ def plan(
         end,
         prepare_flow=prepare,
         what="window",
-        legacy_conn_id=legacy_conn_id,
-        flow_conn_id=flow_conn_id,
-        pii_conn_id=PII_CONN_ID,
     )
 
 
-def _run(
-    partition: Mapping[str, Any], run_id: str, params: Mapping[str, Any], flow_conn_id: str, **ids: Any
-) -> PartitionRun:
-    return PartitionRun(Partition.from_dict(partition), run_id, settings_from(params), flow_conn_id=flow_conn_id, **ids)
+def _run(partition: Mapping[str, Any], run_id: str, params: Mapping[str, Any], **ids: Any) -> PartitionRun:
+    return PartitionRun(Partition.from_dict(partition), run_id, settings_from(params), **ids)
 
 
-def stage(
-    partition: Mapping[str, Any],
-    params: Mapping[str, Any],
-    dag_id: str,
-    dag_run_id: str,
-    *,
-    legacy_conn_id: str = LEGACY_CONN_ID,
-    flow_conn_id: str = FLOW_CONN_ID,
-    pii_conn_id: str = PII_CONN_ID,
-) -> dict[str, Any]:
+def stage(partition: Mapping[str, Any], params: Mapping[str, Any], dag_id: str, dag_run_id: str) -> dict[str, Any]:
     part = Partition.from_dict(partition)
     run_id = etl_run_id_for(check_run_id(dag_run_id), part)
-    run = _run(
-        partition, run_id, params, flow_conn_id, dag_id=dag_id, dag_run_id=dag_run_id, legacy_conn_id=legacy_conn_id
-    )
+    run = _run(partition, run_id, params, dag_id=dag_id, dag_run_id=dag_run_id)
     with failing_fast():
-        res = run.stage(load_cipher(pii_conn_id))
+        res = run.stage(checked_cipher())
     log.info(
         "staged %s: extracted=%d staged=%d rejected=%d coerced=%d rejects=%s",
         run_id,
@@ -105,11 +87,11 @@ def stage(
     return {**res.to_dict(), "partition": dict(partition)}
 
 
-def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
+def gate(staged: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """Run the data-quality gate; record every result; raise :class:`~leads_flow.tasks.boundary.GateFailed` when any
     check fails."""
     run_id = check_run_id(staged["etl_run_id"])
-    run = _run(staged["partition"], run_id, params, flow_conn_id)
+    run = _run(staged["partition"], run_id, params)
     try:
         with failing_fast():
             outcome = run.gate(staged, volume_policy(params.get("volume_check")))
@@ -129,14 +111,12 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: 
     }
 
 
-def publish(gated: Mapping[str, Any], params: Mapping[str, Any], *, flow_conn_id: str = FLOW_CONN_ID) -> dict[str, Any]:
+def publish(gated: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     run_id = gated["etl_run_id"]
     dry = bool(params.get("dry_run"))
     t0 = time.perf_counter()
     with failing_fast():
-        changed = _run(gated["partition"], run_id, params, flow_conn_id).publish(
-            gated["stage_table"], gated["timings"], dry_run=dry
-        )
+        changed = _run(gated["partition"], run_id, params).publish(gated["stage_table"], gated["timings"], dry_run=dry)
     metrics.published(changed, time.perf_counter() - t0, dry_run=dry)
     log.info("%s %s: %d row change(s)", "dry run, not published" if dry else "published", run_id, changed)
     return {"etl_run_id": run_id, "published": changed, "dry_run": dry}

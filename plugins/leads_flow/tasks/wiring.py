@@ -40,3 +40,36 @@ def dag_args(
         "doc_md": doc.format(**doc_values) if doc_values else doc,
         **kwargs,
     }
+
+
+def window_params(start_help: str) -> dict[str, Any]:
+    """``start_date`` and ``end_date`` of the trigger form's *Window* section (inclusive days, Asia/Shanghai)."""
+    from airflow.sdk import Param
+
+    day = {"type": ["null", "string"], "format": "date", "section": "Window"}
+    return {
+        "start_date": Param(None, **day, description=f"First day (inclusive, Asia/Shanghai) {start_help}"),
+        "end_date": Param(None, **day, description="Last day (inclusive). Empty: same as start_date."),
+    }
+
+
+def flag(description: str, section: str = "Safety") -> Any:
+    """An off-by-default switch of the trigger form (``dry_run``, ``repair``)."""
+    from airflow.sdk import Param
+
+    return Param(False, type="boolean", section=section, description=description)
+
+
+def bounded(default: Any, lo: float, hi: float, section: str, description: str, *, optional: bool = False) -> Any:
+    """A number of the trigger form within [lo, hi]; integer when ``default`` is one, empty allowed if ``optional``."""
+    from airflow.sdk import Param
+
+    kind = "integer" if isinstance(default, int) and not isinstance(default, bool) else "number"
+    return Param(
+        default,
+        type=["null", kind] if optional else kind,
+        minimum=lo,
+        maximum=hi,
+        section=section,
+        description=description,
+    )
