@@ -29,10 +29,10 @@ over DAYS days are generated there once per script run, then, on those same rows
   primary key, its virtual column and its secondary indexes added by one ALTER TABLE, timed as part of the run.
   Two configurations, the faster reported as dlt:
   rows: sqlalchemy backend, the Mapper per row (``add_map``, rejects dropped by ``add_filter``), merge on lead_id;
-  arrow: pyarrow backend, the Mapper over each Arrow batch (``add_map`` returning an Arrow table), DLT_CHUNK rows
-  per batch, the id range cut into DLT_PARALLEL parallelized resources (dlt's parallel extract), parquet load
-  files loaded by parallel load workers, append (a first load of distinct ids: the primary key added afterwards
-  proves it).
+  arrow: pyarrow backend, the Mapper over each Arrow batch (a parallelized transformer returning an Arrow table
+  typed as leads_flow), --dlt-chunk rows per batch, the id range cut into --dlt-parallel parallelized sql_table
+  resources (dlt's parallel extract), parquet load files loaded by parallel load workers, append (a first load
+  of distinct ids: the primary key added afterwards proves it).
 
 Prints rows/s and peak RSS of each, then ``ratio_vs_floor=``, ``ratio_vs_bulk_floor=``, ``ratio_vs_dlt=``
 (airflow's rate over theirs) per buffer-pool size.
