@@ -146,11 +146,14 @@ def server_counters() -> dict[str, float]:
 def server_delta(before: dict[str, float], seconds: float) -> str:
     after = server_counters()
     d = {k: after[k] - before.get(k, 0.0) for k in after}
+    cur = admin().cursor()
+    cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_bytes_dirty'")
+    dirty = float(cur.fetchone()[1])
     return (
         f"server: wrote {d['Innodb_data_written'] / 2**30:.2f} GiB, read {d['Innodb_data_read'] / 2**30:.2f} GiB "
         f"({d['Innodb_buffer_pool_reads']:,.0f} buffer-pool misses), "
         f"CPU {d['server_cpu_s']:.0f} s = {d['server_cpu_s'] / seconds:.2f} cores, "
-        f"peak RSS {server().peak_rss_mb():.0f} MB"
+        f"peak RSS {server().peak_rss_mb():.0f} MB, {dirty / 2**20:.0f} MB of dirty pages left unflushed"
     )
 
 
@@ -784,6 +787,12 @@ def main() -> None:
         default="128M",
         help="innodb_buffer_pool_size of the private server; a comma-separated list measures each (default 128M)",
     )
+    ap.add_argument(
+        "--server-dir",
+        default=os.environ.get("LEADS_BENCH_SERVER_DIR"),
+        help="where the private server's temporary directory goes (default: the system's temporary directory; "
+        "its filesystem is printed: a tmpfs would measure no disk)",
+    )
     ap.add_argument("--only", choices=PATHS, action="append")
     ap.add_argument("--dlt-config", choices=DLT_CONFIGS, action="append")
     ap.add_argument("--dlt-chunk", type=int, default=100_000, help="rows per Arrow batch (arrow configuration)")
@@ -799,7 +808,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, also when started in the background
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop_on_signal)
-    SERVER = PrivateMariaDB(pool=pools[0], log=lambda m: print(m, flush=True))
+    SERVER = PrivateMariaDB(pool=pools[0], parent=args.server_dir, log=lambda m: print(m, flush=True))
     try:
         SERVER.start()
         bp.URL = SERVER.url  # every connection of the benchmark (and of the Airflow and dlt processes) points here

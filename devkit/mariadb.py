@@ -155,7 +155,8 @@ class PrivateMariaDB:
         finally:
             conn.close()
         self._log(
-            f"mariadb: pid {self.proc.pid} on {HOST}:{self.port}, buffer pool {self.pool}, datadir {self.datadir}"
+            f"mariadb: pid {self.proc.pid} on {HOST}:{self.port}, buffer pool {self.pool}, "
+            f"datadir {self.datadir} ({self.filesystem()})"
         )
 
     def stop(self, timeout: float = 180) -> None:
@@ -182,6 +183,17 @@ class PrivateMariaDB:
             self.stop()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def filesystem(self) -> str:
+        """The type of the filesystem that holds the datadir (a benchmark on tmpfs would measure no disk)."""
+        best, fstype = "", "?"
+        path = os.path.realpath(self.datadir)
+        with open("/proc/mounts") as f:
+            for line in f:
+                _, mnt, typ = line.split()[:3]
+                if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                    best, fstype = mnt, typ
+        return f"{fstype} on {best}"
 
     def tail(self, chars: int = 2000) -> str:
         try:
