@@ -76,11 +76,15 @@ bench-deletes: venv
 
 ## The history import as users run it: HISTORY_ROWS legacy rows over HISTORY_DAYS days, ONE manual date-range run
 ## of leads_flow_sync through a real scheduler (LocalExecutor, PostgreSQL metadata on 127.0.0.1:5432, pool
-## leads_legacy 2 slots), beside the server-side floor and dlt (own virtualenv .bench-venvs/dlt) on the same rows.
+## leads_legacy 2 slots), beside the server-side floor, the bulk floor (primary key only, then the secondary
+## indexes) and dlt (own virtualenv .bench-venvs/dlt; with leads_flow's keys added after its load) on the same rows.
+## All on a private MariaDB started by the script (own datadir, loopback port and socket, removed at the end)
+## with innodb_buffer_pool_size POOL (a comma-separated list measures each: POOL=128M,1G).
 HISTORY_ROWS ?= 2000000
 HISTORY_DAYS ?= 20
+POOL         ?= 128M
 bench-history: venv
-	$(BIN)/python benchmarks/bench_history.py --rows $(HISTORY_ROWS) --days $(HISTORY_DAYS)
+	$(BIN)/python benchmarks/bench_history.py --rows $(HISTORY_ROWS) --days $(HISTORY_DAYS) --pool $(POOL)
 
 ## The Airflow UI on http://127.0.0.1:8080 (airflow standalone, SQLite metadata under .demo/).
 ui: venv

@@ -1,13 +1,21 @@
-"""`make bench-history`: the history import as users run it, beside the server-side floor and dlt, in one run.
+"""`make bench-history`: the history import as users run it, beside the server-side floors and dlt, in one run.
 
-    .venv/bin/python benchmarks/bench_history.py [--rows 2000000] [--days 20] [--only airflow|floor|dlt]
+    .venv/bin/python benchmarks/bench_history.py [--rows 2000000] [--days 20] [--pool 128M[,1G]]
+        [--only floor|bulk_floor|airflow|dlt] [--dlt-config rows|arrow]
 
-ROWS generated legacy leads (the seed's dirty-data mix) spread over DAYS days in MariaDB
-(LEADS_BENCH_MYSQL_URL; database LEADS_BENCH_LEGACY_DB, default lf_bench_hist_legacy; reused when already
-there), then, on those same rows:
+Every path runs against a MariaDB the script starts itself (devkit/mariadb.py): mariadb-install-db + mariadbd on
+a private datadir under a temporary directory, a free loopback port and its own socket, MariaDB's defaults except
+``--innodb-buffer-pool-size`` (POOL: one size or a comma-separated list, each measured in turn on the same rows),
+local_infile on, no binary log; restarted before every path (each starts on a cold buffer pool, no dump/load),
+stopped by its pid and its directory removed at the end, also on an error, Ctrl-C or SIGTERM. The Airflow
+connections (leads_legacy, leads_flow) point at it. ROWS generated legacy leads (the seed's dirty-data mix) spread
+over DAYS days are generated there once per script run, then, on those same rows:
 
-- floor: one server-side INSERT … SELECT over the DAYS-day window (benchmarks/sql/bench_floor.sql), the same
-  columns with no Python in the path;
+- floor: one server-side INSERT … SELECT over the DAYS-day window (benchmarks/sql/bench_floor.sql) into the
+  indexed leads_flow, the same columns with no Python in the path;
+- bulk_floor: the same INSERT … SELECT into leads_flow with its primary key only (its secondary indexes dropped
+  while empty), then the same secondary indexes built by ONE ``ALTER TABLE … ADD INDEX …`` (InnoDB's sorted
+  builds): the limit of any bulk path on that server; timed together and separately;
 - airflow: ONE manual date-range run of leads_flow_sync (params start_date/end_date) through a real Airflow:
   api-server + scheduler + dag-processor, LocalExecutor at Airflow's default parallelism, PostgreSQL metadata
   in a fresh database on 127.0.0.1:5432, the pool leads_legacy with its documented 2 slots (docs/running.md), so
@@ -15,11 +23,19 @@ there), then, on those same rows:
   success; peak RSS sampled over the scheduler's process tree (the task processes and their stage workers);
   a profile from the task instances: task time per kind, scheduler latency between a task and the next,
   overlap;
-- dlt: dlt 1.x (`dlt[sqlalchemy]`) in its own virtualenv (.bench-venvs/dlt, created here), sql_database's
-  sql_table → the sqlalchemy destination on the same MariaDB, write disposition merge on lead_id, the project's
-  own Mapper applied with ``add_map`` (rejects dropped with ``add_filter``).
+- dlt: dlt 1.x (`dlt[sqlalchemy]`, pyarrow) in its own virtualenv (.bench-venvs/dlt, created here), sql_database's
+  sql_table → the sqlalchemy destination on the same server, the project's own Mapper in the pipeline, the
+  columns typed as leads_flow's (VARCHAR lengths, DATETIME precision), then the table a user needs: leads_flow's
+  primary key, its virtual column and its secondary indexes added by one ALTER TABLE, timed as part of the run.
+  Two configurations, the faster reported as dlt:
+  rows: sqlalchemy backend, the Mapper per row (``add_map``, rejects dropped by ``add_filter``), merge on lead_id;
+  arrow: pyarrow backend, the Mapper over each Arrow batch (a parallelized transformer returning an Arrow table
+  typed as leads_flow), --dlt-chunk rows per batch, the id range cut into --dlt-parallel parallelized sql_table
+  resources (dlt's parallel extract), parquet load files loaded by parallel load workers, append (a first load
+  of distinct ids: the primary key added afterwards proves it).
 
-Prints rows/s of each, ``ratio_vs_floor=``, ``ratio_vs_dlt=`` (airflow's rate over theirs) and peak RSS.
+Prints rows/s and peak RSS of each, then ``ratio_vs_floor=``, ``ratio_vs_bulk_floor=``, ``ratio_vs_dlt=``
+(airflow's rate over theirs) per buffer-pool size.
 """
 
 from __future__ import annotations
@@ -28,11 +44,13 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +58,8 @@ os.environ.setdefault("LEADS_BENCH_LEGACY_DB", "lf_bench_hist_legacy")
 os.environ.setdefault("LEADS_BENCH_FLOW_DB", "lf_bench_hist_flow")
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 import bench_pipeline as bp  # noqa: E402 - sets sys.path for the package and devkit
+
+from devkit.mariadb import PrivateMariaDB  # noqa: E402
 
 ROOT = bp.ROOT
 DLT_DB = os.environ.get("LEADS_BENCH_DLT_DB", "lf_bench_hist_dlt")
@@ -50,7 +70,9 @@ DLT_REQUIREMENTS = [
     # what leads_flow.rules imports (the Mapper runs inside dlt's pipeline), at the project's pins
     "phonenumbers==9.0.43",
     "cryptography==50.0.2",
+    "pyarrow==26.0.1",  # the arrow configuration: sql_table's pyarrow backend, parquet load files
 ]
+DLT_CONFIGS = ("rows", "arrow")
 START = datetime(2026, 11, 1)
 DAG_ID = "leads_flow_sync"
 POOL_SLOTS = "2"  # docs/running.md "The pool"
@@ -82,16 +104,146 @@ def ensure_legacy(rows: int, days: int) -> None:
     bp.prepare_legacy(bp.LEGACY_DB, rows, probe, generate)
 
 
+def admin():
+    """A root connection to the benchmark's server in autocommit: its reads hold no metadata lock afterwards."""
+    conn = bp.admin()
+    conn.autocommit(True)
+    return conn
+
+
 def flow_counts() -> tuple[int, int]:
     """(leads_flow rows, leads_flow_reject rows) in the benchmark's flow database."""
-    cur = bp.admin().cursor()
+    cur = admin().cursor()
     cur.execute(
         f"SELECT (SELECT COUNT(*) FROM {bp.FLOW_DB}.leads_flow), (SELECT COUNT(*) FROM {bp.FLOW_DB}.leads_flow_reject)"
     )
     return cur.fetchone()
 
 
-# ----------------------------------------------------------------------------------------------------- floor
+# ---------------------------------------------------------------------------------------------------- server
+
+SERVER: PrivateMariaDB | None = None  # the private server every path runs against (main starts it)
+
+
+def server() -> PrivateMariaDB:
+    assert SERVER is not None, "the private MariaDB is not started"
+    return SERVER
+
+
+SERVER_COUNTERS = ("Innodb_data_written", "Innodb_data_read", "Innodb_buffer_pool_reads")
+
+
+def server_counters() -> dict[str, float]:
+    """The private server's counters that say what it did (only the benchmark talks to it), and its CPU seconds."""
+    cur = admin().cursor()
+    slots = ", ".join(["%s"] * len(SERVER_COUNTERS))
+    cur.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({slots})", SERVER_COUNTERS)
+    out = {k: float(v) for k, v in cur.fetchall()}
+    out["server_cpu_s"] = server().cpu_s()
+    return out
+
+
+def server_delta(before: dict[str, float], seconds: float) -> str:
+    after = server_counters()
+    d = {k: after[k] - before.get(k, 0.0) for k in after}
+    cur = admin().cursor()
+    cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_bytes_dirty'")
+    dirty = float(cur.fetchone()[1])
+    return (
+        f"server: wrote {d['Innodb_data_written'] / 2**30:.2f} GiB, read {d['Innodb_data_read'] / 2**30:.2f} GiB "
+        f"({d['Innodb_buffer_pool_reads']:,.0f} buffer-pool misses), "
+        f"CPU {d['server_cpu_s']:.0f} s = {d['server_cpu_s'] / seconds:.2f} cores, "
+        f"peak RSS {server().peak_rss_mb():.0f} MB, {dirty / 2**20:.0f} MB of dirty pages left unflushed"
+    )
+
+
+# ----------------------------------------------------------------------------------------- leads_flow's shape
+
+_SHAPE: dict | None = None
+
+
+def flow_shape() -> dict:
+    """leads_flow as the pipeline creates it (ensure_flow_schema): its columns and keys, read from the server.
+
+    ``columns``: dlt column hints for the stored columns (types and lengths as leads_flow's); ``virtual``: the
+    ``ADD COLUMN`` clauses of its computed columns; ``primary``: the primary key's columns; ``secondary``: one
+    ``ADD [UNIQUE] INDEX`` clause per secondary index. Read once, from the flow database (created when missing).
+    """
+    global _SHAPE
+    if _SHAPE is not None:
+        return _SHAPE
+    cur = admin().cursor()
+    cur.execute(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=%s AND table_name='leads_flow'",
+        (bp.FLOW_DB,),
+    )
+    if not cur.fetchone()[0]:
+        from leads_flow.io.connect import connected
+        from leads_flow.io.schema import ensure_flow_schema
+
+        bp.fresh_flow_db()
+        with connected("leads_flow") as flow:
+            ensure_flow_schema(flow)
+    cur.execute(
+        "SELECT column_name, data_type, character_maximum_length, is_nullable, column_type, datetime_precision, "
+        "generation_expression, character_set_name, collation_name, extra FROM information_schema.columns "
+        "WHERE table_schema=%s AND table_name='leads_flow' ORDER BY ordinal_position",
+        (bp.FLOW_DB,),
+    )
+    columns: dict[str, dict] = {}
+    virtual: list[str] = []
+    for name, dtype, length, nullable, ctype, dt_prec, gen, charset, coll, extra in cur.fetchall():
+        if gen:  # computed by the server: added with the keys, after the load
+            cs = f" CHARACTER SET {charset} COLLATE {coll}" if charset else ""
+            kind = "STORED" if "STORED" in (extra or "").upper() else "VIRTUAL"
+            virtual.append(f"ADD COLUMN `{name}` {ctype}{cs} AS ({gen}) {kind}")
+            continue
+        hint: dict = {"nullable": nullable == "YES"}
+        if dtype in ("varchar", "char"):
+            hint.update(data_type="text", precision=int(length))
+        elif dtype in ("text", "mediumtext", "longtext"):
+            hint.update(data_type="text")
+        elif dtype == "bigint":
+            hint.update(data_type="bigint")
+        elif dtype in ("int", "mediumint"):
+            hint.update(data_type="bigint", precision=32)
+        elif dtype in ("tinyint", "smallint"):
+            hint.update(data_type="bigint", precision=16)
+        elif dtype in ("datetime", "timestamp"):
+            hint.update(data_type="timestamp", precision=int(dt_prec or 0), timezone=False)
+        else:
+            raise SystemExit(f"flow_shape: no dlt type for leads_flow.{name} {ctype}")
+        columns[name] = hint
+    cur.execute(
+        "SELECT index_name, non_unique, column_name, sub_part FROM information_schema.statistics "
+        "WHERE table_schema=%s AND table_name='leads_flow' ORDER BY index_name, seq_in_index",
+        (bp.FLOW_DB,),
+    )
+    keys: dict[str, tuple[bool, list[str]]] = {}
+    for index, non_unique, column, sub_part in cur.fetchall():
+        part = f"`{column}`" + (f"({sub_part})" if sub_part else "")
+        keys.setdefault(index, (not int(non_unique), []))[1].append(part)
+    primary = keys.pop("PRIMARY")[1]
+    secondary = {
+        name: f"ADD {'UNIQUE ' if unique else ''}INDEX `{name}` ({', '.join(cols)})"
+        for name, (unique, cols) in sorted(keys.items())
+    }
+    _SHAPE = {"columns": columns, "virtual": virtual, "primary": primary, "secondary": secondary}
+    return _SHAPE
+
+
+def table_keys(cur, db: str, table: str) -> tuple[list[str], set[str]]:
+    """(primary key columns, secondary index names) of ``db.table`` as the server has them now."""
+    cur.execute(
+        "SELECT index_name, column_name FROM information_schema.statistics "
+        "WHERE table_schema=%s AND table_name=%s ORDER BY index_name, seq_in_index",
+        (db, table),
+    )
+    rows = cur.fetchall()
+    return [f"`{c}`" for i, c in rows if i == "PRIMARY"], {i for i, _ in rows if i != "PRIMARY"}
+
+
+# ---------------------------------------------------------------------------------------------------- floors
 
 
 def run_floor(days: int) -> dict:
@@ -104,51 +256,50 @@ def run_floor(days: int) -> dict:
     bp.fresh_flow_db()
     with connected("leads_flow") as flow:
         ensure_flow_schema(flow)
+        flow_shape()
         [sql] = render("bench_floor", target="leads_flow", legacy_db=bp.LEGACY_DB)
         cur = flow.conn.cursor()
         t0 = time.perf_counter()
         cur.execute(sql, {"start": start, "end": end})
         flow.conn.commit()
-        return {"rows": cur.rowcount, "total_s": time.perf_counter() - t0, "peak_rss_mb": mysqld_rss_mb()}
+        return {"rows": cur.rowcount, "total_s": time.perf_counter() - t0, "peak_rss_mb": server().peak_rss_mb()}
 
 
-SERVER_COUNTERS = ("Innodb_data_written", "Innodb_data_read", "Innodb_buffer_pool_reads")
+def run_bulk_floor(days: int) -> dict:
+    """The same INSERT … SELECT into leads_flow with its primary key only, then its secondary indexes in one ALTER.
 
+    The table is the pipeline's own (ensure_flow_schema), its secondary indexes dropped while it is empty; the
+    ALTER puts back the same definitions (checked), so the result is the indexed leads_flow of the floor.
+    """
+    from bench_sql import render
 
-def server_counters() -> dict[str, float]:
-    """The MariaDB counters that say what the server did (global: other clients count too), and its CPU seconds."""
-    import psutil
+    from leads_flow.io.connect import connected
+    from leads_flow.io.schema import ensure_flow_schema
 
-    cur = bp.admin().cursor()
-    slots = ", ".join(["%s"] * len(SERVER_COUNTERS))
-    cur.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({slots})", SERVER_COUNTERS)
-    out = {k: float(v) for k, v in cur.fetchall()}
-    procs = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("mariadbd", "mysqld")]
-    out["server_cpu_s"] = sum(sum(p.cpu_times()[:2]) for p in procs)
-    return out
-
-
-def server_delta(before: dict[str, float], seconds: float) -> str:
-    after = server_counters()
-    d = {k: after[k] - before.get(k, 0.0) for k in after}
-    return (
-        f"server: wrote {d['Innodb_data_written'] / 2**30:.2f} GiB, read {d['Innodb_data_read'] / 2**30:.2f} GiB "
-        f"({d['Innodb_buffer_pool_reads']:,.0f} buffer-pool misses), "
-        f"CPU {d['server_cpu_s']:.0f} s = {d['server_cpu_s'] / seconds:.2f} cores"
-    )
-
-
-def mysqld_rss_mb() -> float:
-    """The server's resident memory (the floor's whole footprint is the server's)."""
-    import psutil
-
-    return (
-        max(
-            (p.memory_info().rss for p in psutil.process_iter(["name"]) if p.info["name"] in ("mariadbd", "mysqld")),
-            default=0,
-        )
-        / 2**20
-    )
+    start, end = window(days)
+    bp.fresh_flow_db()
+    with connected("leads_flow") as flow:
+        ensure_flow_schema(flow)
+        shape = flow_shape()
+        cur = flow.conn.cursor()
+        cur.execute("ALTER TABLE leads_flow " + ", ".join(f"DROP INDEX `{n}`" for n in shape["secondary"]))
+        [sql] = render("bench_floor", target="leads_flow", legacy_db=bp.LEGACY_DB)
+        t0 = time.perf_counter()
+        cur.execute(sql, {"start": start, "end": end})
+        flow.conn.commit()
+        rows = cur.rowcount
+        t1 = time.perf_counter()
+        cur.execute("ALTER TABLE leads_flow " + ", ".join(shape["secondary"].values()))
+        t2 = time.perf_counter()
+        primary, secondary = table_keys(cur, bp.FLOW_DB, "leads_flow")
+        assert primary == shape["primary"] and secondary == set(shape["secondary"]), (primary, secondary)
+    return {
+        "rows": rows,
+        "total_s": t2 - t0,
+        "insert_s": t1 - t0,
+        "indexes_s": t2 - t1,
+        "peak_rss_mb": server().peak_rss_mb(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- airflow
@@ -306,7 +457,7 @@ def run_airflow(rows: int, days: int) -> dict:
 
 def run_timings() -> dict:
     """Sum of each partition's recorded stage/gate/publish seconds (leads_flow_run.timings)."""
-    cur = bp.admin().cursor()
+    cur = admin().cursor()
     cur.execute(f"SELECT * FROM {bp.FLOW_DB}.leads_flow_run LIMIT 0")
     cols = [d[0] for d in cur.description]
     if "timings" not in cols:
@@ -331,35 +482,80 @@ def ensure_dlt_venv() -> Path:
     if not (marker.exists() and marker.read_text() == want):
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(DLT_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", *DLT_REQUIREMENTS], check=True)
+        pip = subprocess.run(
+            [str(py), "-m", "pip", "install", "--quiet", *DLT_REQUIREMENTS], capture_output=True, text=True
+        )
+        if pip.returncode:
+            raise SystemExit(f"dlt: pip install failed ({pip.returncode}):\n{pip.stdout[-2000:]}{pip.stderr[-4000:]}")
         marker.write_text(want)
         print(f"dlt: virtualenv {DLT_VENV} created in {time.perf_counter() - t:.0f}s", flush=True)
     return py
 
 
-def run_dlt(rows: int, days: int) -> dict:
+def run_dlt(config: str, days: int, chunk: int, parallel: int) -> dict:
+    """One dlt configuration into its own database, then leads_flow's keys added (timed as part of the run)."""
     py = ensure_dlt_venv()
-    cur = bp.admin().cursor()
+    shape = flow_shape()
+    cur = admin().cursor()
     cur.execute(f"DROP DATABASE IF EXISTS {DLT_DB}")
     cur.execute(f"DROP DATABASE IF EXISTS {DLT_DB}_staging")  # dlt's merge stages the load there
     cur.execute(f"CREATE DATABASE {DLT_DB} CHARACTER SET utf8mb4")
     proc = subprocess.run(
-        [str(py), __file__, "--dlt-child", "--days", str(days)],
+        [
+            str(py),
+            __file__,
+            "--dlt-child",
+            config,
+            "--days",
+            str(days),
+            "--dlt-chunk",
+            str(chunk),
+            "--dlt-parallel",
+            str(parallel),
+        ],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+            "LEADS_BENCH_DLT_COLUMNS": json.dumps(shape["columns"]),
+        },
     )
     if proc.returncode:
-        raise SystemExit(f"the dlt run failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        raise SystemExit(f"the dlt run ({config}) failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     r = json.loads(proc.stdout.strip().splitlines()[-1])
+    # The table a user needs: leads_flow's computed column, primary key and secondary indexes, in one ALTER
+    # (InnoDB rebuilds the table once, in primary-key order, and sorts each secondary index).
+    cur.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema=%s AND table_name='leads_flow'",
+        (DLT_DB,),
+    )
+    have = {c for (c,) in cur.fetchall()}
+    primary, secondary = table_keys(cur, DLT_DB, "leads_flow")
+    clauses = [v for v in shape["virtual"] if v.split("`")[1] not in have]
+    if not primary:
+        clauses.append(f"ADD PRIMARY KEY ({', '.join(shape['primary'])})")
+    clauses += [v for k, v in shape["secondary"].items() if k not in secondary]
+    t1 = time.perf_counter()
+    if clauses:
+        cur.execute(f"ALTER TABLE {DLT_DB}.leads_flow " + ", ".join(clauses))
+    t2 = time.perf_counter()
+    primary, secondary = table_keys(cur, DLT_DB, "leads_flow")
+    assert primary == shape["primary"] and set(shape["secondary"]) <= secondary, (primary, secondary)
+    r["phases"]["keys_s"] = t2 - t1
+    r["dlt_s"] = r["total_s"]  # dlt's own extract + normalize + load, measured inside its process
+    r["total_s"] += t2 - t1  # to the indexed table (the interpreter's start and dlt's imports not counted)
+    r["extra_columns"] = sorted(have - set(shape["columns"]) - {v.split("`")[1] for v in shape["virtual"]})
     cur.execute(f"SELECT COUNT(*) FROM {DLT_DB}.leads_flow")
     r["rows"] = r["flow_rows"] = cur.fetchone()[0]
     r["rows"] += r["rejects"]
     return r
 
 
-def dlt_child(days: int) -> None:
-    """Runs inside .bench-venvs/dlt: legacy leads_aggr → Mapper (add_map) → merge on lead_id in MariaDB."""
+def dlt_child(config: str, days: int, chunk: int, parallel: int) -> None:
+    """Runs inside .bench-venvs/dlt: legacy leads_aggr → Mapper → leads_flow in MariaDB, in configuration
+    ``rows`` (sqlalchemy backend, the Mapper per row, merge on lead_id) or ``arrow`` (pyarrow backend, the
+    Mapper over each Arrow batch, ``parallel`` parallelized resources over id ranges, parquet, append)."""
     import resource
 
     import dlt
@@ -372,100 +568,264 @@ def dlt_child(days: int) -> None:
 
     start, end = window(days)
     extra = json.loads(os.environ["AIRFLOW_CONN_LEADS_PII"])["extra"]
-    mapper = Mapper(PhoneCipher(Keyring.from_extras(extra, None)), Settings(), end, "dlt", datetime.now())
-    rejects = 0
-
-    def to_flow(row: dict) -> dict | None:
-        nonlocal rejects
-        mapped = mapper.map_rows([tuple(row[c] for c in LEGACY_COLUMNS)])
-        if not mapped.staged:
-            rejects += 1
-            return None
-        return dict(zip(STAGE_COLUMNS, mapped.staged[0]))
-
+    loaded_at = datetime.now()
+    hints = json.loads(os.environ["LEADS_BENCH_DLT_COLUMNS"])
+    hints = {c: hints[c] for c in STAGE_COLUMNS}  # leads_flow's stored columns, typed as there
     url = bp.URL.replace("mysql://", "mysql+mysqldb://", 1).rstrip("/")
-    source = (
-        sql_table(credentials=f"{url}/{bp.LEGACY_DB}", table="leads_aggr", included_columns=list(LEGACY_COLUMNS))
-        .add_map(to_flow)
-        .add_filter(lambda r: r is not None)
-    )
-    source.apply_hints(
-        table_name="leads_flow",
-        columns={},  # not the reflected legacy columns: dlt infers the mapped rows' columns from the data
-        primary_key="lead_id",
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-    )
+    legacy = f"{url}/{bp.LEGACY_DB}"
+    rejects = 0
+    reasons: Counter = Counter()
+    lock = threading.Lock()
+
+    def new_mapper() -> Mapper:
+        return Mapper(PhoneCipher(Keyring.from_extras(extra, None)), Settings(), end, "dlt", loaded_at)
+
+    if config == "rows":
+        mapper = new_mapper()
+
+        def to_flow(row: dict) -> dict | None:
+            nonlocal rejects
+            mapped = mapper.map_rows([tuple(row[c] for c in LEGACY_COLUMNS)])
+            if not mapped.staged:
+                rejects += 1
+                reasons.update(mapped.reasons)
+                return None
+            return dict(zip(STAGE_COLUMNS, mapped.staged[0]))
+
+        source = (
+            sql_table(credentials=legacy, table="leads_aggr", included_columns=list(LEGACY_COLUMNS))
+            .add_map(to_flow)
+            .add_filter(lambda r: r is not None)
+        )
+        source.apply_hints(columns={})  # not the reflected legacy columns (a non-empty dict merges into them)
+        source.apply_hints(
+            table_name="leads_flow",
+            columns=hints,  # leads_flow's, typed as there
+            primary_key="lead_id",
+            write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        )
+        resources = [source]
+    else:
+        import MySQLdb
+        import pyarrow as pa
+
+        def arrow_type(h: dict):
+            if h["data_type"] == "text":
+                return pa.string()
+            if h["data_type"] == "timestamp":
+                return pa.timestamp("us" if h.get("precision") else "s")
+            return {16: pa.int16(), 32: pa.int32()}.get(h.get("precision"), pa.int64())
+
+        schema = pa.schema([pa.field(c, arrow_type(hints[c]), nullable=hints[c]["nullable"]) for c in STAGE_COLUMNS])
+        os.environ.setdefault("EXTRACT__DATA_WRITER__FILE_MAX_ITEMS", str(chunk * 2))
+        os.environ.setdefault("NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS", str(chunk * 2))
+        os.environ.setdefault("LOAD__WORKERS", str(max(2, parallel)))
+
+        def batch_mapper():
+            mapper = new_mapper()
+
+            def to_flow(tbl):  # one Arrow batch of legacy rows → one Arrow table of leads_flow rows
+                nonlocal rejects
+                mapped = mapper.map_rows(zip(*(tbl.column(c).to_pylist() for c in LEGACY_COLUMNS)))
+                with lock:
+                    rejects += len(mapped.rejects)
+                    reasons.update(mapped.reasons)
+                cols = list(zip(*mapped.staged)) or [[] for _ in STAGE_COLUMNS]
+                return pa.Table.from_arrays([pa.array(v, type=f.type) for v, f in zip(cols, schema)], schema=schema)
+
+            return to_flow
+
+        from urllib.parse import urlparse
+
+        u = urlparse(bp.URL)
+        conn = MySQLdb.connect(host=u.hostname, port=u.port or 3306, user=u.username or "root", passwd=u.password or "")
+        cur = conn.cursor()
+        cur.execute(f"SELECT MIN(id), MAX(id) + 1 FROM {bp.LEGACY_DB}.leads_aggr")
+        lo, hi = cur.fetchone()
+        conn.close()
+        step = -(-(hi - lo) // parallel)
+        resources = []
+        for i in range(parallel):
+            a, b = lo + i * step, min(hi, lo + (i + 1) * step)
+
+            def id_range(a: int, b: int):
+                return lambda query, table: query.where(table.c.id >= a).where(table.c.id < b)
+
+            extract = sql_table(
+                credentials=legacy,
+                table="leads_aggr",
+                included_columns=list(LEGACY_COLUMNS),
+                backend="pyarrow",
+                chunk_size=chunk,
+                query_adapter_callback=id_range(a, b),
+            ).with_name(f"leads_aggr_{i}")
+            # The Mapper in a transformer of its own: hints on the sql_table resource itself would retype the legacy
+            # columns that share leads_flow's names (leads_type, has_tool, ...) when the backend builds its batches.
+            mapped = dlt.transformer(
+                batch_mapper(),
+                name=f"leads_flow_{i}",
+                table_name="leads_flow",
+                columns=hints,  # leads_flow's, typed as there; no key: the keys come after the load
+                write_disposition="append",
+                parallelized=True,
+            )
+            resources.append(extract.parallelize() | mapped)
     pipelines_dir = tempfile.mkdtemp(prefix="lf-bench-dlt-")
     pipe = dlt.pipeline(
-        pipeline_name="lf_bench_history",
+        pipeline_name=f"lf_bench_history_{config}",
         pipelines_dir=pipelines_dir,
         destination=dlt.destinations.sqlalchemy(credentials=f"{url}/{DLT_DB}"),
         dataset_name=DLT_DB,
     )
     phases: dict[str, float] = {}
-    t0 = time.perf_counter()
-    pipe.extract(source)
-    phases["extract_s"] = time.perf_counter() - t0
-    pipe.normalize()
-    phases["normalize_s"] = time.perf_counter() - t0 - phases["extract_s"]
-    pipe.load()
-    total = time.perf_counter() - t0
-    phases["load_s"] = total - phases["extract_s"] - phases["normalize_s"]
-    shutil.rmtree(pipelines_dir, ignore_errors=True)
+    try:
+        t0 = time.perf_counter()
+        pipe.extract(resources)
+        phases["extract_s"] = time.perf_counter() - t0
+        pipe.normalize()
+        phases["normalize_s"] = time.perf_counter() - t0 - phases["extract_s"]
+        pipe.load()
+        total = time.perf_counter() - t0
+        phases["load_s"] = total - phases["extract_s"] - phases["normalize_s"]
+    finally:
+        shutil.rmtree(pipelines_dir, ignore_errors=True)
     rss = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     )
     print(
         json.dumps(
-            {"total_s": total, "rejects": rejects, "peak_rss_mb": rss / 1024, "phases": phases, "dlt": dlt.__version__}
+            {
+                "total_s": total,
+                "rejects": rejects,
+                "reasons": reasons,
+                "peak_rss_mb": rss / 1024,
+                "phases": phases,
+                "dlt": dlt.__version__,
+            }
         )
     )
 
 
 # ------------------------------------------------------------------------------------------------------- main
 
+PATHS = ("floor", "bulk_floor", "airflow", "dlt")
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=2_000_000)
-    ap.add_argument("--days", type=int, default=20)
-    ap.add_argument("--only", choices=["floor", "airflow", "dlt"], action="append")
-    ap.add_argument("--dlt-child", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.dlt_child:
-        dlt_child(args.days)
-        return
-    bp.setup_env()
-    ensure_legacy(args.rows, args.days)
-    only = args.only or ["floor", "airflow", "dlt"]
+
+def _stop_on_signal(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks: Airflow and the server stopped by pid
+
+
+def line(name: str, r: dict, note: str = "") -> None:
+    print(
+        f"{name:<10} {r['rows']:>9} rows in {r['total_s']:8.2f}s = {r['rows'] / r['total_s']:>9,.0f} rows/s  "
+        f"peak RSS {r['peak_rss_mb']:.0f} MB{note}",
+        flush=True,
+    )
+
+
+def measure(args: argparse.Namespace, pool: str) -> dict[str, dict]:
+    """Every path on the same rows, each after a restart of the server with ``pool`` (a cold buffer pool)."""
+    srv = server()
+    print(f"== buffer pool {pool} ==", flush=True)
+    runs: list[tuple[str, object]] = [
+        ("floor", lambda: run_floor(args.days)),
+        ("bulk_floor", lambda: run_bulk_floor(args.days)),
+        ("airflow", lambda: run_airflow(args.rows, args.days)),
+    ]
+    runs += [
+        (f"dlt_{c}", lambda c=c: run_dlt(c, args.days, args.dlt_chunk, args.dlt_parallel)) for c in args.dlt_config
+    ]
     res: dict[str, dict] = {}
-    for name, fn in (("floor", run_floor), ("airflow", run_airflow), ("dlt", run_dlt)):
-        if name not in only:
+    for name, fn in runs:
+        if (name if not name.startswith("dlt_") else "dlt") not in args.only:
             continue
+        srv.restart(pool)
         before = server_counters()
-        res[name] = r = fn(args.rows, args.days) if name != "floor" else fn(args.days)
+        res[name] = r = fn()  # type: ignore[operator]
         r["server"] = server_delta(before, r["total_s"])
-        print(
-            f"{name:<8} {r['rows']:>9} rows in {r['total_s']:8.2f}s = {r['rows'] / r['total_s']:>9,.0f} rows/s  "
-            f"peak RSS {r['peak_rss_mb']:.0f} MB",
-            flush=True,
-        )
-        print(f"{name:<8} {r['server']} (over its {r['total_s']:.0f} s)", flush=True)
+        note = " (the server)" if name in ("floor", "bulk_floor") else ""
+        if name == "bulk_floor":
+            note += f"; INSERT … SELECT {r['insert_s']:.2f}s + secondary indexes {r['indexes_s']:.2f}s"
+        elif name.startswith("dlt_"):
+            note += f"; dlt {r['dlt_s']:.2f}s + keys {r['phases']['keys_s']:.2f}s"
+        line(name, r, note)
+        print(f"{name:<10} {r['server']} (over its {r['total_s']:.0f} s)", flush=True)
     rate = {k: v["rows"] / v["total_s"] for k, v in res.items()}
+    dlts = [k for k in res if k.startswith("dlt_")]
+    if dlts:
+        best = max(dlts, key=rate.__getitem__)
+        res["dlt"], rate["dlt"] = res[best], rate[best]
+        for k in dlts:
+            d = res[k]
+            print(f"{k}: {d['flow_rows']} rows in leads_flow + {d['rejects']} rejected {json.dumps(d['reasons'])}")
+            print(f"{k} phases:", json.dumps({p: round(v, 2) for p, v in d["phases"].items()}), "dlt", d["dlt"])
+            if d["extra_columns"]:
+                print(f"{k}: columns of its own beside leads_flow's: {', '.join(d['extra_columns'])}")
+        print(f"dlt: the faster configuration is {best.removeprefix('dlt_')} ({rate[best]:,.0f} rows/s)")
+    if "floor" in rate and "bulk_floor" in rate:
+        print(f"bulk_floor_vs_floor={rate['bulk_floor'] / rate['floor']:.2f}")
     if "airflow" in res:
         a = res["airflow"]
         print(f"airflow: {a['flow_rows']} published + {a['rejects']} rejected; largest process: {a['peak_rss_of']}")
         print(
-            f"airflow: sum of RSS over the scheduler's tree at its peak {a['tree_rss_mb']:.0f} MB (shared pages counted per process)"
+            f"airflow: sum of RSS over the scheduler's tree at its peak {a['tree_rss_mb']:.0f} MB "
+            "(shared pages counted per process)"
         )
         print("airflow profile:", json.dumps(a["profile"], indent=1, default=str))
         print("airflow recorded timings (sum over partitions):", json.dumps(a["timings"]))
-        for other in ("floor", "dlt"):
+        print(f"pool={pool}")
+        for other in ("floor", "bulk_floor", "dlt"):
             if other in rate:
                 print(f"ratio_vs_{other}={rate['airflow'] / rate[other]:.2f}")
-    if "dlt" in res:
-        print("dlt phases:", json.dumps(res["dlt"]["phases"]), "dlt", res["dlt"]["dlt"])
-    print(f"machine: {os.cpu_count()} cores, rows={args.rows}, days={args.days}")
+    peaks = " ".join(f"{k}={v['peak_rss_mb']:.0f}" for k, v in res.items() if k != "dlt")
+    print(f"peak_rss_mb {peaks} (floors: the server's; airflow: its largest process; dlt: its process)")
+    return res
+
+
+def main() -> None:
+    global SERVER
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--days", type=int, default=20)
+    ap.add_argument(
+        "--pool",
+        default="128M",
+        help="innodb_buffer_pool_size of the private server; a comma-separated list measures each (default 128M)",
+    )
+    ap.add_argument(
+        "--server-dir",
+        default=os.environ.get("LEADS_BENCH_SERVER_DIR"),
+        help="where the private server's temporary directory goes (default: the system's temporary directory; "
+        "its filesystem is printed: a tmpfs would measure no disk)",
+    )
+    ap.add_argument("--only", choices=PATHS, action="append")
+    ap.add_argument("--dlt-config", choices=DLT_CONFIGS, action="append")
+    ap.add_argument("--dlt-chunk", type=int, default=100_000, help="rows per Arrow batch (arrow configuration)")
+    ap.add_argument("--dlt-parallel", type=int, default=2, help="parallel extract resources (arrow configuration)")
+    ap.add_argument("--dlt-child", choices=DLT_CONFIGS, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.dlt_child:
+        dlt_child(args.dlt_child, args.days, args.dlt_chunk, args.dlt_parallel)
+        return
+    args.only = args.only or list(PATHS)
+    args.dlt_config = args.dlt_config or list(DLT_CONFIGS)
+    pools = [p.strip() for p in args.pool.split(",") if p.strip()]
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, also when started in the background
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_on_signal)
+    SERVER = PrivateMariaDB(pool=pools[0], parent=args.server_dir, log=lambda m: print(m, flush=True))
+    try:
+        SERVER.start()
+        bp.URL = SERVER.url  # every connection of the benchmark (and of the Airflow and dlt processes) points here
+        os.environ["LEADS_BENCH_MYSQL_URL"] = SERVER.url
+        bp.setup_env()
+        ensure_legacy(args.rows, args.days)
+        for pool in pools:
+            measure(args, pool)
+    finally:
+        SERVER.close()
+        print(f"mariadb: stopped, {SERVER.dir} removed", flush=True)
+    print(f"machine: {os.cpu_count()} cores, rows={args.rows}, days={args.days}, pools={','.join(pools)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """TLS to the databases: db.connect passes the ``ssl``/``ssl_mode`` extras through and verifies the server.
 
-The test starts its own MariaDB (mariadb-install-db + mariadbd on a free port of 127.0.0.1 and
+The test starts its own MariaDB (devkit/mariadb.py: mariadb-install-db + mariadbd on a free port of 127.0.0.1 and
 127.0.0.2, TLS with a CA made here by the ``cryptography`` package; the user must connect with TLS),
 then connects through ``db.connect`` the way the tasks do, for both connection ids. The server is stopped
 by its pid and its directory removed at the end.
@@ -11,13 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import os
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit import mariadb
 from leads_flow.io.connect import connect, connected, tls_config
 from leads_flow.io.db import Db
 from leads_flow.io.retry import PermanentDbError
@@ -32,8 +27,6 @@ from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID
 
 pytestmark = pytest.mark.mysql
 
-INSTALL_DB = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
-MARIADBD = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
 HOSTS = ("127.0.0.1", "127.0.0.2")  # the certificate names the first only
 
 
@@ -115,87 +108,32 @@ def _write_certs(d: Path) -> None:
     (d / "server-key.pem").chmod(0o600)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOSTS[0], 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[TlsServer]:
-    if not INSTALL_DB or not MARIADBD:
+    if not mariadb.available():
         pytest.skip("TLS TEST NOT RUN: mariadb-install-db/mariadbd not found (apt-get install mariadb-server)")
-    import MySQLdb
-
-    d = Path(tempfile.mkdtemp(prefix="lft_tls_"))  # short: the socket path must fit in 108 bytes
-    proc = None
+    srv = mariadb.PrivateMariaDB(pool="16M")  # its directory: short, the socket path must fit in 108 bytes
     try:
+        d = srv.dir
         _write_certs(d)
-        as_root = ["--user=root"] if os.geteuid() == 0 else []
-        subprocess.run(
-            [
-                INSTALL_DB,
-                "--no-defaults",
-                f"--datadir={d / 'data'}",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-                *as_root,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=180,
+        srv.extra_args = (
+            f"--bind-address={','.join(HOSTS)}",
+            f"--ssl-ca={d / 'ca.pem'}",
+            f"--ssl-cert={d / 'server-cert.pem'}",
+            f"--ssl-key={d / 'server-key.pem'}",
+            "--skip-name-resolve",
         )
-        port = _free_port()
-        log = open(d / "server.log", "wb")
-        proc = subprocess.Popen(
-            [
-                MARIADBD,
-                "--no-defaults",
-                f"--datadir={d / 'data'}",
-                f"--socket={d / 'sock'}",
-                f"--port={port}",
-                f"--bind-address={','.join(HOSTS)}",
-                f"--pid-file={d / 'pid'}",
-                f"--log-error={d / 'server.log'}",
-                f"--ssl-ca={d / 'ca.pem'}",
-                f"--ssl-cert={d / 'server-cert.pem'}",
-                f"--ssl-key={d / 'server-key.pem'}",
-                "--skip-log-bin",
-                "--innodb-buffer-pool-size=16M",
-                "--skip-name-resolve",
-                *as_root,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        admin = None
-        deadline = time.monotonic() + 60
-        while admin is None:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mariadbd exited ({proc.returncode}): {(d / 'server.log').read_text()[-2000:]}")
-            try:
-                admin = MySQLdb.connect(unix_socket=str(d / "sock"), user="root")
-            except MySQLdb.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+        srv.start(timeout=60)
         user, password = "lft_tls", secrets.token_hex(12)
+        admin = srv.connect()
         cur = admin.cursor()
         cur.execute("CREATE DATABASE lft_tls")
         cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}' REQUIRE SSL")
         cur.execute(f"GRANT ALL ON lft_tls.* TO '{user}'@'%'")
         admin.close()
-        yield TlsServer(port, d, d / "ca.pem", d / "other-ca.pem", user, password)
+        yield TlsServer(srv.port, d, d / "ca.pem", d / "other-ca.pem", user, password)
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
+        srv.close()  # stopped by its pid, its directory removed
 
 
 def _set_conn(monkeypatch, conn_id: str, srv: TlsServer, extra: dict, host: str = HOSTS[0]) -> None:
