@@ -1122,15 +1122,22 @@ def test_celery_override_resolves_with_the_keyring_on_the_workers_only(cli, tmp_
 
 
 # ------------------------------------------------------------ 7. the profile "openbao" (issue 21)
-def openbao_env() -> dict[str, str]:
-    """The documented .env plus what docs/docker-compose.md adds for the profile: the backend, the keyring empty."""
-    return {**documented_env(), "AIRFLOW__SECRETS__BACKEND": VAULT_BACKEND, "AIRFLOW_CONN_LEADS_PII": ""}
+def openbao_env_text() -> str:
+    """The .env of docs/docker-compose.md for the profile: the example, `gen_keyring.py --no-keyring`, the backend."""
+    gen = subprocess.run(
+        [sys.executable, "-I", "-S", str(GEN_KEYRING), "--no-keyring"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "\nAIRFLOW_CONN_LEADS_PII=\n" in gen
+    return (
+        ENV_EXAMPLE.read_text(encoding="utf-8")
+        + gen
+        + f"AIRFLOW__SECRETS__BACKEND={VAULT_BACKEND}\n"
+        + "COMPOSE_PROFILES=openbao\n"  # the same as `docker compose --profile openbao`
+    )
 
 
 def test_openbao_profile_is_wired_like_the_docs(cli, tmp_path):
-    # COMPOSE_PROFILES in the env file is `--profile openbao` (docs/docker-compose.md shows either)
-    env_text = "".join(f"{k}='{v}'\n" for k, v in {**openbao_env(), "COMPOSE_PROFILES": "openbao"}.items())
-    r = run_config(cli, tmp_path, env_text, "--format", "json")
+    r = run_config(cli, tmp_path, openbao_env_text(), "--format", "json")
     assert r.returncode == 0, r.stderr
     model = json.loads(r.stdout)["services"]
     assert set(model) == set(services()) and set(services()) - default_services() == OPENBAO_SERVICES
