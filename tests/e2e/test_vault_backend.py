@@ -16,7 +16,8 @@ What docs/running.md ("Production: a secrets backend") tells an operator, done f
    process (so that no secrets backend cached by another test is reused), on two MariaDB databases of this
    test's own.
 
-Then: the run succeeded and published every lead; each phone token decrypts, and each blind index matches,
+The webhook goes in as docs/operations.md says (``{"value": URL}`` on stdin under ``variables/``), and Airflow's
+Variable ``leads_flow_alert_webhook`` reads it from there. Then: the run succeeded and published every lead; each phone token decrypts, and each blind index matches,
 with the keyring read back from OpenBao; the run's output holds no key in any spelling; the Airflow token
 cannot read a secret outside its policy. Nothing prints a phone or a key.
 """
@@ -24,6 +25,7 @@ cannot read a secret outside its policy. Nothing prints a phone or a key.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import random
@@ -64,7 +66,13 @@ from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 assert not bag.import_errors, sorted(bag.import_errors)
 dr = bag.dags["leads_flow_sync"].test(logical_date=None, run_conf=json.loads(sys.argv[1]))
-print("LEADS-FLOW-RESULT " + json.dumps({"state": str(dr.state)}))
+import hashlib
+from airflow.models import Variable
+hook = Variable.get("leads_flow_alert_webhook", default_var="")
+print("LEADS-FLOW-RESULT " + json.dumps({
+    "state": str(dr.state),
+    "webhook_sha256": hashlib.sha256(hook.encode()).hexdigest(),
+}))
 """
 
 
@@ -208,6 +216,17 @@ def test_sync_reads_every_connection_from_openbao(openbao, mysql_dbs, logins, tm
     assert stored["conn_type"] == "generic"
     assert Keyring.from_extra(stored["extra"]).active_enc_kid == "1"
 
+    # the webhook as docs/operations.md stores it: {"value": URL} on stdin under variables/
+    webhook = f"https://chat.example.com/hooks/{secrets.token_urlsafe(24)}"
+    openbao.bao(
+        "kv",
+        "put",
+        "-mount=secret",
+        "variables/leads_flow_alert_webhook",
+        "-",
+        stdin=json.dumps({"value": webhook}).encode(),
+    )
+
     # -- a token for Airflow that reads the leads_* connections and variables only, in a 0600 file
     openbao.bao("policy", "write", "airflow-leads-flow", "-", stdin=POLICY.encode())
     token = openbao.bao("token", "create", "-policy=airflow-leads-flow", "-field=token").strip()
@@ -258,6 +277,10 @@ def test_sync_reads_every_connection_from_openbao(openbao, mysql_dbs, logins, tm
     result = [line for line in run.stdout.splitlines() if line.startswith("LEADS-FLOW-RESULT ")]
     ok = run.returncode == 0 and bool(result) and json.loads(result[-1].split(" ", 1)[1])["state"] == "success"
     assert ok, "dag.test() did not succeed; its output ends with:\n" + output[-4000:]
+    # Airflow's Variable leads_flow_alert_webhook comes from OpenBao too (compared by digest, never printed)
+    assert json.loads(result[-1].split(" ", 1)[1])["webhook_sha256"] == hashlib.sha256(webhook.encode()).hexdigest()
+    webhook_leaked = webhook.rsplit("/", 1)[1] in output
+    assert not webhook_leaked, "the run's output holds the webhook token"
 
     # -- the data: every lead published, decrypting and indexing with the keyring read back from OpenBao
     cipher = PhoneCipher(
