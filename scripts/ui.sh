@@ -24,8 +24,8 @@ fi
 
 # demo_env() values hold JSON (the keyring connection): shlex.quote makes each one a single-quoted shell word.
 # Connections already in the caller's environment win over the demo's SQLite ones, so
-#   AIRFLOW_CONN_LEADS_LEGACY='mysql://…' AIRFLOW_CONN_LEADS_FLOW='mysql://…' AIRFLOW_CONN_LEADS_PII='{…}' make ui
-# runs the UI against real databases (see docs/running.md).
+#   set -a; . /path/to/airflow.env; set +a; make ui     (a 0600 file with the AIRFLOW_CONN_* lines)
+# runs the UI against real databases, without a password or key on a command line (see docs/running.md).
 eval "$("$BIN/python" - "$ROOT" <<'PY'
 import os, shlex, sys
 sys.path.insert(0, sys.argv[1] + "/scripts")

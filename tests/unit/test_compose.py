@@ -41,7 +41,7 @@ SEED_SCRIPT = ROOT / "scripts" / "seed_legacy.py"
 MYSQL_INIT = ROOT / "docker" / "mysql-init" / "10-leads-flow.sh"
 
 AIRFLOW_COMMANDS = {"api-server", "scheduler", "dag-processor", "triggerer"}
-ONE_SHOT = {"airflow-init", "seed"}
+ONE_SHOT = {"airflow-init", "seed", "openbao-init"}
 KEYRING_VARS = {"AIRFLOW_CONN_LEADS_PII", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY"}
 PASSWORD_CHARS = re.compile(r"[A-Za-z0-9._~-]{8,}")  # what docker/mysql-init/10-leads-flow.sh accepts
 VAR_REF = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}")
@@ -56,6 +56,16 @@ def compose() -> dict:
 
 def services() -> dict[str, dict]:
     return compose()["services"]
+
+
+def default_services() -> set[str]:
+    """What `docker compose up` starts: the services outside any profile."""
+    return {n for n, s in services().items() if not s.get("profiles")}
+
+
+OPENBAO_SERVICES = {"openbao", "openbao-init"}  # profile "openbao"
+VAULT_BACKEND = "airflow.providers.hashicorp.secrets.vault.VaultBackend"
+SECRETS_BACKEND_VARS = {"AIRFLOW__SECRETS__BACKEND", "AIRFLOW__SECRETS__BACKEND_KWARGS"}
 
 
 def command_of(svc: dict) -> list[str]:
@@ -268,7 +278,7 @@ def test_docker_compose_config_resolves_with_the_documented_env(cli, tmp_path):
     r = run_config(cli, tmp_path, env_text, "--format", "json")
     assert r.returncode == 0, r.stderr
     model = json.loads(r.stdout)
-    assert set(model["services"]) == set(services())
+    assert set(model["services"]) == default_services()
     assert model["name"] == "leads-flow"
     # The resolved model: every bind source exists, variables are filled, the keyring survived quoting.
     for name, svc in model["services"].items():
@@ -277,7 +287,13 @@ def test_docker_compose_config_resolves_with_the_documented_env(cli, tmp_path):
                 assert Path(v["source"]).exists(), f"{name}: bind source {v['source']} is missing"
         for key, value in (svc.get("environment") or {}).items():
             # empty: alerts are log lines; no split keyring (Airflow treats an empty AIRFLOW_CONN_* as absent)
-            optional = key in ("LEADS_FLOW_ALERT_WEBHOOK", "LEADS_FLOW_ALERT_EMAIL", "AIRFLOW_CONN_LEADS_PII_BIDX")
+            # no secrets backend unless .env names one (profile "openbao")
+            optional = key in (
+                "LEADS_FLOW_ALERT_WEBHOOK",
+                "LEADS_FLOW_ALERT_EMAIL",
+                "AIRFLOW_CONN_LEADS_PII_BIDX",
+                "AIRFLOW__SECRETS__BACKEND",
+            )
             assert optional or value not in (None, ""), f"{name}: {key} resolved empty"
     from leads_flow.rules.crypto import Keyring
 
@@ -471,7 +487,9 @@ def test_every_variable_is_defined_by_the_documented_env():
         if op in (":-", "-"):
             continue  # has a default
         assert env.get(name), f"${{{name}}} is not defined by .env.example + scripts/gen_keyring.py"
-        assert op == ":?", f"${{{name}}} has no default: use ${{{name}:?<hint>}} so compose names it when missing"
+        # The keyring may be set empty on purpose when it lives in OpenBao (profile "openbao"): `?`, not `:?`.
+        expected = "?" if name == "AIRFLOW_CONN_LEADS_PII" else ":?"
+        assert op == expected, f"${{{name}}} has no default: use ${{{name}{expected}<hint>}} so compose names it"
     # No stale entries, and the generated secrets are not pre-filled (">> .env" would duplicate them).
     assert set(example_env()) <= {n for n, _ in refs}, set(example_env()) - {n for n, _ in refs}
     assert not KEYRING_VARS & set(example_env())
@@ -556,8 +574,16 @@ def test_keyring_reaches_only_the_containers_that_run_tasks():
     for name in ("airflow-apiserver", "airflow-dag-processor", "airflow-triggerer"):
         assert not keyring_vars & set(env_of(services()[name])), name
     sched = env_of(services()["airflow-scheduler"])
-    assert sched["AIRFLOW_CONN_LEADS_PII"].startswith("${AIRFLOW_CONN_LEADS_PII:?")
+    assert sched["AIRFLOW_CONN_LEADS_PII"].startswith("${AIRFLOW_CONN_LEADS_PII?")  # unset: named; empty: OpenBao
     assert sched["AIRFLOW_CONN_LEADS_PII_BIDX"] == "${AIRFLOW_CONN_LEADS_PII_BIDX:-}"  # optional: empty = absent
+    # The OpenBao token reads the keyring: the secrets backend and the token's volume go where the keyring goes.
+    for name, svc in [*services().items(), ("x-airflow-common", compose()["x-airflow-common"])]:
+        backend = SECRETS_BACKEND_VARS & set(env_of(svc))
+        token_mounts = [t for kind, src, t in mounts(svc) if kind == "volume" and src == "openbao-airflow"]
+        if name in TASK_RUNNERS:
+            assert backend == SECRETS_BACKEND_VARS and token_mounts == ["/run/openbao"], name
+        elif name != "openbao-init":
+            assert not backend and not token_mounts, f"{name}: {backend} {token_mounts}"
 
 
 def test_keyring_extra_fields_are_masked_by_every_airflow_process():
@@ -995,7 +1021,7 @@ def test_netns_override_resolves_without_ports(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     model = json.loads(r.stdout)["services"]
     assert not any(s.get("ports") for s in model.values())
-    assert {n for n, s in model.items() if s.get("network_mode") == "service:netns"} == set(services())
+    assert {n for n, s in model.items() if s.get("network_mode") == "service:netns"} == default_services()
 
 
 # ------------------------------------------------------------ 6. CeleryExecutor override (issue 13)
@@ -1007,6 +1033,7 @@ def celery_override() -> dict:
         pass
 
     Loader.add_constructor("!reset", lambda loader, node: "!reset")  # compose's "drop the base file's value"
+    Loader.add_constructor("!override", lambda loader, node: loader.construct_sequence(node))  # "replace it"
     return yaml.load(CELERY_OVERRIDE.read_text(encoding="utf-8"), Loader=Loader)["services"]
 
 
@@ -1029,6 +1056,9 @@ def test_celery_override_adds_broker_and_worker_and_moves_the_keyring():
     # the scheduler only queues task ids: its keyring is dropped; the worker inherits it with the extends
     sched = env_of(over["airflow-scheduler"])
     assert sched["AIRFLOW_CONN_LEADS_PII"] == "!reset" and sched["AIRFLOW_CONN_LEADS_PII_BIDX"] == "!reset"
+    assert all(sched[k] == "!reset" for k in SECRETS_BACKEND_VARS)  # and the OpenBao token's backend
+    base_mounts = [m for m in mounts(services()["airflow-scheduler"]) if m[1] != "openbao-airflow"]
+    assert mounts(over["airflow-scheduler"]) == base_mounts  # the base list without the token volume
     assert not {k for k in env_of(worker) if k.startswith("AIRFLOW_CONN_")}  # all from the scheduler
     pins = dict(re.findall(r"(?m)^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.txt").read_text()))
     for pkg in ("apache-airflow-providers-celery", "celery", "redis", "psycopg2-binary", "asyncpg"):
@@ -1060,7 +1090,7 @@ def test_celery_override_resolves_with_the_keyring_on_the_workers_only(cli, tmp_
     )
     assert r.returncode == 0, r.stderr
     model = json.loads(r.stdout)["services"]
-    assert set(model) == set(services()) | {"redis", "airflow-worker"}
+    assert set(model) == default_services() | {"redis", "airflow-worker"}
     runners = {n for n, s in model.items() if (s.get("command") or [])[:2] == ["celery", "worker"]}
     assert runners == {"airflow-worker"}
     holders = {
@@ -1073,14 +1103,90 @@ def test_celery_override_resolves_with_the_keyring_on_the_workers_only(cli, tmp_
 
     worker, sched = model["airflow-worker"], model["airflow-scheduler"]
     Keyring.from_extra(json.loads(worker["environment"]["AIRFLOW_CONN_LEADS_PII"])["extra"])
-    # the worker is the scheduler's container in all but its command: image, mounts, logins, masking setting
-    assert (worker["image"], worker["build"], worker["volumes"]) == (sched["image"], sched["build"], sched["volumes"])
+    # the worker is the scheduler's container in all but its command: image, mounts, logins, masking setting;
+    # the OpenBao token's volume and the secrets backend (profile "openbao") went to the worker alone
+    token = [v for v in worker["volumes"] if v.get("source") == "openbao-airflow"]
+    assert [v["target"] for v in token] == ["/run/openbao"] and token[0].get("read_only")
+    assert not [v for v in sched["volumes"] if v.get("source") == "openbao-airflow"]
+    assert (worker["image"], worker["build"]) == (sched["image"], sched["build"])
+    assert [v for v in worker["volumes"] if v not in token] == sched["volumes"]
+    assert set(worker["environment"]) >= SECRETS_BACKEND_VARS and not SECRETS_BACKEND_VARS & set(sched["environment"])
     assert {
         k: v
         for k, v in worker["environment"].items()
-        if not k.startswith("AIRFLOW_CONN_LEADS_PII") and k != "DUMB_INIT_SETSID"
+        if not k.startswith("AIRFLOW_CONN_LEADS_PII") and k != "DUMB_INIT_SETSID" and k not in SECRETS_BACKEND_VARS
     } == sched["environment"]
     assert worker["environment"]["AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"] == "enc_keys,bidx_keys"
     assert worker["depends_on"]["mysql"]["condition"] == "service_healthy"
     for name in [*airflow_services(), "airflow-init", "airflow-worker"]:
         assert model[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+
+
+# ------------------------------------------------------------ 7. the profile "openbao" (issue 21)
+def openbao_env_text() -> str:
+    """The .env of docs/docker-compose.md for the profile: the example, `gen_keyring.py --no-keyring`, the backend."""
+    gen = subprocess.run(
+        [sys.executable, "-I", "-S", str(GEN_KEYRING), "--no-keyring"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "\nAIRFLOW_CONN_LEADS_PII=\n" in gen
+    return (
+        ENV_EXAMPLE.read_text(encoding="utf-8")
+        + gen
+        + f"AIRFLOW__SECRETS__BACKEND={VAULT_BACKEND}\n"
+        + "COMPOSE_PROFILES=openbao\n"  # the same as `docker compose --profile openbao`
+    )
+
+
+def test_openbao_profile_is_wired_like_the_docs(cli, tmp_path):
+    r = run_config(cli, tmp_path, openbao_env_text(), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["services"]
+    assert set(model) == set(services()) and set(services()) - default_services() == OPENBAO_SERVICES
+    bao, init, sched = model["openbao"], model["openbao-init"], model["airflow-scheduler"]
+    assert bao["image"] == init["image"] == "openbao/openbao:2.7.2"
+    assert not bao.get("ports") and not init.get("ports"), "OpenBao is for the compose network only"
+    # the server's configuration file and data volume are where openbao.hcl says
+    hcl = (ROOT / "docker" / "openbao" / "openbao.hcl").read_text(encoding="utf-8")
+    assert host_path(services()["openbao"], "/openbao/config/openbao.hcl") == ROOT / "docker/openbao/openbao.hcl"
+    (raft_path,) = re.findall(r'storage "raft" \{\s*path\s*=\s*"([^"]+)"', hcl)
+    assert ("volume", "openbao-data", raft_path) in mounts(services()["openbao"])
+    (listen,) = re.findall(r'address\s*=\s*"0\.0\.0\.0:(\d+)"', hcl)
+    # the scheduler's tasks: the Vault backend, at the openbao service, with the token openbao-init writes
+    env = sched["environment"]
+    assert env["AIRFLOW__SECRETS__BACKEND"] == VAULT_BACKEND and env["AIRFLOW_CONN_LEADS_PII"] == ""
+    kwargs = json.loads(env["AIRFLOW__SECRETS__BACKEND_KWARGS"])
+    assert urlparse(kwargs["url"]).hostname == "openbao" and str(urlparse(kwargs["url"]).port) == listen
+    assert (kwargs["mount_point"], kwargs["kv_engine_version"], kwargs["connections_path"]) == (
+        "secret",
+        2,
+        "connections",
+    )
+    assert "token" not in kwargs, "a token in backend_kwargs is a secret on Airflow's configuration surfaces"
+    token_dir = str(PurePosixPath(kwargs["token_path"]).parent)
+    assert ("volume", "openbao-airflow", token_dir) in mounts(services()["airflow-scheduler"])
+    init_script_text = (ROOT / "docker" / "openbao" / "openbao-init.sh").read_text(encoding="utf-8")
+    (init_token,) = re.findall(r"AIRFLOW_TOKEN=\$\{OPENBAO_AIRFLOW_TOKEN:-([^}]+)\}", init_script_text)
+    init_dir = str(PurePosixPath(init_token).parent)
+    assert ("volume", "openbao-airflow", init_dir) in mounts(services()["openbao-init"])
+    assert PurePosixPath(init_token).name == PurePosixPath(kwargs["token_path"]).name
+    # openbao-init's script and policy come through its mount; its state volume (root token, unseal key) is its own
+    assert init["entrypoint"][:1] == ["/bin/sh"]
+    assert host_path(services()["openbao-init"], init["entrypoint"][1]) == ROOT / "docker/openbao/openbao-init.sh"
+    (policy,) = re.findall(r"POLICY=\$\{OPENBAO_AIRFLOW_POLICY:-([^}]+)\}", init_script_text)
+    assert host_path(services()["openbao-init"], policy) == ROOT / "docker/openbao/airflow-leads-flow.hcl"
+    assert urlparse(init["environment"]["BAO_ADDR"]).hostname == "openbao"
+    holders = {n for n, s in services().items() for kind, src, _ in mounts(s) if src == "openbao-init"}
+    assert holders == {"openbao-init"}
+    # nobody else gets the backend, and the token volume is read-only where Airflow runs
+    for name in ("airflow-apiserver", "airflow-dag-processor", "airflow-triggerer", "airflow-init"):
+        assert not SECRETS_BACKEND_VARS & set(model[name]["environment"]), name
+    (token_mount,) = [v for v in sched["volumes"] if v.get("source") == "openbao-airflow"]
+    assert token_mount.get("read_only") is True
+
+
+def test_openbao_profile_services_are_not_started_by_default():
+    for name in OPENBAO_SERVICES:
+        assert services()[name]["profiles"] == ["openbao"], name
+    # no default service waits for them (compose would refuse a dependency on a disabled profile)
+    for name in default_services():
+        assert not OPENBAO_SERVICES & set(services()[name].get("depends_on") or {}), name
