@@ -19,7 +19,8 @@ import java.util.Map;
  * <pre>
  *   [--metadata EXPORT] --keyring KEYRING.json COMMAND ...
  *   submit IN OUT [RUN_ID]   one leads_aggr row a line (legacy column names, datetimes as ISO text); one outcome a line:
- *                            {"result": "written"|"erased"} | {"reasons": [...]} | {"error": "invalid"}
+ *                            {"result": "written"|"erased"} | {"reasons": [...]} | {"error": "invalid"|"db_transient"|
+ *                            "db_permanent"}
  *   find-phone IN OUT        {"phone": raw} a line; {"lead_ids": [...]} | {"error": "invalid_phone"}
  *   find-union IN OUT        {"union_id": u} a line; {"lead_ids": [...]} | {"error": "invalid"}
  *   find-channel IN OUT      {"from_channel", "join_from", "join_to", "page"} a line; {"lead_ids": [...]} (every page)
@@ -95,6 +96,10 @@ public final class RepositoryRunner {
             return Map.of("reasons", new ArrayList<Object>(e.reasons()));
         } catch (IllegalArgumentException e) {
             return Map.of("error", "invalid");
+        } catch (LeadsFlowRepository.TransientDbException e) {
+            return Map.of("error", "db_transient");
+        } catch (LeadsFlowRepository.PermanentDbException e) {
+            return Map.of("error", "db_permanent");
         }
     }
 
