@@ -497,6 +497,27 @@ public final class LeadsFlowRepository {
         return v;
     }
 
+    /**
+     * The current row of a {@code SELECT * FROM leads_aggr ...} result as {@link #submitLead} takes it: integers by
+     * getLong (a TINYINT(1) holding 2 stays 2, for the rules to reject; use {@code tinyInt1isBit=false} on such a
+     * schema), DATETIMEs from the server's text (no time-zone conversion; zero dates are null, as the pipeline
+     * reads them), text as text. Columns leads_flow does not carry are left out.
+     */
+    public static Map<String, Object> legacyRowFrom(ResultSet rs) throws SQLException {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (String c : FieldRules.LEGACY_COLUMNS) {
+            if (LEGACY_INT.contains(c)) {
+                long v = rs.getLong(c);
+                m.put(c, rs.wasNull() ? null : v);
+            } else if (LEGACY_DATETIME.contains(c)) {
+                m.put(c, datetime(rs.getString(c)));
+            } else {
+                m.put(c, rs.getString(c));
+            }
+        }
+        return m;
+    }
+
     /** A leads_aggr DATETIME: naive Asia/Shanghai, whole seconds. */
     static LocalDateTime legacyDatetime(Object v, String key) {
         if (v == null) return null;
