@@ -46,13 +46,13 @@ test-java: system-deps-test venv
 	rm -rf $(JAVA_BUILD)/classes $(JAVA_BUILD)/test-classes $(JAVA_BUILD)/examples && mkdir -p $(JAVA_BUILD)
 	javac -Xlint:all -Werror -d $(JAVA_BUILD)/classes -cp $(JAVA_DEPS_CP) $$(find java/src -name '*.java')
 	javac -Xlint:all -Werror -d $(JAVA_BUILD)/examples -cp $(JAVA_BUILD)/classes:$(JAVA_DEPS_CP) $$(find java/examples -name '*.java')
-	javac -Xlint:all -Werror -d $(JAVA_BUILD)/test-classes -cp $(JAVA_BUILD)/classes:$(JAVA_DEPS_CP):$(JUNIT_JAR) \
+	javac -Xlint:all -Werror -d $(JAVA_BUILD)/test-classes -cp $(JAVA_BUILD)/classes:$(JAVA_BUILD)/examples:$(JAVA_DEPS_CP):$(JUNIT_JAR) \
 	  $$(find java/test -name '*.java')
 	$(BIN)/python java/tools/export_phone_metadata.py $(JAVA_BUILD)/phone_metadata.json
 	java -cp $(JAVA_BUILD)/classes:$(PHONENUMBER_JAR) leadsflow.ConformanceRunner \
 	  --metadata $(JAVA_BUILD)/phone_metadata.json vectors tests/vectors/phone_crypto.json tests/vectors/field_rules.json
 	java -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests --details=summary \
-	  --class-path $(JAVA_BUILD)/classes:$(JAVA_BUILD)/test-classes:include:$(JAVA_DEPS_CP) --scan-class-path
+	  --class-path $(JAVA_BUILD)/classes:$(JAVA_BUILD)/examples:$(JAVA_BUILD)/test-classes:include:$(JAVA_DEPS_CP) --scan-class-path
 	LEADS_REQUIRE_JAVA=1 LEADS_PHONENUMBER_JAR=$(PHONENUMBER_JAR) LEADS_MARIADB_JAR=$(MARIADB_JAR) $(BIN)/python -m pytest -q \
 	  tests/integration/test_java_agreement.py tests/integration/test_java_repository.py
 

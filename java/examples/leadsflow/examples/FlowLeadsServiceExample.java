@@ -32,6 +32,7 @@ public final class FlowLeadsServiceExample {
         Phone.normalize(phone); // Phone.InvalidPhone: the caller's 400, the message holds no number
         Map<String, Object> form = new LinkedHashMap<>(identity); // unionId, from_channel, window_url, ...
         form.put("phone", phone);
+        form.putIfAbsent("leads_type", 0); // a normal lead unless the request says otherwise (NULL is rejected)
         return leads.leadsSubmit(form); // dedupe by blind index, then insert + submitLead
     }
 }

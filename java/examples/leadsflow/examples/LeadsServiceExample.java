@@ -118,6 +118,7 @@ public final class LeadsServiceExample {
             Map<String, Object> form = new LinkedHashMap<>();
             form.put("unionId", unionId);
             form.put("phone", phone);
+            form.put("leads_type", 0); // a normal lead: NULL is no lead type (leads_type_unknown)
             return List.of(insertLeadsAggr(form));
         }
         List<Long> ids = new ArrayList<>();
