@@ -199,6 +199,35 @@ public final class LeadsFlowRepository {
         return isTransient(e) ? new TransientDbException(msg, e) : new PermanentDbException(msg, e);
     }
 
+    /**
+     * io/db.py's {@code retrying}: run {@code fn}; on a {@link TransientDbException} wait (exponential backoff with
+     * jitter: 0.5, 1, 2 s, each plus up to 50 %) and run it again, {@code attempts} runs in all (4). Anything else,
+     * and the last transient failure, is thrown. {@code fn} must be safe to repeat: every repository method is
+     * (submitLead is idempotent on lead_id, newer wins), a caller's own transaction is not.
+     */
+    public static <T> T retrying(java.util.function.Supplier<T> fn, int attempts, java.time.Duration baseDelay) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return fn.get();
+            } catch (TransientDbException e) {
+                if (attempt >= attempts) throw e;
+                long ms = (long) (baseDelay.toMillis() * Math.pow(2, attempt - 1) * (1 + java.util.concurrent.ThreadLocalRandom.current().nextDouble() / 2));
+                LOG.log(System.Logger.Level.WARNING, "{0} (attempt {1}/{2}), retrying in {3} ms", e.getMessage(), attempt, attempts, ms);
+                try {
+                    Thread.sleep(ms);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** {@link #retrying(java.util.function.Supplier, int, java.time.Duration)} with Python's budget: 4 runs, 0.5 s. */
+    public static <T> T retrying(java.util.function.Supplier<T> fn) {
+        return retrying(fn, 4, java.time.Duration.ofMillis(500));
+    }
+
     // --- the row type ------------------------------------------------------------------------------------------
 
     /**

@@ -18,7 +18,8 @@ import java.util.Map;
  *
  * <pre>
  *   [--metadata EXPORT] --keyring KEYRING.json COMMAND ...
- *   submit IN OUT [RUN_ID]   one leads_aggr row a line (legacy column names, datetimes as ISO text); one outcome a line:
+ *   submit IN OUT [RUN_ID]   (transient errors retried as LeadsFlowRepository.retrying does)
+ *                            one leads_aggr row a line (legacy column names, datetimes as ISO text); one outcome a line:
  *                            {"result": "written"|"erased"} | {"reasons": [...]} | {"error": "invalid"|"db_transient"|
  *                            "db_permanent"}
  *   find-phone IN OUT        {"phone": raw} a line; {"lead_ids": [...]} | {"error": "invalid_phone"}
@@ -90,7 +91,7 @@ public final class RepositoryRunner {
 
     private static Map<String, Object> submit(LeadsFlowRepository repo, Map<String, Object> lead, String runId) {
         try {
-            LeadsFlowRepository.SubmitResult r = repo.submitLead(lead, runId);
+            LeadsFlowRepository.SubmitResult r = LeadsFlowRepository.retrying(() -> repo.submitLead(lead, runId));
             return Map.of("result", r == LeadsFlowRepository.SubmitResult.WRITTEN ? "written" : "erased");
         } catch (LeadsFlowRepository.LeadRejected e) {
             return Map.of("reasons", new ArrayList<Object>(e.reasons()));

@@ -304,6 +304,29 @@ class LeadsFlowRepositoryTest {
         assertFalse(LeadsFlowRepository.isTransient(new SQLException("x", "42S02", 1146)));
     }
 
+    @Test
+    void retryingRepeatsTransientErrorsOnly() {
+        int[] calls = {0};
+        String out = LeadsFlowRepository.retrying(() -> {
+            if (++calls[0] < 3) throw new LeadsFlowRepository.TransientDbException("t", new SQLException("x", "40001", 1213));
+            return "done";
+        }, 4, java.time.Duration.ofMillis(1));
+        assertEquals("done", out);
+        assertEquals(3, calls[0]);
+        calls[0] = 0;
+        assertThrows(LeadsFlowRepository.PermanentDbException.class, () -> LeadsFlowRepository.retrying(() -> {
+            calls[0]++;
+            throw new LeadsFlowRepository.PermanentDbException("p", new SQLException("x", "42S02", 1146));
+        }, 4, java.time.Duration.ofMillis(1)));
+        assertEquals(1, calls[0]);
+        calls[0] = 0;
+        assertThrows(LeadsFlowRepository.TransientDbException.class, () -> LeadsFlowRepository.retrying(() -> {
+            calls[0]++;
+            throw new LeadsFlowRepository.TransientDbException("t", new SQLException("x", "HY000", 1205));
+        }, 4, java.time.Duration.ofMillis(1)));
+        assertEquals(4, calls[0]);
+    }
+
     // --- reads -------------------------------------------------------------------------------------------------
 
     @Test
