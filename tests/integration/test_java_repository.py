@@ -25,6 +25,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from devkit.seed import random_mobile
+from devkit.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
 from leads_flow.io.db import Db, TransientDbError, classify
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.reads import (
@@ -47,7 +48,7 @@ from leads_flow.reads import (
 from leads_flow.rules.crypto import Keyring, PhoneCipher
 from leads_flow.rules.mapping import LEGACY_COLUMNS
 from leads_flow.rules.phone import InvalidPhone, normalize
-from tests.conftest import BOTH
+from tests.conftest import BOTH, keyring_extra
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE_JAR = Path(os.environ.get("LEADS_PHONENUMBER_JAR", "/usr/share/java/libphonenumber.jar"))
@@ -91,41 +92,65 @@ def kit(tmp_path_factory) -> tuple[list[str], Path]:
     subprocess.run(
         [sys.executable, str(ROOT / "java" / "tools" / "export_phone_metadata.py"), str(metadata)], check=True
     )
-    keyring = tmp / "keyring.json"  # the tests' keys (conftest.BOTH), never a real one
-    keyring.write_text(json.dumps(BOTH), encoding="utf-8")
     cp = os.pathsep.join([str(classes), str(ROOT / "include"), deps])
-    runner = [java, "-cp", cp, "leadsflow.RepositoryRunner", "--metadata", str(metadata), "--keyring", str(keyring)]
-    return runner, tmp
+    return [java, "-cp", cp, "leadsflow.RepositoryRunner", "--metadata", str(metadata)], tmp
+
+
+def _mysql_params() -> dict:
+    u = urlparse(os.environ["AIRFLOW_CONN_LEADS_FLOW"])  # set by conftest's mysql_dbs
+    return {"host": u.hostname, "port": u.port or 3306, "user": u.username or "root", "passwd": u.password or ""}
+
+
+def _jdbc_url(name: str) -> str:
+    p = _mysql_params()
+    auth = f"user={p['user']}" + (f"&password={p['passwd']}" if p["passwd"] else "")
+    return f"jdbc:mariadb://{p['host']}:{p['port']}/{name}?{auth}"
+
+
+def _open(name: str) -> Db:
+    import MySQLdb
+
+    conn = MySQLdb.connect(**_mysql_params(), database=name, charset="utf8mb4")
+    conn.autocommit(False)
+    cur = conn.cursor()
+    cur.execute("SET SESSION time_zone = '+08:00'")
+    cur.close()
+    return Db(conn, "mysql")
+
+
+def _extra_flow_db(name: str) -> tuple[Db, str]:
+    """A further flow database with the schema (dropped by _drop): its Db and JDBC URL."""
+    import MySQLdb
+
+    admin = MySQLdb.connect(**_mysql_params(), charset="utf8mb4")
+    try:
+        admin.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        admin.close()
+    db = _open(name)
+    ensure_flow_schema(db)
+    return db, _jdbc_url(name)
+
+
+def _drop(db: Db) -> None:
+    cur = db.conn.cursor()
+    cur.execute("SELECT DATABASE()")
+    name = cur.fetchone()[0]
+    cur.execute(f"DROP DATABASE IF EXISTS {name}")
+    db.close()
 
 
 @pytest.fixture
 def two_flows(mysql_dbs):
     """Two flow databases with the schema: (Python's, Java's), each (Db, JDBC URL)."""
-    u = urlparse(os.environ["AIRFLOW_CONN_LEADS_FLOW"])
-    params = {"host": u.hostname, "port": u.port or 3306, "user": u.username or "root", "passwd": u.password or ""}
-    import MySQLdb
-
-    names = [mysql_dbs.flow_name, f"lft_{uuid.uuid4().hex[:10]}_java"]
-    admin = MySQLdb.connect(**params, charset="utf8mb4")
-    admin.cursor().execute(f"CREATE DATABASE {names[1]} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    dbs = []
+    py = _open(mysql_dbs.flow_name)
+    ensure_flow_schema(py)
+    java = _extra_flow_db(f"lft_{uuid.uuid4().hex[:10]}_java")
     try:
-        for name in names:
-            conn = MySQLdb.connect(**params, database=name, charset="utf8mb4")
-            conn.autocommit(False)
-            cur = conn.cursor()
-            cur.execute("SET SESSION time_zone = '+08:00'")
-            cur.close()
-            db = Db(conn, "mysql")
-            ensure_flow_schema(db)
-            auth = f"user={params['user']}" + (f"&password={params['passwd']}" if params["passwd"] else "")
-            dbs.append((db, f"jdbc:mariadb://{params['host']}:{params['port']}/{name}?{auth}"))
-        yield dbs
+        yield [(py, _jdbc_url(mysql_dbs.flow_name)), java]
     finally:
-        for db, _ in dbs:
-            db.close()
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {names[1]}")
-        admin.close()
+        py.close()
+        _drop(java[0])
 
 
 def _cipher() -> PhoneCipher:
@@ -198,7 +223,11 @@ def _python_outcome(db: Db, cipher: PhoneCipher, lead: dict) -> dict:
 
 
 def _java(kit, command: str, lines: list[str], url: str, *args: str) -> list[dict]:
+    """RepositoryRunner on a file of JSON lines, with the tests' rotation keyring (conftest.BOTH)."""
     runner, tmp = kit
+    keyring = tmp / "keyring.json"  # the tests' keys, never a real one
+    keyring.write_text(json.dumps(BOTH), encoding="utf-8")
+    runner = [*runner, "--keyring", str(keyring)]
     inp, out = tmp / f"{command}.in.jsonl", tmp / f"{command}.out.jsonl"
     inp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     env = {**os.environ, "LEADS_JDBC_URL": url}
@@ -338,3 +367,167 @@ def test_python_and_java_submit_and_find_alike(kit, two_flows):
         assert same, f"channel {n}: the Java pages differ"
         paged += len(want) > 97
     assert paged >= 2, "some channel spans several pages"
+
+
+# --- the race: Java writers against a running sync publish and an erasure ---------------------------------
+
+RACE_LEADS = 2_000
+RACE_DAY = datetime(2026, 11, 20)
+
+
+def _sync(run: str) -> None:
+    """One leads_flow_sync import of RACE_DAY, task by task as the DAG runs them (plan, stage, gate, publish)."""
+    from leads_flow.tasks import sync as pipeline
+
+    day = RACE_DAY.date().isoformat()
+    for part in pipeline.plan({"start_date": day, "end_date": day}, None, None):
+        pipeline.publish(pipeline.gate(pipeline.stage(part, {}, "leads_flow_sync", run), {}), {})
+
+
+def _wait_for_java_rows(flow: Db, deadline: float) -> None:
+    """Until the Java writers have written (the JVMs are up): then the sync and the erasure race them."""
+    while time.monotonic() < deadline:
+        cur = flow.conn.cursor()
+        cur.execute("SELECT COUNT(*) FROM leads_flow WHERE etl_run_id LIKE 'java-writer-%'")
+        n = cur.fetchone()[0]
+        cur.close()
+        flow.conn.commit()
+        if n > 50:
+            return
+        time.sleep(0.2)
+    pytest.fail("the Java writers wrote nothing within 120 s")
+
+
+def _stored_legacy(dbs) -> list[dict]:
+    db = dbs.legacy()
+    try:
+        cur = db.conn.cursor()
+        cols = ["id", *SEED_COLUMNS]
+        cur.execute(f"SELECT {', '.join(cols)} FROM leads_aggr ORDER BY id")
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+    finally:
+        db.close()
+
+
+def _versions(stored: list[dict], rng: random.Random) -> tuple[list[dict], dict[int, dict]]:
+    """The Java writers' submissions (an older version, the stored one, and for a third a newer one) and the newest
+    version of each lead: the stored row the sync imports, unless a Java writer holds a newer one."""
+    subs, newest = [], {}
+    for row in stored:
+        sua = row["update_time"] or row["create_time"]
+        old = {**row, "update_time": sua - timedelta(hours=1), "from_channel": "race_old"}
+        subs += [old, row]
+        newest[row["id"]] = row
+        if rng.random() < 1 / 3:
+            new = {**row, "update_time": sua + timedelta(hours=1), "from_channel": "race_new"}
+            subs.append(new)
+            newest[row["id"]] = new
+    return subs, newest
+
+
+@pytest.mark.parametrize("round_", [1, 2, 3])
+def test_java_writers_race_a_sync_publish_and_an_erasure(kit, mysql_dbs, round_):
+    """Two Java writer processes submit every version of 2,000 leads in shuffled orders (transient errors retried,
+    as a service would), while Python runs two leads_flow_sync imports of the same leads and erases a tenth of
+    them. Afterwards every lead that is not erased holds exactly what one serial write of its newest version gives
+    (compared with a reference database), the journal's newest version is the row, and every erased lead is a
+    tombstone with no history that no lookup finds."""
+    from leads_flow.lifecycle.erase import erase_leads
+
+    rng = random.Random(100 + round_)
+    legacy = mysql_dbs.legacy()
+    try:
+        start = RACE_DAY + timedelta(hours=1)
+        insert_legacy(legacy, legacy_rows(RACE_LEADS, start, start + timedelta(hours=20), seed=round_, dirty=0.02))
+    finally:
+        legacy.close()
+    stored = _stored_legacy(mysql_dbs)
+    subs, newest = _versions(stored, rng)
+    erased = sorted(rng.sample([r["id"] for r in stored], RACE_LEADS // 10))
+    cipher = PhoneCipher(Keyring.from_extra(keyring_extra()))  # the leads_pii connection's keys (conftest)
+    flow = mysql_dbs.flow()
+    ensure_flow_schema(flow)
+    flow_url = _jdbc_url(mysql_dbs.flow_name)
+    ref, _ = _extra_flow_db(f"lft_{uuid.uuid4().hex[:10]}_ref")
+    procs: list = []
+    try:
+        runner, tmp = kit
+        keyring = tmp / f"race-keyring-{round_}.json"
+        keyring.write_text(json.dumps(keyring_extra()), encoding="utf-8")
+        for w in range(2):
+            lines = [_json_line(s) for s in subs]
+            rng.shuffle(lines)
+            inp, out = tmp / f"race{round_}-{w}.in.jsonl", tmp / f"race{round_}-{w}.out.jsonl"
+            inp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            cmd = [*runner, "--keyring", str(keyring), "submit", str(inp), str(out), f"java-writer-{w}"]
+            env = {**os.environ, "LEADS_JDBC_URL": flow_url}
+            procs.append(
+                (subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), out)
+            )
+        _wait_for_java_rows(flow, time.monotonic() + 120)
+        _sync(f"race{round_}a")
+        erase_leads(flow, erased, "test:java-race")
+        _sync(f"race{round_}b")
+        running = sum(proc.poll() is None for proc, _ in procs)
+        assert running == 2, "the Java writers finished before the sync and the erasure: no race was run"
+        for proc, out in procs:
+            _, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, err[-3000:]
+            outcomes = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+            n_out, n_errors = len(outcomes), sum("error" in o for o in outcomes)
+            assert n_out == len(subs) and n_errors == 0, (n_out, n_errors)
+
+        # the reference: each lead's newest version written once, serially; then the same erasure
+        for lead_id in sorted(newest):
+            _python_outcome(ref, cipher, newest[lead_id])
+        erase_leads(ref, erased, "test:java-race")
+        skip = {"etl_run_id"}
+        got = [r for r in _table(flow, cipher, "leads_flow", "lead_id") if r["lead_id"] not in erased]
+        want = [r for r in _table(ref, cipher, "leads_flow", "lead_id") if r["lead_id"] not in erased]
+        n_live = len(want)
+        assert n_live > RACE_LEADS // 2, n_live
+        _same_rows(
+            [{k: v for k, v in r.items() if k not in skip} for r in want],
+            [{k: v for k, v in r.items() if k not in skip} for r in got],
+            "leads_flow after the race",
+        )
+        n_new = sum(r["from_channel"] == "race_new" for r in got)
+        assert n_new > RACE_LEADS // 5, n_new
+
+        cur = flow.conn.cursor()
+        ids_sql = ", ".join(str(i) for i in erased)
+        cur.execute(
+            "SELECT COUNT(*) FROM leads_flow f WHERE f.lead_id NOT IN (" + ids_sql + ") AND NOT EXISTS "
+            "(SELECT 1 FROM leads_flow_history h WHERE h.lead_id = f.lead_id AND h.source_updated_at = "
+            "f.source_updated_at AND h.content_hash = f.content_hash)"
+        )
+        assert cur.fetchone()[0] == 0, "a row is not the journal's version"
+        cur.execute(
+            "SELECT COUNT(*) FROM leads_flow_history h JOIN leads_flow f USING (lead_id) "
+            "WHERE h.source_updated_at > f.source_updated_at"
+        )
+        assert cur.fetchone()[0] == 0, "the journal holds a version newer than the row"
+        cur.execute(f"SELECT COUNT(*) FROM leads_flow_history WHERE lead_id IN ({ids_sql})")
+        assert cur.fetchone()[0] == 0, "an erased lead has history"
+        cur.execute(
+            f"SELECT COUNT(*) FROM leads_flow WHERE lead_id IN ({ids_sql}) AND NOT (is_deleted = 1 AND phone_cipher "
+            "IS NULL AND phone_bidx IS NULL AND union_id IS NULL AND ip_address IS NULL AND window_url IS NULL)"
+        )
+        assert cur.fetchone()[0] == 0, "an erased lead was written back"
+        cur.close()
+        flow.conn.commit()
+        phones = [r["phone"] for r in stored if r["id"] in set(erased) and isinstance(r["phone"], str)]
+        for n, raw in enumerate(phones):
+            try:
+                hits = [lead.lead_id for lead in find_by_phone(flow, cipher, raw, include_deleted=True)]
+            except InvalidPhone:
+                continue
+            resurrected = sorted(set(hits) & set(erased))
+            assert resurrected == [], f"erased phone {n}: found again"
+    finally:
+        for proc, _ in procs:  # the writers this test started, if it failed before they finished
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        flow.close()
+        _drop(ref)
