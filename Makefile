@@ -77,14 +77,16 @@ java-jar: system-deps-test
 
 ## LeadsFlowRepository on the local MariaDB, in a database of its own: BENCH_JAVA_ROWS generated leads through
 ## submitLead from 8 threads (rows/s, p50/p99), then findByPhone p50/p99 on that table with the EXPLAIN of its
-## blind-index query (java/bench/leadsflow/RepositoryBench.java). At most 200,000 rows: a 10M-row table is not
-## measured here.
+## blind-index query (java/bench/leadsflow/RepositoryBench.java); then the Python paths (reads.submit_lead,
+## find_by_phone) on the same leads (benchmarks/bench_repository_python.py). At most 200,000 rows: a 10M-row table
+## is not measured here.
 BENCH_JAVA_ROWS ?= 50000
-bench-java: system-deps-test
+bench-java: system-deps-test venv
 	rm -rf $(JAVA_BUILD)/bench-classes && mkdir -p $(JAVA_BUILD)
 	javac -Xlint:all -Werror -d $(JAVA_BUILD)/bench-classes -cp $(JAVA_DEPS_CP) \
 	  $$(find java/src java/bench -name '*.java')
 	java -cp $(JAVA_BUILD)/bench-classes:include:$(JAVA_DEPS_CP) leadsflow.RepositoryBench $(BENCH_JAVA_ROWS) 8 5000
+	$(BIN)/python benchmarks/bench_repository_python.py $(BENCH_JAVA_ROWS) 8 5000
 
 ## ruff (pyproject.toml): lint and format check, first step of `make test`. `make format` applies the format.
 lint: venv

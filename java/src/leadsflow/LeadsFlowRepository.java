@@ -362,6 +362,22 @@ public final class LeadsFlowRepository {
         }
     }
 
+    /**
+     * A read on a connection of our own, in the connection's own mode: no auto-commit switching (one round trip per
+     * statement); a connection handed over with auto-commit off has its read snapshot ended before it goes back.
+     */
+    private <T> T read(String what, Work<T> work) {
+        try (Connection c = connections.open()) {
+            try {
+                return work.run(c);
+            } finally {
+                if (!c.getAutoCommit()) c.rollback();
+            }
+        } catch (SQLException e) {
+            throw classify(e, what);
+        }
+    }
+
     private static Object bindable(Object v) {
         if (v instanceof LocalDateTime) return ((LocalDateTime) v).format(MICROS);
         if (v instanceof Boolean) return (Boolean) v ? 1L : 0L;
@@ -592,7 +608,7 @@ public final class LeadsFlowRepository {
     public List<Lead> findByPhone(String rawPhone, boolean includeDeleted) {
         String e164 = Phone.normalize(rawPhone);
         Map<String, Long> indexes = cipher.bidxAll(e164);
-        return inTransaction("findByPhone", c -> {
+        return read("findByPhone", c -> {
             TreeMap<Long, Lead> found = new TreeMap<>();
             for (Map.Entry<String, Long> e : indexes.entrySet()) {
                 Map<String, Object> p = Map.of("kid", e.getKey(), "bidx", e.getValue(), "include_deleted", includeDeleted ? 1L : 0L);
@@ -623,7 +639,7 @@ public final class LeadsFlowRepository {
     public List<Lead> findByUnionId(String unionId, boolean includeDeleted) {
         String u = unionId == null ? null : Phone.pyStrip(unionId);
         if (u == null || u.isEmpty()) throw new IllegalArgumentException("union_id must be a non-blank string");
-        List<Lead> rows = inTransaction("findByUnionId",
+        List<Lead> rows = read("findByUnionId",
                 c -> leads(c, "reads_by_union_id", Map.of("union_id", u, "include_deleted", includeDeleted ? 1L : 0L)));
         rows.removeIf(l -> !u.equals(l.unionId()));
         return rows;
@@ -650,7 +666,7 @@ public final class LeadsFlowRepository {
         if (!joinTo.isAfter(joinFrom)) return new ArrayList<>();
         if (limit < 1 || limit > MAX_PAGE) throw new IllegalArgumentException("limit must be an integer in [1, " + MAX_PAGE + "]");
         if (afterLeadId == null && afterJoinTime != null) throw new IllegalArgumentException("after_join_time needs after_lead_id");
-        return inTransaction("findByChannel", c -> {
+        return read("findByChannel", c -> {
             LocalDateTime cursorTime = afterJoinTime;
             long cursorId = -1;
             if (afterLeadId == null) {
@@ -707,7 +723,7 @@ public final class LeadsFlowRepository {
     /** A lead's versions from the journal leads_flow_history, oldest first (reads.history). */
     public List<Lead> history(long leadId) {
         if (leadId < 1) throw new IllegalArgumentException("lead_id must be a positive integer");
-        return inTransaction("history", c -> leads(c, "history_of_lead", Map.of("lead_id", leadId)));
+        return read("history", c -> leads(c, "history_of_lead", Map.of("lead_id", leadId)));
     }
 
     // --- deletes -----------------------------------------------------------------------------------------------
