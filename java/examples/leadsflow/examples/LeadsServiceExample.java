@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.LongSupplier;
 import javax.sql.DataSource;
+import leadsflow.FieldRules;
 import leadsflow.LeadsFlowRepository;
 import leadsflow.LeadsFlowRepository.Lead;
 import leadsflow.LeadsFlowRepository.LeadRejected;
@@ -58,6 +59,11 @@ public final class LeadsServiceExample {
         long id;
         try (Connection c = legacy.getConnection()) {
             List<String> cols = new ArrayList<>(form.keySet());
+            for (String col : cols) { // column names go into the SQL text: leads_aggr's own names only
+                if (!FieldRules.LEGACY_COLUMNS.contains(col) && !LeadsFlowRepository.LEGACY_UNMAPPED.contains(col)) {
+                    throw new IllegalArgumentException("not a leads_aggr column: " + col);
+                }
+            }
             String sql = "INSERT INTO leads_aggr (" + String.join(", ", cols) + ") VALUES ("
                     + String.join(", ", cols.stream().map(x -> "?").toList()) + ")";
             try (PreparedStatement ps = c.prepareStatement(sql, Statement.RETURN_GENERATED_KEYS)) {
@@ -179,6 +185,7 @@ public final class LeadsServiceExample {
         row.put("join_time", l.joinTime());
         row.put("leads_type", "internal".equals(l.leadsType()) ? 1L : 0L);
         row.put("main_business_id", l.mainBusinessId());
+        // leads_flow keeps no create_time; submitLead needs one, and update_time (set by the caller) decides the version
         row.put("create_time", l.joinTime() != null ? l.joinTime() : l.sourceUpdatedAt());
         row.put("update_time", l.sourceUpdatedAt());
         row.put("is_deleted", l.isDeleted());
