@@ -34,15 +34,59 @@ test: system-deps-test venv lint
 ## The Java conformance kit (java/, docs/interfaces.md "Java conformance kit"): javac (JDK 17) and Debian's
 ## libphonenumber jar, judging phones by the Python pin's metadata (exported first); the phone and field-rule
 ## vectors, then 120,000 generated legacy rows mapped by Python and by Java must agree. Builds into JAVA_BUILD.
+## Then the repository (java/src/leadsflow/LeadsFlowRepository.java, Debian's libmariadb-java): its JUnit 5 suite
+## on the MariaDB at 127.0.0.1:3306 (Debian's junit5 console launcher), the compiled adapter examples (java/examples)
+## and the Python/Java agreement of submit_lead and the lookups (tests/integration/test_java_repository.py).
 JAVA_BUILD      ?= .java-build
 PHONENUMBER_JAR ?= /usr/share/java/libphonenumber.jar
+MARIADB_JAR     ?= /usr/share/java/mariadb-java-client.jar
+JUNIT_JAR       ?= /usr/share/java/junit-platform-console-standalone.jar
+JAVA_DEPS_CP    := $(PHONENUMBER_JAR):$(MARIADB_JAR)
 test-java: system-deps-test venv
-	rm -rf $(JAVA_BUILD) && mkdir -p $(JAVA_BUILD)
-	javac -Xlint:all -Werror -d $(JAVA_BUILD)/classes -cp $(PHONENUMBER_JAR) $$(find java/src -name '*.java')
+	rm -rf $(JAVA_BUILD)/classes $(JAVA_BUILD)/test-classes $(JAVA_BUILD)/examples && mkdir -p $(JAVA_BUILD)
+	javac -Xlint:all -Werror -d $(JAVA_BUILD)/classes -cp $(JAVA_DEPS_CP) $$(find java/src -name '*.java')
+	javac -Xlint:all -Werror -d $(JAVA_BUILD)/examples -cp $(JAVA_BUILD)/classes:$(JAVA_DEPS_CP) $$(find java/examples -name '*.java')
+	javac -Xlint:all -Werror -d $(JAVA_BUILD)/test-classes -cp $(JAVA_BUILD)/classes:$(JAVA_BUILD)/examples:$(JAVA_DEPS_CP):$(JUNIT_JAR) \
+	  $$(find java/test -name '*.java')
 	$(BIN)/python java/tools/export_phone_metadata.py $(JAVA_BUILD)/phone_metadata.json
 	java -cp $(JAVA_BUILD)/classes:$(PHONENUMBER_JAR) leadsflow.ConformanceRunner \
 	  --metadata $(JAVA_BUILD)/phone_metadata.json vectors tests/vectors/phone_crypto.json tests/vectors/field_rules.json
-	LEADS_REQUIRE_JAVA=1 LEADS_PHONENUMBER_JAR=$(PHONENUMBER_JAR) $(BIN)/python -m pytest -q tests/integration/test_java_agreement.py
+	java -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests --details=summary \
+	  --class-path $(JAVA_BUILD)/classes:$(JAVA_BUILD)/examples:$(JAVA_BUILD)/test-classes:include:$(JAVA_DEPS_CP) --scan-class-path
+	LEADS_REQUIRE_JAVA=1 LEADS_PHONENUMBER_JAR=$(PHONENUMBER_JAR) LEADS_MARIADB_JAR=$(MARIADB_JAR) $(BIN)/python -m pytest -q \
+	  tests/integration/test_java_agreement.py tests/integration/test_java_repository.py
+
+## The repository as a library: $(JAVA_BUILD)/leads-flow-java-$(JAVA_VERSION).jar (classes plus include/sql's
+## mysql and common statements, which it runs) and beside it leads-flow-java-$(JAVA_VERSION).deps: one line per
+## jar it needs at run time (Debian package, version, path); the manifest's Class-Path names the same paths.
+JAVA_VERSION    ?= 0.1.0
+JAVA_JAR        := $(JAVA_BUILD)/leads-flow-java-$(JAVA_VERSION).jar
+.PHONY: java-jar bench-java
+java-jar: system-deps-test
+	rm -rf $(JAVA_BUILD)/jar && mkdir -p $(JAVA_BUILD)/jar/classes/sql
+	javac -Xlint:all -Werror --release 17 -d $(JAVA_BUILD)/jar/classes -cp $(JAVA_DEPS_CP) $$(find java/src -name '*.java')
+	cp -r include/sql/mysql include/sql/common $(JAVA_BUILD)/jar/classes/sql/
+	printf 'Implementation-Title: leads-flow-java\nImplementation-Version: %s\nClass-Path: %s %s\n' \
+	  $(JAVA_VERSION) $(PHONENUMBER_JAR) $(MARIADB_JAR) > $(JAVA_BUILD)/jar/MANIFEST.MF
+	jar --create --file $(JAVA_JAR) --manifest $(JAVA_BUILD)/jar/MANIFEST.MF -C $(JAVA_BUILD)/jar/classes .
+	for j in $(PHONENUMBER_JAR) $(MARIADB_JAR); do \
+	  f=$$(readlink -f $$j); p=$$(dpkg -S $$f | cut -d: -f1); \
+	  echo "$$p $$(dpkg-query -W -f='$${Version}' $$p) $$j"; \
+	done > $(JAVA_BUILD)/leads-flow-java-$(JAVA_VERSION).deps
+	@echo "built $(JAVA_JAR)"; cat $(JAVA_BUILD)/leads-flow-java-$(JAVA_VERSION).deps
+
+## LeadsFlowRepository on the local MariaDB, in a database of its own: BENCH_JAVA_ROWS generated leads through
+## submitLead from 8 threads (rows/s, p50/p99), then findByPhone p50/p99 on that table with the EXPLAIN of its
+## blind-index query (java/bench/leadsflow/RepositoryBench.java); then the Python paths (reads.submit_lead,
+## find_by_phone) on the same leads (benchmarks/bench_repository_python.py). At most 200,000 rows: a 10M-row table
+## is not measured here.
+BENCH_JAVA_ROWS ?= 50000
+bench-java: system-deps-test venv
+	rm -rf $(JAVA_BUILD)/bench-classes && mkdir -p $(JAVA_BUILD)
+	javac -Xlint:all -Werror -d $(JAVA_BUILD)/bench-classes -cp $(JAVA_DEPS_CP) \
+	  $$(find java/src java/bench -name '*.java')
+	java -cp $(JAVA_BUILD)/bench-classes:include:$(JAVA_DEPS_CP) leadsflow.RepositoryBench $(BENCH_JAVA_ROWS) 8 5000
+	$(BIN)/python benchmarks/bench_repository_python.py $(BENCH_JAVA_ROWS) 8 5000
 
 ## ruff (pyproject.toml): lint and format check, first step of `make test`. `make format` applies the format.
 lint: venv

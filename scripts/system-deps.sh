@@ -6,7 +6,8 @@
 #                                 (pkg-config, libmariadb-dev, a C compiler, the Python headers)
 #   scripts/system-deps.sh test   demo + what `make test` needs: MariaDB (server, client, mariadb-install-db
 #                                 for the TLS tests), Chromium with its driver (browser test), and for
-#                                 `make test-java` a JDK (openjdk-17-jdk-headless) and libphonenumber8-java
+#                                 `make test-java` a JDK (openjdk-17-jdk-headless), libphonenumber8-java,
+#                                 libmariadb-java (the repository's JDBC driver) and junit5 (its test suite)
 #
 # Environment: PY (the interpreter the venv is made from, default python3); LEADS_SKIP_SYSTEM_DEPS=1 skips the
 # check (a machine provisioned some other way); LEADS_PRETEND_MISSING="pkg ..." treats those packages as
@@ -37,7 +38,7 @@ if [ "$profile" = test ]; then
   pkgs+=(mariadb-server mariadb-client chromium chromium-driver)
   # the Java conformance kit (make test-java): a JDK unless one is there, and libphonenumber's jar
   command -v javac >/dev/null 2>&1 || pkgs+=(openjdk-17-jdk-headless)
-  pkgs+=(libphonenumber8-java)
+  pkgs+=(libphonenumber8-java libmariadb-java junit5)
 fi
 
 pretend=" ${LEADS_PRETEND_MISSING:-} "

@@ -31,10 +31,19 @@ public final class PhoneCipher {
     private static final SecureRandom RANDOM = new SecureRandom();
 
     /** A token that cannot be decrypted (malformed, unknown kid, failed authentication). */
-    public static final class TokenError extends IllegalArgumentException {
+    public static class TokenError extends IllegalArgumentException {
         private static final long serialVersionUID = 1L;
 
         public TokenError(String message) {
+            super(message);
+        }
+    }
+
+    /** A well-formed token under an encryption kid this keyring lacks: the reader's keyring is behind the writers'. */
+    public static final class UnknownKid extends TokenError {
+        private static final long serialVersionUID = 1L;
+
+        public UnknownKid(String message) {
             super(message);
         }
     }
@@ -136,7 +145,7 @@ public final class PhoneCipher {
         String kid = parts[1], body = parts[2];
         if (!KID.matcher(kid).matches()) throw new TokenError("token kid does not match [0-9a-z]{1,8}");
         byte[] key = encKeys.get(kid);
-        if (key == null) throw new TokenError("token kid is not in the keyring");
+        if (key == null) throw new UnknownKid("token kid is not in the keyring");
         if (!B64URL.matcher(body).matches() || body.length() % 4 == 1) throw new TokenError("token body is not unpadded base64url");
         byte[] raw = Base64.getUrlDecoder().decode(body);
         if (!Base64.getUrlEncoder().withoutPadding().encodeToString(raw).equals(body)) {
