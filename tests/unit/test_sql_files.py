@@ -23,8 +23,10 @@ PYTHON = [  # this file aside: its names must not count as uses
 SQL_FILES = sorted(p for r in ROOTS for p in r.rglob("*.sql"))
 
 _CALLS = (
-    # Db.run / query / executemany / stream / sql, with the name first
-    re.compile(r"\.(?:run|query|executemany|stream|sql)\(\s*\"([a-z_][a-z0-9_]*)\""),
+    # Db.run / query / executemany / stream / sql, with the name first, on a Db (db, flow, legacy, flow_db, ...)
+    re.compile(
+        r"(?<![\w.])(?:self\.)?(?:db|flow|legacy|\w+_db)\w*\.(?:run|query|executemany|stream|sql)\(\s*\"([a-z_][a-z0-9_]*)\""
+    ),
     # leads_flow.io.sql.render / sql_text / sql_path (dialect, name, ...)
     re.compile(r"\b(?:render|sql_text|sql_path)\(\s*[^,()\"]+,\s*\"([a-z_][a-z0-9_]*)\""),
     re.compile(r"\b(?:render|sql_text|sql_path)\(\s*\"(?:mysql|sqlite)\",\s*\"([a-z_][a-z0-9_]*)\""),
