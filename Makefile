@@ -49,23 +49,24 @@ test-java: system-deps-test venv
 	javac -Xlint:all -Werror -d $(JAVA_BUILD)/test-classes -cp $(JAVA_BUILD)/classes:$(JAVA_BUILD)/examples:$(JAVA_DEPS_CP):$(JUNIT_JAR) \
 	  $$(find java/test -name '*.java')
 	$(BIN)/python java/tools/export_phone_metadata.py $(JAVA_BUILD)/phone_metadata.json
+	$(BIN)/python java/tools/export_sql.py $(JAVA_BUILD)/sql-classpath
 	java -cp $(JAVA_BUILD)/classes:$(PHONENUMBER_JAR) leadsflow.ConformanceRunner \
 	  --metadata $(JAVA_BUILD)/phone_metadata.json vectors tests/vectors/phone_crypto.json tests/vectors/field_rules.json
 	java -jar $(JUNIT_JAR) --disable-banner --fail-if-no-tests --details=summary \
-	  --class-path $(JAVA_BUILD)/classes:$(JAVA_BUILD)/examples:$(JAVA_BUILD)/test-classes:include:$(JAVA_DEPS_CP) --scan-class-path
+	  --class-path $(JAVA_BUILD)/classes:$(JAVA_BUILD)/examples:$(JAVA_BUILD)/test-classes:$(JAVA_BUILD)/sql-classpath:$(JAVA_DEPS_CP) --scan-class-path
 	LEADS_REQUIRE_JAVA=1 LEADS_PHONENUMBER_JAR=$(PHONENUMBER_JAR) LEADS_MARIADB_JAR=$(MARIADB_JAR) $(BIN)/python -m pytest -q \
 	  tests/integration/test_java_agreement.py tests/integration/test_java_repository.py
 
-## The repository as a library: $(JAVA_BUILD)/leads-flow-java-$(JAVA_VERSION).jar (classes plus include/sql's
-## mysql and common statements, which it runs) and beside it leads-flow-java-$(JAVA_VERSION).deps: one line per
+## The repository as a library: $(JAVA_BUILD)/leads-flow-java-$(JAVA_VERSION).jar (classes plus MySQL's text of
+## include/sql's statements, which it runs, exported by java/tools/export_sql.py) and beside it leads-flow-java-$(JAVA_VERSION).deps: one line per
 ## jar it needs at run time (Debian package, version, path); the manifest's Class-Path names the same paths.
 JAVA_VERSION    ?= 0.1.0
 JAVA_JAR        := $(JAVA_BUILD)/leads-flow-java-$(JAVA_VERSION).jar
 .PHONY: java-jar bench-java
-java-jar: system-deps-test
-	rm -rf $(JAVA_BUILD)/jar && mkdir -p $(JAVA_BUILD)/jar/classes/sql
+java-jar: system-deps-test venv
+	rm -rf $(JAVA_BUILD)/jar && mkdir -p $(JAVA_BUILD)/jar/classes
 	javac -Xlint:all -Werror --release 17 -d $(JAVA_BUILD)/jar/classes -cp $(JAVA_DEPS_CP) $$(find java/src -name '*.java')
-	cp -r include/sql/mysql include/sql/common $(JAVA_BUILD)/jar/classes/sql/
+	$(BIN)/python java/tools/export_sql.py $(JAVA_BUILD)/jar/classes
 	printf 'Implementation-Title: leads-flow-java\nImplementation-Version: %s\nClass-Path: %s %s\n' \
 	  $(JAVA_VERSION) $(PHONENUMBER_JAR) $(MARIADB_JAR) > $(JAVA_BUILD)/jar/MANIFEST.MF
 	jar --create --file $(JAVA_JAR) --manifest $(JAVA_BUILD)/jar/MANIFEST.MF -C $(JAVA_BUILD)/jar/classes .
@@ -83,9 +84,10 @@ java-jar: system-deps-test
 BENCH_JAVA_ROWS ?= 50000
 bench-java: system-deps-test venv
 	rm -rf $(JAVA_BUILD)/bench-classes && mkdir -p $(JAVA_BUILD)
+	$(BIN)/python java/tools/export_sql.py $(JAVA_BUILD)/sql-classpath
 	javac -Xlint:all -Werror -d $(JAVA_BUILD)/bench-classes -cp $(JAVA_DEPS_CP) \
 	  $$(find java/src java/bench -name '*.java')
-	java -cp $(JAVA_BUILD)/bench-classes:include:$(JAVA_DEPS_CP) leadsflow.RepositoryBench $(BENCH_JAVA_ROWS) 8 5000
+	java -cp $(JAVA_BUILD)/bench-classes:$(JAVA_BUILD)/sql-classpath:$(JAVA_DEPS_CP) leadsflow.RepositoryBench $(BENCH_JAVA_ROWS) 8 5000
 	$(BIN)/python benchmarks/bench_repository_python.py $(BENCH_JAVA_ROWS) 8 5000
 
 ## ruff (pyproject.toml): lint and format check, first step of `make test`. `make format` applies the format.

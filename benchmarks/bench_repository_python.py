@@ -1,4 +1,4 @@
-"""The Python side of `make bench-java` (not a test): reads.submit_lead with THREADS threads (one connection each)
+"""The Python side of `make bench-java` (not a test): submit.submit_lead with THREADS threads (one connection each)
 and reads.find_by_phone from one thread, on the same generated leads and keys as java/bench's RepositoryBench, in a
 database of its own on the local MariaDB (random name, dropped at the end). Prints figures only, never a phone.
 
@@ -23,8 +23,9 @@ import MySQLdb  # noqa: E402
 
 from leads_flow.io.db import Db  # noqa: E402
 from leads_flow.io.schema import ensure_flow_schema  # noqa: E402
-from leads_flow.reads import find_by_phone, submit_lead  # noqa: E402
+from leads_flow.reads import find_by_phone  # noqa: E402
 from leads_flow.rules.crypto import Keyring, PhoneCipher  # noqa: E402
+from leads_flow.submit import submit_lead  # noqa: E402
 
 URL = urlparse(os.environ.get("LEADS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306"))
 PARAMS = {"host": URL.hostname, "port": URL.port or 3306, "user": URL.username or "root", "passwd": URL.password or ""}

@@ -35,19 +35,14 @@ from urllib.parse import urlparse
 import pytest
 
 from devkit.seed import SEED_COLUMNS, insert_legacy, legacy_rows, random_mobile
-from leads_flow.io.db import Db, TransientDbError, classify
+from leads_flow.io.db import Db
+from leads_flow.io.retry import TransientDbError, classify
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.reads import (
-    LEAD_COLUMNS,
-    LeadRejected,
-    find_by_phone,
-    find_by_union_id,
-    iter_by_channel,
-    submit_lead,
-)
+from leads_flow.reads import LEAD_COLUMNS, find_by_phone, find_by_union_id, iter_by_channel
 from leads_flow.rules.crypto import Keyring, PhoneCipher
-from leads_flow.rules.mapping import LEGACY_COLUMNS
+from leads_flow.rules.fields import LEGACY_COLUMNS
 from leads_flow.rules.phone import InvalidPhone, normalize
+from leads_flow.submit import LeadRejected, submit_lead
 from tests.conftest import BOTH, keyring_extra
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +87,10 @@ def kit(tmp_path_factory) -> tuple[list[str], Path]:
     subprocess.run(
         [sys.executable, str(ROOT / "java" / "tools" / "export_phone_metadata.py"), str(metadata)], check=True
     )
-    cp = os.pathsep.join([str(classes), str(ROOT / "include"), deps])
+    subprocess.run(
+        [sys.executable, str(ROOT / "java" / "tools" / "export_sql.py"), str(tmp / "sql-classpath")], check=True
+    )
+    cp = os.pathsep.join([str(classes), str(tmp / "sql-classpath"), deps])
     return [java, "-cp", cp, "leadsflow.RepositoryRunner", "--metadata", str(metadata)], tmp
 
 

@@ -55,7 +55,7 @@ public final class FieldRules {
     }
 
     /**
-     * The rules as an online writer applies them (reads.submit_lead): the join-time bound is the one of the daily
+     * The rules as an online writer applies them (submit.submit_lead): the join-time bound is the one of the daily
      * partition the sync would import the row in, i.e. the day after source_updated_at (update_time, else
      * create_time), at midnight. minJoinTime and mainBusinessIds are the pipeline's settings (Settings.min_join_time,
      * 2015-01-01; LEADS_FLOW_MAIN_BUSINESS_IDS, by default null: any positive id).

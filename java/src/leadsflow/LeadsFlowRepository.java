@@ -42,7 +42,7 @@ import javax.sql.DataSource;
  *
  * <ul>
  *   <li>{@link #submitLead}: the leads_aggr row a service just wrote becomes the leads_flow row through the same
- *       field rules ({@link FieldRules#mapOnline}), upserted newer-wins (include/sql/mysql/upsert_newer_wins.sql),
+ *       field rules ({@link FieldRules#mapOnline}), upserted newer-wins (include/sql/publish/upsert_newer_wins.sql),
  *       its version recorded in the journal {@code leads_flow_history}, refused when the lead is erased (a locking
  *       read of {@code leads_flow_erasure}), all in one transaction; {@link LeadRejected} with reason codes when
  *       the rules reject it.</li>
@@ -50,7 +50,7 @@ import javax.sql.DataSource;
  *       decrypting its token; never a plaintext comparison.</li>
  *   <li>{@link #findByUnionId}: exact and case-sensitive.</li>
  *   <li>{@link #findByChannel} / {@link #iterByChannel}: a channel's leads over a join-time range, keyset pages.</li>
- *   <li>{@link #markDeleted}: hard deletes of leads_aggr, kept and marked (include/sql/common/deletes_mark.sql).</li>
+ *   <li>{@link #markDeleted}: hard deletes of leads_aggr, kept and marked (include/sql/deletes/deletes_mark.sql).</li>
  * </ul>
  *
  * Database errors come out as {@link TransientDbException} (a retry can cure it: lost connection, deadlock, lock
@@ -430,7 +430,7 @@ public final class LeadsFlowRepository {
     }
 
     /**
-     * Write one lead into leads_flow as the sync pipeline would: idempotent on lead_id, newer wins (reads.submit_lead).
+     * Write one lead into leads_flow as the sync pipeline would: idempotent on lead_id, newer wins (submit.submit_lead).
      *
      * <p>{@code lead} is the leads_aggr row the service just wrote, keyed by legacy column names ({@code id},
      * {@code phone}, {@code unionId}, {@code window_url}, {@code ip_address}, {@code user_agent},
@@ -735,7 +735,7 @@ public final class LeadsFlowRepository {
 
     /**
      * Leads hard-deleted from leads_aggr: kept in leads_flow and marked deleted, never deleted, exactly as the
-     * hard-delete watch does (include/sql/common/deletes_mark.sql): {@code is_deleted = 1}, content_hash cleared
+     * hard-delete watch does (include/sql/deletes/deletes_mark.sql): {@code is_deleted = 1}, content_hash cleared
      * (should the legacy row come back unchanged, the same-timestamp rule sees different content and restores it).
      * A soft delete is not this: it is an update of the legacy row, submitted with {@link #submitLead}. Returns the
      * rows changed (leads already marked, or absent, are not counted). One transaction per call.

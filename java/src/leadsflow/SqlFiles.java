@@ -12,11 +12,12 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The statements of include/sql, rendered as the Python side renders them (plugins/leads_flow/io/db.py,
- * {@code render}): {@code -- include: other} lines expanded, comment lines dropped, {@code {slot}}s filled (a slot
- * without a value is an error), statements split on {@code ;\n}, {@code :name} placeholders turned into JDBC's
- * {@code ?} with their names kept in order. The files are read from the class path ({@code sql/mysql/NAME.sql},
- * else {@code sql/common/NAME.sql}): the jar carries them, so Java and Python run the same SQL text.
+ * The statements of include/sql, rendered as the Python side renders them (plugins/leads_flow/io/sql.py,
+ * {@code render}): comment lines dropped, a {@code {slot}} that names another SQL file replaced by that fragment,
+ * the other {@code {slot}}s filled (a slot without a value is an error), statements split on {@code ;\n},
+ * {@code :name} placeholders turned into JDBC's {@code ?} with their names kept in order. The files are read from
+ * the class path as {@code sql/NAME.sql}: MySQL's text of each statement, exported from include/sql's layout by
+ * java/tools/export_sql.py into the build (and the jar), so Java and Python run the same SQL text.
  */
 final class SqlFiles {
     private SqlFiles() {}
@@ -24,33 +25,46 @@ final class SqlFiles {
     /** One statement: JDBC text and the names of its parameters, in order. */
     record Stmt(String sql, List<String> params) {}
 
-    private static final Pattern INCLUDE = Pattern.compile("^-- include: ([a-z_][a-z0-9_]*)$", Pattern.MULTILINE);
     private static final Pattern SLOT = Pattern.compile("\\{([a-z_][a-z0-9_]*)\\}");
     private static final Pattern NAMED = Pattern.compile("(?<![:\\w]):([a-z_][a-z0-9_]*)");
     private static final Map<String, String> TEXTS = new ConcurrentHashMap<>();
 
-    static String text(String dialect, String name) {
-        String key = dialect + "/" + name;
-        String cached = TEXTS.get(key);
-        if (cached != null) return cached;
-        String raw = null;
-        for (String folder : List.of(dialect, "common")) {
-            try (InputStream in = SqlFiles.class.getClassLoader().getResourceAsStream("sql/" + folder + "/" + name + ".sql")) {
-                if (in != null) {
-                    raw = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-                    break;
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
+    /** The raw text of sql/NAME.sql on the class path, or null. */
+    private static String resource(String name) {
+        try (InputStream in = SqlFiles.class.getClassLoader().getResourceAsStream("sql/" + name + ".sql")) {
+            return in == null ? null : new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
-        if (raw == null) throw new IllegalStateException("no SQL named " + name + " for " + dialect + " on the class path (sql/)");
-        Matcher m = INCLUDE.matcher(raw);
+    }
+
+    private static String stripComments(String text) {
+        StringBuilder out = new StringBuilder();
+        for (String line : text.split("\n", -1)) {
+            if (line.stripLeading().startsWith("--")) continue;
+            if (out.length() > 0) out.append('\n');
+            out.append(line);
+        }
+        return out.toString();
+    }
+
+    /** A statement's text without comment lines, each slot that names another SQL file replaced by its text. */
+    static String text(String name) {
+        String cached = TEXTS.get(name);
+        if (cached != null) return cached;
+        String raw = resource(name);
+        if (raw == null) throw new IllegalStateException("no SQL named " + name + " on the class path (sql/)");
+        Matcher m = SLOT.matcher(stripComments(raw));
         StringBuilder b = new StringBuilder();
-        while (m.find()) m.appendReplacement(b, Matcher.quoteReplacement(stripTrailingNewlines(text(dialect, m.group(1)))));
+        while (m.find()) {
+            String slot = m.group(1);
+            if (slot.equals(name)) throw new IllegalStateException("SQL " + name + " fills a slot with itself");
+            String fragment = resource(slot) == null ? m.group(0) : stripTrailingNewlines(text(slot));
+            m.appendReplacement(b, Matcher.quoteReplacement(fragment));
+        }
         m.appendTail(b);
         String out = b.toString();
-        TEXTS.put(key, out);
+        TEXTS.put(name, out);
         return out;
     }
 
@@ -61,13 +75,7 @@ final class SqlFiles {
     }
 
     static List<Stmt> render(String name, Map<String, String> slots) {
-        StringBuilder noComments = new StringBuilder();
-        for (String line : text("mysql", name).split("\n", -1)) {
-            if (line.stripLeading().startsWith("--")) continue;
-            if (noComments.length() > 0) noComments.append('\n');
-            noComments.append(line);
-        }
-        Matcher m = SLOT.matcher(noComments);
+        Matcher m = SLOT.matcher(text(name));
         StringBuilder filled = new StringBuilder();
         while (m.find()) {
             String v = slots.get(m.group(1));
