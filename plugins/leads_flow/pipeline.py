@@ -66,10 +66,7 @@ class PartitionRun:
 
     def publish(self, stage_table: str, timings: Mapping[str, float], *, dry_run: bool = False) -> int:
         """The newer-wins upsert of a gated stage; the row changes it made."""
-        with runlog.recording(self.etl_run_id, self.flow_conn_id):
-            return publish_stage(
-                stage_table, self.etl_run_id, dict(timings), dry_run=dry_run, flow_conn_id=self.flow_conn_id
-            )
+        return publish(self.etl_run_id, stage_table, timings, dry_run=dry_run, flow_conn_id=self.flow_conn_id)
 
     def run(self, cipher: PhoneCipher, ids: Sequence[int] | None = None) -> int:
         """All three steps in this process, without the volume check; the row changes published."""
@@ -78,3 +75,16 @@ class PartitionRun:
         changed = self.publish(staged.stage_table, outcome.timings)
         log.info("published %s: %d row change(s)", self.etl_run_id, changed)
         return changed
+
+
+def publish(
+    etl_run_id: str,
+    stage_table: str,
+    timings: Mapping[str, float],
+    *,
+    dry_run: bool = False,
+    flow_conn_id: str = FLOW_CONN_ID,
+) -> int:
+    """The publish step of a partition run (it needs only the run's id and its gated stage); failure recorded."""
+    with runlog.recording(etl_run_id, flow_conn_id):
+        return publish_stage(stage_table, etl_run_id, dict(timings), dry_run=dry_run, flow_conn_id=flow_conn_id)

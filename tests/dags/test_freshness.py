@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from leads_flow import config
 from leads_flow.config import FRESHNESS_DEADLINE_ENV
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.tasks import freshness, notify
+from leads_flow.tasks import freshness
 from tests.helpers import insert, legacy_row, sync
 from tests.unit.test_notify import serve, tls_files  # noqa: F401 - tls_files is a fixture
 
@@ -24,13 +25,13 @@ DIGIT_RUN = re.compile(r"\d{11,}")
 @pytest.fixture
 def hook(tls_files, monkeypatch):  # noqa: F811 - the imported fixture
     """The configured alert webhook: an HTTPS receiver on loopback whose certificate the notifier trusts."""
-    for name in (notify.EMAIL_ENV, "AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK", "AIRFLOW_VAR_LEADS_FLOW_ALERT_EMAIL"):
+    for name in (config.EMAIL_ENV, "AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK", "AIRFLOW_VAR_LEADS_FLOW_ALERT_EMAIL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(FRESHNESS_DEADLINE_ENV, raising=False)
-    monkeypatch.setenv(notify.WEBHOOK_CA_ENV, str(tls_files[0]))
+    monkeypatch.setenv(config.WEBHOOK_CA_ENV, str(tls_files[0]))
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.test")
     for h in serve(tls_files):
-        monkeypatch.setenv(notify.WEBHOOK_ENV, h.url)
+        monkeypatch.setenv(config.WEBHOOK_ENV, h.url)
         yield h
 
 
@@ -130,7 +131,7 @@ def test_the_mail_says_which_partition_is_late(sqlite_dbs, hook, monkeypatch):
     monkeypatch.setattr(
         SmtpNotifier, "notify", lambda self, ctx: sent.append((self.to, self.subject, self.html_content))
     )
-    monkeypatch.setenv(notify.EMAIL_ENV, "oncall@example.test")
+    monkeypatch.setenv(config.EMAIL_ENV, "oncall@example.test")
     flow_tables(sqlite_dbs)
     assert freshness.check(at(9), now=at(9))["status"] == "missed"
     [(to, subject, html)] = sent

@@ -30,7 +30,7 @@ from leads_flow.io.progress import Progress
 from leads_flow.io.retry import retrying
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.sql import id_list
-from leads_flow.names import FLOW_TABLE, HISTORY_TABLE, REJECT_TABLE
+from leads_flow.names import FLOW_CONN_ID, FLOW_TABLE, HISTORY_TABLE, REJECT_TABLE
 from leads_flow.rules.crypto import Keyring, PhoneCipher, TokenError
 from leads_flow.rules.fields import STAGE_COLUMNS
 from leads_flow.rules.fingerprint import content_hash
@@ -298,7 +298,7 @@ def rekey(
     keyring: Keyring,
     rekey_run_id: str,
     *,
-    flow_conn_id: str,
+    flow_conn_id: str = FLOW_CONN_ID,
     batch_size: int = 5000,
     dry_run: bool = False,
     before_update: BeforeUpdate | None = None,

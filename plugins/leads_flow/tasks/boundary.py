@@ -116,11 +116,11 @@ def plan_partitions(
         "%s [%s, %s): %d daily partition(s), overlap %d min", what, start, end, len(parts), settings.overlap_minutes
     )
 
-    checked_keyring()
-
     def checks() -> None:
+        load_keyring(PII_CONN_ID)  # a broken keyring fails first, before any connection
         with connected(LEGACY_CONN_ID) as legacy:
-            check_legacy_schema(legacy, settings)
+            check_legacy_schema(legacy, settings)  # then a legacy schema the run cannot read, before any write
+        checked_keyring()  # then a key the flow database does not know (records a ring's first use)
 
         def prepare() -> None:
             with connected(FLOW_CONN_ID) as flow:

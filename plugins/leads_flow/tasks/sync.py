@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from leads_flow import pipeline
 from leads_flow.config import ConfigError, reject_retention_days, retention_hours, volume_policy
 from leads_flow.io.cleanup import drop_stale_stages, purge_rejects
 from leads_flow.io.db import Db
@@ -107,7 +108,6 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]
         "extracted": staged["extracted"],
         "staged": staged["staged"],
         "rejected": staged["rejected"],
-        "partition": dict(staged["partition"]),
     }
 
 
@@ -116,7 +116,7 @@ def publish(gated: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, An
     dry = bool(params.get("dry_run"))
     t0 = time.perf_counter()
     with failing_fast():
-        changed = _run(gated["partition"], run_id, params).publish(gated["stage_table"], gated["timings"], dry_run=dry)
+        changed = pipeline.publish(run_id, gated["stage_table"], gated["timings"], dry_run=dry)
     metrics.published(changed, time.perf_counter() - t0, dry_run=dry)
     log.info("%s %s: %d row change(s)", "dry run, not published" if dry else "published", run_id, changed)
     return {"etl_run_id": run_id, "published": changed, "dry_run": dry}
