@@ -562,8 +562,9 @@ def dlt_child(config: str, days: int, chunk: int, parallel: int) -> None:
     from dlt.sources.sql_database import sql_table
 
     from leads_flow.config import Settings
-    from leads_flow.rules.crypto import Keyring, PhoneCipher
+    from leads_flow.rules.crypto import PhoneCipher
     from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
+    from leads_flow.rules.keyring import Keyring
     from leads_flow.rules.mapping import Mapper
 
     start, end = window(days)

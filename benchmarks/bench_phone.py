@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from leads_flow.rules.crypto import Keyring, PhoneCipher
+from leads_flow.rules.crypto import PhoneCipher
+from leads_flow.rules.keyring import Keyring
 from leads_flow.rules.phone import InvalidPhone, normalize  # noqa: E402
 
 PREFIXES = [f"13{d}" for d in range(10)] + ["150", "151", "152", "155", "158", "159", "166", "177", "186", "188", "199"]

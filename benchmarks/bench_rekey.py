@@ -48,7 +48,8 @@ def seed(rows: int, extra: dict, batch: int = 10_000) -> None:
     from devkit.seed import random_mobile
     from leads_flow.io.connect import connected
     from leads_flow.io.schema import ensure_flow_schema
-    from leads_flow.rules.crypto import Keyring, PhoneCipher
+    from leads_flow.rules.crypto import PhoneCipher
+    from leads_flow.rules.keyring import Keyring
 
     cur = bp.admin().cursor()
     cur.execute(f"DROP DATABASE IF EXISTS {DB}")

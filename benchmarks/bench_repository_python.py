@@ -24,7 +24,8 @@ import MySQLdb  # noqa: E402
 from leads_flow.io.db import Db  # noqa: E402
 from leads_flow.io.schema import ensure_flow_schema  # noqa: E402
 from leads_flow.reads import find_by_phone  # noqa: E402
-from leads_flow.rules.crypto import Keyring, PhoneCipher  # noqa: E402
+from leads_flow.rules.crypto import PhoneCipher  # noqa: E402
+from leads_flow.rules.keyring import Keyring  # noqa: E402
 from leads_flow.submit import submit_lead  # noqa: E402
 
 URL = urlparse(os.environ.get("LEADS_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306"))

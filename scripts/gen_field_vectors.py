@@ -29,9 +29,10 @@ from gen_phone_vectors import BIDX_ROOT, ENC_ROOT  # noqa: E402
 
 from leads_flow.config import Settings  # noqa: E402
 from leads_flow.rules import mapping  # noqa: E402
-from leads_flow.rules.crypto import Keyring, PhoneCipher  # noqa: E402
+from leads_flow.rules.crypto import PhoneCipher  # noqa: E402
 from leads_flow.rules.fields import LEGACY_COLUMNS, REJECT_REASONS, STAGE_COLUMNS, RowCtx  # noqa: E402
 from leads_flow.rules.fingerprint import content_hash  # noqa: E402
+from leads_flow.rules.keyring import Keyring  # noqa: E402
 from leads_flow.rules.phone import normalize  # noqa: E402
 
 KID = "1"

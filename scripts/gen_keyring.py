@@ -5,7 +5,7 @@
     python scripts/gen_keyring.py --connection-json | bao kv put -mount=secret connections/leads_pii -
 
 - AIRFLOW_CONN_LEADS_PII: the ``leads_pii`` connection (conn_type generic) whose extra is the phone
-  keyring read by ``leads_flow.rules.crypto.Keyring.from_extra``: one random 32-byte encryption root key and
+  keyring read by ``leads_flow.rules.keyring.Keyring.from_extra``: one random 32-byte encryption root key and
   one independent random 32-byte blind-index root key, both under kid "1".
 - AIRFLOW__API_AUTH__JWT_SECRET: the secret every Airflow component shares to sign and check JWTs.
 - AIRFLOW__CORE__FERNET_KEY: encrypts passwords and extras of connections and variables kept in

@@ -19,7 +19,8 @@ DEFAULT_OUTPUT = ROOT / "tests" / "vectors" / "phone_crypto.json"
 if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
-from leads_flow.rules.crypto import Keyring, PhoneCipher  # noqa: E402
+from leads_flow.rules.crypto import PhoneCipher  # noqa: E402
+from leads_flow.rules.keyring import Keyring  # noqa: E402
 from leads_flow.rules.phone import InvalidPhone, mask, normalize, normalize_reference  # noqa: E402
 
 ENC_ROOT = bytes(range(0x00, 0x20))

@@ -63,7 +63,7 @@ def register_kids(extra: dict, flow_conn_id: str = "leads_flow") -> None:
     """Record the check values of the keyring's kids the flow database has not recorded (scripts/register_keys.py)."""
     from leads_flow.io.connect import connected
     from leads_flow.io.key_check import record_check_values, recorded_check_values
-    from leads_flow.rules.crypto import Keyring
+    from leads_flow.rules.keyring import Keyring
 
     keyring = Keyring.from_extra(extra)
     with connected(flow_conn_id) as flow:
@@ -90,7 +90,8 @@ def use_keyring(monkeypatch):
 
 @pytest.fixture
 def cipher():
-    from leads_flow.rules.crypto import Keyring, PhoneCipher
+    from leads_flow.rules.crypto import PhoneCipher
+    from leads_flow.rules.keyring import Keyring
 
     return PhoneCipher(Keyring.from_extra(keyring_extra()))
 

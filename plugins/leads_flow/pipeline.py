@@ -35,18 +35,17 @@ class PartitionRun:
 
     def stage(self, cipher: PhoneCipher, ids: Sequence[int] | None = None) -> StageResult:
         """Extract → map → stage the partition (or, with ``ids``, those legacy rows)."""
-        with runlog.recording(self.etl_run_id, self.flow_conn_id):
-            return stage_partition(
-                self.partition,
-                self.etl_run_id,
-                cipher,
-                self.settings,
-                dag_id=self.dag_id,
-                dag_run_id=self.dag_run_id,
-                legacy_conn_id=self.legacy_conn_id,
-                flow_conn_id=self.flow_conn_id,
-                ids=ids,
-            )
+        return stage_partition(
+            self.partition,
+            self.etl_run_id,
+            cipher,
+            self.settings,
+            dag_id=self.dag_id,
+            dag_run_id=self.dag_run_id,
+            legacy_conn_id=self.legacy_conn_id,
+            flow_conn_id=self.flow_conn_id,
+            ids=ids,
+        )
 
     def gate(self, staged: Mapping[str, Any], volume_policy: VolumePolicy | None = None) -> GateOutcome:
         """The data-quality gate over a staged partition (``staged``: :meth:`StageResult.to_dict`); with a
@@ -66,7 +65,9 @@ class PartitionRun:
 
     def publish(self, stage_table: str, timings: Mapping[str, float], *, dry_run: bool = False) -> int:
         """The newer-wins upsert of a gated stage; the row changes it made."""
-        return publish(self.etl_run_id, stage_table, timings, dry_run=dry_run, flow_conn_id=self.flow_conn_id)
+        return publish_stage(
+            stage_table, self.etl_run_id, dict(timings), dry_run=dry_run, flow_conn_id=self.flow_conn_id
+        )
 
     def run(self, cipher: PhoneCipher, ids: Sequence[int] | None = None) -> int:
         """All three steps in this process, without the volume check; the row changes published."""
@@ -75,16 +76,3 @@ class PartitionRun:
         changed = self.publish(staged.stage_table, outcome.timings)
         log.info("published %s: %d row change(s)", self.etl_run_id, changed)
         return changed
-
-
-def publish(
-    etl_run_id: str,
-    stage_table: str,
-    timings: Mapping[str, float],
-    *,
-    dry_run: bool = False,
-    flow_conn_id: str = FLOW_CONN_ID,
-) -> int:
-    """The publish step of a partition run (it needs only the run's id and its gated stage); failure recorded."""
-    with runlog.recording(etl_run_id, flow_conn_id):
-        return publish_stage(stage_table, etl_run_id, dict(timings), dry_run=dry_run, flow_conn_id=flow_conn_id)

@@ -541,7 +541,8 @@ def _key_spellings(key: bytes) -> set[str]:
 
 def _keyring_secrets() -> tuple[dict, set[str]]:
     """The keyring extra the fixture gave the scheduler, and every spelling of its root and derived keys."""
-    from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, Keyring, hkdf
+    from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, hkdf
+    from leads_flow.rules.keyring import Keyring
 
     extra = json.loads(os.environ["AIRFLOW_CONN_LEADS_PII"])["extra"]
     kr = Keyring.from_extra(extra)

@@ -113,7 +113,7 @@ def _read(server: OpenBao, path: str, token: str) -> int:
 def test_openbao_init_and_the_compose_backend_kwargs(tmp_path):
     from airflow.providers.hashicorp.secrets.vault import VaultBackend
 
-    from leads_flow.rules.crypto import Keyring
+    from leads_flow.rules.keyring import Keyring
 
     server = ComposeOpenBao(tmp_path / "openbao")
     state, airflow_dir = tmp_path / "openbao-init", tmp_path / "openbao-airflow"

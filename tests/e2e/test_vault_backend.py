@@ -206,7 +206,8 @@ def test_sync_reads_every_connection_from_openbao(openbao, mysql_dbs, logins, tm
         f.unlink()
 
     # scripts/gen_keyring.py --connection-json | bao kv put ... -   stores a keyring the project accepts
-    from leads_flow.rules.crypto import Keyring, PhoneCipher
+    from leads_flow.rules.crypto import PhoneCipher
+    from leads_flow.rules.keyring import Keyring
 
     generated = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "gen_keyring.py"), "--connection-json"], capture_output=True, check=True

@@ -16,7 +16,8 @@ import pytest
 
 from leads_flow.io.connect import connected
 from leads_flow.lifecycle.erase import erase_leads, lead_ids_for_phones, scrub_stage, stage_tables
-from leads_flow.rules.crypto import Keyring, PhoneCipher
+from leads_flow.rules.crypto import PhoneCipher
+from leads_flow.rules.keyring import Keyring
 from leads_flow.tasks import sync as pipeline
 from tests.conftest import BIDX_ROOT, ENC_ROOT, ROOT
 from tests.helpers import distinct_phones, fail_unless, flow_table, insert, legacy_row, sync

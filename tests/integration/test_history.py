@@ -12,7 +12,8 @@ from datetime import datetime
 from leads_flow import reads, submit
 from leads_flow.io.connect import connected
 from leads_flow.lifecycle.erase import erase_leads
-from leads_flow.rules.crypto import Keyring, PhoneCipher
+from leads_flow.rules.crypto import PhoneCipher
+from leads_flow.rules.keyring import Keyring
 from tests.conftest import BOTH, ONLY_NEW
 from tests.helpers import distinct_phones, fail_unless, insert, legacy_row, sync
 

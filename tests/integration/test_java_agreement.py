@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from devkit.seed import SEED_COLUMNS, legacy_rows, phone_shapes, random_mobile
-from leads_flow.rules.crypto import Keyring, PhoneCipher
+from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.rules.fields import LEGACY_COLUMNS
+from leads_flow.rules.keyring import Keyring
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "field_rules.json"

@@ -39,8 +39,9 @@ from leads_flow.io.db import Db
 from leads_flow.io.retry import TransientDbError, classify
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.reads import LEAD_COLUMNS, find_by_phone, find_by_union_id, iter_by_channel
-from leads_flow.rules.crypto import Keyring, PhoneCipher
+from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.rules.fields import LEGACY_COLUMNS
+from leads_flow.rules.keyring import Keyring
 from leads_flow.rules.phone import InvalidPhone, normalize
 from leads_flow.submit import LeadRejected, submit_lead
 from tests.conftest import BOTH, keyring_extra

@@ -19,8 +19,9 @@ from leads_flow.io.db import Db
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.sql import render
 from leads_flow.reads import Lead
-from leads_flow.rules.crypto import Keyring, PhoneCipher, UnknownKid
+from leads_flow.rules.crypto import PhoneCipher, UnknownKid
 from leads_flow.rules.fields import LEGACY_COLUMNS, STAGE_COLUMNS
+from leads_flow.rules.keyring import Keyring
 from leads_flow.rules.mapping import Mapper
 from leads_flow.rules.phone import InvalidPhone, mask, normalize
 from leads_flow.submit import LeadRejected

@@ -20,7 +20,8 @@ N_REJECT_INDEXED = (N_REJECT + 1) // 2  # rejects whose raw phone is valid: thei
 
 
 def _cipher(extra: dict):
-    from leads_flow.rules.crypto import Keyring, PhoneCipher
+    from leads_flow.rules.crypto import PhoneCipher
+    from leads_flow.rules.keyring import Keyring
 
     return PhoneCipher(Keyring.from_extra(extra))
 
@@ -263,7 +264,7 @@ def test_check_kids_held_names_the_missing_kid(any_dbs, cipher, use_keyring):
     from airflow.sdk.exceptions import AirflowFailException
 
     from leads_flow.io.kids import check_kids_held, kids_in_use
-    from leads_flow.rules.crypto import Keyring, KeyringError
+    from leads_flow.rules.keyring import Keyring, KeyringError
 
     seed(any_dbs, cipher)
     only_new, both = Keyring.from_extra(ONLY_NEW), Keyring.from_extra(BOTH)

@@ -295,7 +295,7 @@ def test_docker_compose_config_resolves_with_the_documented_env(cli, tmp_path):
                 "AIRFLOW__SECRETS__BACKEND",
             )
             assert optional or value not in (None, ""), f"{name}: {key} resolved empty"
-    from leads_flow.rules.crypto import Keyring
+    from leads_flow.rules.keyring import Keyring
 
     pii = json.loads(model["services"]["airflow-scheduler"]["environment"]["AIRFLOW_CONN_LEADS_PII"])
     Keyring.from_extra(pii["extra"])
@@ -724,7 +724,8 @@ def test_airflow_init_password_step_writes_what_the_simple_auth_manager_reads(tm
 # ---------------------------------------------------------------------------- 4. helper scripts
 def test_gen_keyring_output_is_a_keyring_leads_flow_accepts(monkeypatch):
     from leads_flow.io.keyring import load_keyring
-    from leads_flow.rules.crypto import Keyring, PhoneCipher
+    from leads_flow.rules.crypto import PhoneCipher
+    from leads_flow.rules.keyring import Keyring
 
     out = gen_keyring_output()
     env = parse_env_text(out)
@@ -1099,7 +1100,7 @@ def test_celery_override_resolves_with_the_keyring_on_the_workers_only(cli, tmp_
         if {"AIRFLOW_CONN_LEADS_PII", "AIRFLOW_CONN_LEADS_PII_BIDX"} & set(s.get("environment") or {})
     }
     assert holders == runners, holders
-    from leads_flow.rules.crypto import Keyring
+    from leads_flow.rules.keyring import Keyring
 
     worker, sched = model["airflow-worker"], model["airflow-scheduler"]
     Keyring.from_extra(json.loads(worker["environment"]["AIRFLOW_CONN_LEADS_PII"])["extra"])

@@ -23,8 +23,6 @@ from leads_flow.io.keyring import load_cipher, load_keyring
 from leads_flow.rules.crypto import (
     BIDX_INFO,
     ENC_INFO,
-    Keyring,
-    KeyringError,
     MalformedToken,
     PhoneCipher,
     Protected,
@@ -34,6 +32,7 @@ from leads_flow.rules.crypto import (
     _HmacSha256,
     hkdf,
 )
+from leads_flow.rules.keyring import Keyring, KeyringError
 from leads_flow.rules.phone import InvalidPhone, mask, normalize
 
 REPO = Path(__file__).resolve().parents[2]

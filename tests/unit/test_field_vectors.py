@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from leads_flow.config import Settings
-from leads_flow.rules.crypto import Keyring, PhoneCipher
+from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.rules.fields import LEGACY_COLUMNS, REJECT_REASONS, STAGE_COLUMNS
+from leads_flow.rules.keyring import Keyring
 from leads_flow.rules.mapping import Mapper
 
 ROOT = Path(__file__).resolve().parents[2]

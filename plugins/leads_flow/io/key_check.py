@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 
 from leads_flow.io.db import Db
-from leads_flow.rules.crypto import Keyring, KeyringError
+from leads_flow.rules.keyring import Keyring, KeyringError
 
 log = logging.getLogger(__name__)
 

@@ -10,16 +10,8 @@ from collections.abc import Mapping
 
 from leads_flow.io.masking import mask_secret
 from leads_flow.io.process import forbid_core_dumps
-from leads_flow.rules.crypto import (
-    BIDX_FIELDS,
-    BIDX_INFO,
-    ENC_INFO,
-    Keyring,
-    KeyringError,
-    PhoneCipher,
-    extra_object,
-    hkdf,
-)
+from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, PhoneCipher, hkdf
+from leads_flow.rules.keyring import BIDX_FIELDS, Keyring, KeyringError, extra_object
 
 log = logging.getLogger(__name__)
 

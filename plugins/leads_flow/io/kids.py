@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from leads_flow.io.db import Db
 from leads_flow.names import FLOW_TABLE, HISTORY_TABLE, REJECT_TABLE
-from leads_flow.rules.crypto import KID_PATTERN, Keyring, KeyringError
+from leads_flow.rules.keyring import KID_PATTERN, Keyring, KeyringError
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,8 @@ def publish_stage(
             drop_stage(flow, stage_table)
             return changed
 
-    return retrying(once, what=f"publish {etl_run_id}")
+    with runlog.recording(etl_run_id, flow_conn_id):  # a failure is recorded in the run's row
+        return retrying(once, what=f"publish {etl_run_id}")
 
 
 def _already_published(flow: Db, stage_table: str, etl_run_id: str) -> bool:

@@ -113,12 +113,13 @@ def stage_partition(
     """
     forbid_core_dumps(hard=False)  # this task process holds the keys (see docs/operations.md)
     sweep_stage_files()
-    return retrying(
-        lambda: _stage_once(
-            partition, etl_run_id, cipher, settings, dag_id, dag_run_id, legacy_conn_id, flow_conn_id, ids
-        ),
-        what=f"stage {etl_run_id}",
-    )
+    with runlog.recording(etl_run_id, flow_conn_id):  # a failure is recorded in the run's row
+        return retrying(
+            lambda: _stage_once(
+                partition, etl_run_id, cipher, settings, dag_id, dag_run_id, legacy_conn_id, flow_conn_id, ids
+            ),
+            what=f"stage {etl_run_id}",
+        )
 
 
 def _stage_once(

@@ -31,9 +31,10 @@ from leads_flow.io.retry import retrying
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.io.sql import id_list
 from leads_flow.names import FLOW_CONN_ID, FLOW_TABLE, HISTORY_TABLE, REJECT_TABLE
-from leads_flow.rules.crypto import Keyring, PhoneCipher, TokenError
+from leads_flow.rules.crypto import PhoneCipher, TokenError
 from leads_flow.rules.fields import STAGE_COLUMNS
 from leads_flow.rules.fingerprint import content_hash
+from leads_flow.rules.keyring import Keyring
 from leads_flow.rules.phone import InvalidPhone, normalize
 
 log = logging.getLogger(__name__)

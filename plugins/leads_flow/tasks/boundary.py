@@ -27,7 +27,8 @@ from leads_flow.io.keyring import load_keyring
 from leads_flow.io.retry import retrying
 from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID
 from leads_flow.quality.gate import GateRejected
-from leads_flow.rules.crypto import Keyring, PhoneCipher
+from leads_flow.rules.crypto import PhoneCipher
+from leads_flow.rules.keyring import Keyring
 from leads_flow.rules.redact import reason_of
 from leads_flow.window import Partition, partitions
 

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from leads_flow import pipeline
 from leads_flow.config import ConfigError, reject_retention_days, retention_hours, volume_policy
 from leads_flow.io.cleanup import drop_stale_stages, purge_rejects
 from leads_flow.io.db import Db
 from leads_flow.io.keyring import load_keyring
 from leads_flow.io.kids import check_kids_held
+from leads_flow.io.publish import publish_stage
 from leads_flow.io.schema import ensure_flow_schema
 from leads_flow.names import PII_CONN_ID
 from leads_flow.pipeline import PartitionRun
@@ -116,7 +116,7 @@ def publish(gated: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, An
     dry = bool(params.get("dry_run"))
     t0 = time.perf_counter()
     with failing_fast():
-        changed = pipeline.publish(run_id, gated["stage_table"], gated["timings"], dry_run=dry)
+        changed = publish_stage(gated["stage_table"], run_id, dict(gated["timings"]), dry_run=dry)
     metrics.published(changed, time.perf_counter() - t0, dry_run=dry)
     log.info("%s %s: %d row change(s)", "dry run, not published" if dry else "published", run_id, changed)
     return {"etl_run_id": run_id, "published": changed, "dry_run": dry}
