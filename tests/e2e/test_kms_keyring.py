@@ -285,3 +285,46 @@ def test_an_unreachable_kms_is_transient(kms):
     assert kms.addr in str(down.value) and "kid '1'" in str(down.value)
     with pytest.raises(KmsUnavailable):  # not cached: the next attempt asks again
         load_keyring()
+
+
+def test_approle_unwraps_with_a_secret_id_file(kms, tmp_path):
+    """The AppRole form of the ``kms`` block: ``role_id`` in the extra, the secret id in a 0600 file."""
+    kms.bao("auth", "enable", "approle")
+    kms.bao("write", "auth/approle/role/leads-flow", "token_policies=leads-flow-unwrap", "token_ttl=10m")
+    role_id = kms.bao("read", "-field=role_id", "auth/approle/role/leads-flow/role-id").strip()
+    secret_id = kms.bao("write", "-f", "-field=secret_id", "auth/approle/role/leads-flow/secret-id").strip()
+    secret_file = tmp_path / "secret-id"
+    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret_id)
+    del secret_id
+    plain = keyring_extra()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "wrap_keys.py"),
+            "--key",
+            KEY,
+            "--role-id",
+            role_id,
+            "--secret-id-path",
+            str(secret_file),
+        ],
+        input=json.dumps(plain),  # a bare extra in, a bare extra out
+        capture_output=True,
+        text=True,
+        env={**kms.env(), "BAO_ADDR": kms.addr},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    wrapped = json.loads(proc.stdout)
+    assert wrapped["kms"]["role_id"] == role_id and "token_path" not in wrapped["kms"]
+    kms.use(wrapped)
+    assert _same(load_keyring(), Keyring.from_extra(plain))
+    assert kms.audited_requests("auth/approle/login") == 1 and kms.audited_requests(DECRYPT) == 2
+
+    secret_file.write_text("not-the-secret-id")
+    kms.use(wrapped)
+    with pytest.raises(KmsDenied) as denied:
+        load_keyring()
+    assert "AppRole login" in str(denied.value) and kms.addr in str(denied.value)

@@ -8,8 +8,8 @@ A keyring extra in KMS mode holds, instead of ``enc_keys`` / ``bidx_keys`` (base
      "wrapped_bidx_keys": {"1": "vault:v1:..."}, "active_bidx_kid": "1"}
 
 (``role_id`` + ``secret_id_path`` instead of ``token_path``: AppRole login; optional ``ca_cert``, ``namespace``,
-``timeout_s``). Each wrapped value is Transit's ciphertext of the base64 data key, so the plaintext Transit
-returns is the same base64 text a plain keyring holds: :func:`unwrapped` turns a KMS extra into the plain extra
+``timeout_s``). Each wrapped value is Transit's ciphertext of the 32-byte data key (Transit takes and returns
+plaintext in base64), so the plaintext a decrypt returns is the same base64 text a plain keyring holds: :func:`unwrapped` turns a KMS extra into the plain extra
 (in memory only) and everything downstream (the e1 format, the blind index, the key check values, the Java
 contract) is unchanged. One ``POST <mount>/decrypt/<key>`` per wrapped key; the caller
 (:func:`leads_flow.io.keyring.load_keyring`) caches the result per process.
