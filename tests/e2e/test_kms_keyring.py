@@ -11,9 +11,13 @@ process. Generated phones only, compared and never printed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import re
 import shlex
+import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -40,8 +44,6 @@ PARAMS = {"max_reject_ratio": 0.5}
 
 def _spellings(extra: dict) -> set[str]:
     """Every base64 key of a plain extra, and its hex, to look for in output (never printed)."""
-    import base64
-
     out = set()
     for field in ("enc_keys", "bidx_keys"):
         for v in extra.get(field, {}).values():
@@ -328,3 +330,30 @@ def test_approle_unwraps_with_a_secret_id_file(kms, tmp_path):
     with pytest.raises(KmsDenied) as denied:
         load_keyring()
     assert "AppRole login" in str(denied.value) and kms.addr in str(denied.value)
+
+
+def test_the_java_unwrap_of_interfaces_md(kms, tmp_path):
+    """docs/interfaces.md's Java block, compiled as it stands, unwraps the key Python unwraps."""
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if not (javac and java):
+        if os.environ.get("LEADS_REQUIRE_JAVA") == "1":
+            pytest.fail("javac/java missing")
+        pytest.skip("no JDK")
+    doc = (ROOT / "docs" / "interfaces.md").read_text(encoding="utf-8")
+    section = doc.split("## Keys in KMS mode", 1)[1].split("\n## ", 1)[0]
+    source = re.search(r"```java\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "TransitUnwrap.java").write_text(source, encoding="utf-8")
+    subprocess.run([javac, "-d", str(tmp_path), str(tmp_path / "TransitUnwrap.java")], check=True, timeout=120)
+    plain = keyring_extra()
+    wrapped = wrap(kms, plain, kms.token)
+    for ring in ("enc", "bidx"):
+        proc = subprocess.run(
+            [java, "-cp", str(tmp_path), "TransitUnwrap", kms.addr, "transit", KEY, str(kms.token)]
+            + [wrapped[f"wrapped_{ring}_keys"]["1"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr[-1000:]
+        expected = hashlib.sha256(base64.b64decode(plain[f"{ring}_keys"]["1"])).hexdigest()
+        assert proc.stdout.strip() == expected
