@@ -357,3 +357,55 @@ def test_the_java_unwrap_of_interfaces_md(kms, tmp_path):
         assert proc.returncode == 0, proc.stderr[-1000:]
         expected = hashlib.sha256(base64.b64decode(plain[f"{ring}_keys"]["1"])).hexdigest()
         assert proc.stdout.strip() == expected
+
+
+def test_dag_test_sync_in_kms_mode(kms, mysql_dbs, tmp_path):
+    """``dag.test()`` of leads_flow_sync in a fresh Airflow process whose only keyring is the wrapped one."""
+    from tests.e2e.airflow_run import DAG_RUN, airflow_env
+
+    phones = distinct_phones(12, 909)
+    insert(
+        mysql_dbs,
+        [legacy_row(phone=p, update_time=datetime(2026, 11, 20, 9, i)) for i, p in enumerate(phones, start=1)],
+    )
+    plain = keyring_extra()
+    wrapped = wrap(kms, plain, kms.token)
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    env = airflow_env(
+        home,
+        conn_env={
+            "AIRFLOW_CONN_LEADS_PII": json.dumps({"conn_type": "generic", "extra": wrapped}),
+            "AIRFLOW_CONN_LEADS_LEGACY": os.environ["AIRFLOW_CONN_LEADS_LEGACY"],
+            "AIRFLOW_CONN_LEADS_FLOW": os.environ["AIRFLOW_CONN_LEADS_FLOW"],
+        },
+    )
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    conf = {"start_date": DAY, "end_date": DAY, **PARAMS}
+    run = subprocess.run(
+        [sys.executable, "-c", DAG_RUN, json.dumps(conf)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = run.stdout + run.stderr
+    assert not any(s in output for s in _spellings(plain)), "the run's output holds a data key"
+    fail_unless(not any(p in output for p in phones), "a phone appears in the run's output")
+    result = [line for line in run.stdout.splitlines() if line.startswith("LEADS-FLOW-RESULT ")]
+    ok = run.returncode == 0 and bool(result) and json.loads(result[-1].split(" ", 1)[1])["state"] == "success"
+    assert ok, "dag.test() did not succeed; its output ends with:\n" + output[-4000:]
+    assert "Unwrapped 2 data key(s) of connection 'leads_pii'" in output
+    cipher = PhoneCipher(Keyring.from_extra(plain))
+    rows = mysql_dbs.flow_rows("SELECT phone_cipher, phone_bidx FROM leads_flow ORDER BY lead_id")
+    ok = len(rows) == 12 and all(
+        cipher.decrypt(tok) == "+86" + p and bidx == cipher.bidx("+86" + p)
+        for (tok, bidx), p in zip(rows, phones, strict=True)
+    )
+    fail_unless(ok, "a published row does not decrypt/index with the plain keyring")
+    # dag.test() runs every task in this one process: the keys were unwrapped once for the whole run
+    assert kms.audited_requests(DECRYPT) == 2
