@@ -409,3 +409,19 @@ def test_dag_test_sync_in_kms_mode(kms, mysql_dbs, tmp_path):
     fail_unless(ok, "a published row does not decrypt/index with the plain keyring")
     # dag.test() runs every task in this one process: the keys were unwrapped once for the whole run
     assert kms.audited_requests(DECRYPT) == 2
+
+
+def test_unwrapped_keys_are_registered_with_the_masker(kms):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, hkdf
+
+    enc, bidx = os.urandom(32), os.urandom(32)  # fresh: no other test registered them in this process
+    plain = keyring_extra(enc, bidx)
+    kms.use(wrap(kms, plain, kms.token))
+    load_keyring()
+    for key in (enc, bidx, hkdf(enc, ENC_INFO), hkdf(bidx, BIDX_INFO)):
+        std, url = base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode()
+        for form in (std, std.rstrip("="), url, url.rstrip("="), key.hex(), key.hex().upper()):
+            redacted = str(redact(f"the key is {form} !"))
+            assert form not in redacted and "***" in redacted
