@@ -100,6 +100,8 @@ def classify_error(exc: BaseException, kms: TransitConfig, doing: str) -> KmsErr
 
     status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
     kind = type(exc).__name__
+    if isinstance(exc, requests.exceptions.SSLError):  # an impostor or a wrong ca_cert: retrying will not cure it
+        return KmsDenied(f"{kms}: {doing} failed, the KMS's TLS certificate was not accepted ({kind})")
     unavailable = (requests.ConnectionError, requests.Timeout, hx.InternalServerError, hx.VaultDown, hx.BadGateway)
     if isinstance(exc, (*unavailable, hx.RateLimitExceeded)):
         return KmsUnavailable(f"{kms}: {doing} failed, KMS unreachable or unavailable ({kind})")
@@ -119,7 +121,8 @@ def transit_client(kms: TransitConfig, *, token: str | None = None):
     import hvac
 
     verify: bool | str = kms.ca_cert if kms.ca_cert else True
-    client = hvac.Client(url=kms.url, verify=verify, timeout=kms.timeout_s, namespace=kms.namespace)
+    # token="": never VAULT_TOKEN / ~/.vault-token of the process (hvac's default); only the configured credential
+    client = hvac.Client(url=kms.url, token="", verify=verify, timeout=kms.timeout_s, namespace=kms.namespace)
     if token is not None:
         client.token = token
     elif kms.token_path:
