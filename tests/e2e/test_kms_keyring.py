@@ -29,7 +29,7 @@ from leads_flow.io.keyring import load_keyring
 from leads_flow.io.kms import KmsDenied, KmsUnavailable
 from leads_flow.rules.crypto import Keyring, PhoneCipher
 from tests.conftest import BOTH, ONLY_NEW, ROOT, keyring_extra, register_kids
-from tests.e2e.openbao_support import openbao_audited  # noqa: F401  (fixture)
+from tests.e2e.openbao_support import openbao_audited, openbao_tls  # noqa: F401  (fixtures)
 from tests.helpers import distinct_phones, fail_unless, insert, legacy_row, sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
@@ -425,3 +425,30 @@ def test_unwrapped_keys_are_registered_with_the_masker(kms):
         for form in (std, std.rstrip("="), url, url.rstrip("="), key.hex(), key.hex().upper()):
             redacted = str(redact(f"the key is {form} !"))
             assert form not in redacted and "***" in redacted
+
+
+def test_https_kms_with_its_ca_and_an_impostor_certificate(openbao_tls, tmp_path, monkeypatch):  # noqa: F811
+    """``kms.url`` on https: ``ca_cert`` names the CA that signed the server's certificate; without it the
+    certificate is refused (permanent: a retry will not make an impostor genuine)."""
+    bao = openbao_tls
+    bao.enable_transit(KEY)
+    token = bao.token_file("leads-flow-unwrap", DECRYPT_ONLY, tmp_path / "transit-token")
+    plain = keyring_extra()
+    wrapped = wrap(bao, plain, token, "--ca-cert", str(bao.ca_cert))
+    assert wrapped["kms"]["url"].startswith("https://") and wrapped["kms"]["ca_cert"] == str(bao.ca_cert)
+
+    def use(extra: dict) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_LEADS_PII", json.dumps({"conn_type": "generic", "extra": extra}))
+        load_keyring.cache_clear()
+
+    try:
+        use(wrapped)
+        assert _same(load_keyring(), Keyring.from_extra(plain))
+        use({**wrapped, "kms": {k: v for k, v in wrapped["kms"].items() if k != "ca_cert"}})
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        with pytest.raises(KmsDenied) as refused:
+            load_keyring()
+        assert "TLS certificate was not accepted" in str(refused.value) and bao.addr in str(refused.value)
+    finally:
+        load_keyring.cache_clear()
