@@ -452,3 +452,30 @@ def test_https_kms_with_its_ca_and_an_impostor_certificate(openbao_tls, tmp_path
         assert "TLS certificate was not accepted" in str(refused.value) and bao.addr in str(refused.value)
     finally:
         load_keyring.cache_clear()
+
+
+def test_generate_wraps_a_fresh_keyring(kms):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "wrap_keys.py"), "--generate", "--key", KEY]
+        + ["--token-path", str(kms.token)],
+        capture_output=True,
+        text=True,
+        env=kms.env(),  # BAO_ADDR: the address written into the kms block; the operator's token from ~/.vault-token
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    doc = json.loads(proc.stdout)
+    assert doc["conn_type"] == "generic" and doc["extra"]["kms"]["url"] == kms.addr
+    assert "enc_keys" not in doc["extra"] and "bidx_keys" not in doc["extra"]
+    kms.use(doc["extra"])
+    keyring = load_keyring()
+    assert len(keyring.enc_keys["1"]) == 32 and keyring.enc_keys["1"] != keyring.bidx_keys["1"]
+    assert not any(s in proc.stdout + proc.stderr for s in _spellings(_plain_of(keyring)))
+
+
+def _plain_of(keyring: Keyring) -> dict:
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return {
+        "enc_keys": {k: b64(v) for k, v in keyring.enc_keys.items()},
+        "bidx_keys": {k: b64(v) for k, v in keyring.bidx_keys.items()},
+    }

@@ -90,7 +90,8 @@ def load_keyring(conn_id: str = "leads_pii") -> Keyring:
     When a connection ``<conn_id>_bidx`` (``leads_pii_bidx``) exists, the blind-index ring comes from it
     (rules: :meth:`Keyring.from_extras`); without it ``conn_id`` alone holds both rings, as before.
     Cached per process (``load_keyring.cache_clear()`` to re-read after rotation): both connections are
-    read once per task process, never per row.
+    read once per task process, never per row. An extra in KMS mode (a ``kms`` block and ``wrapped_*_keys``)
+    has its data keys unwrapped through OpenBao Transit (:mod:`leads_flow.io.kms`), so once per process too.
     """
     forbid_core_dumps(hard=False)  # this process will hold the keys: no core file, no ptrace
     extra = _connection_extra(conn_id, optional=False)
