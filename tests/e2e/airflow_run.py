@@ -1,0 +1,70 @@
+"""A DAG run in a fresh Airflow process, configured by environment only (shared by the e2e tests).
+
+``airflow_env`` builds the environment (an Airflow home with a SQLite metadata database, the project's DAGs and
+plugins, the keyring fields masked); ``DAG_RUN`` is the script the fresh interpreter runs: ``dag.test()`` of a DAG
+with a run conf, printing one ``LEADS-FLOW-RESULT {json}`` line (the run's state, the webhook Variable's
+SHA-256). With ``LEADS_FLOW_NO_CONN_ENV=1`` it first asserts that no ``AIRFLOW_CONN_*`` reached the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DAG_RUN = """
+import json, os, sys
+if os.environ.get("LEADS_FLOW_NO_CONN_ENV") == "1":
+    leaked = sorted(k for k in os.environ if k.startswith("AIRFLOW_CONN_"))
+    assert not leaked, leaked
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+assert not bag.import_errors, sorted(bag.import_errors)
+dag_id = sys.argv[2] if len(sys.argv) > 2 else "leads_flow_sync"
+dr = bag.dags[dag_id].test(logical_date=None, run_conf=json.loads(sys.argv[1]))
+import hashlib
+from airflow.models import Variable
+hook = Variable.get("leads_flow_alert_webhook", default_var="")
+print("LEADS-FLOW-RESULT " + json.dumps({
+    "state": str(dr.state),
+    "webhook_sha256": hashlib.sha256(hook.encode()).hexdigest(),
+}))
+"""
+
+
+def airflow_env(
+    home: Path, backend_kwargs: dict | None = None, conn_env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The caller's environment without any Airflow/Vault setting, plus a fresh Airflow home; the Vault secrets
+    backend when ``backend_kwargs`` is given (then no ``AIRFLOW_CONN_*`` at all), else ``conn_env``'s
+    ``AIRFLOW_CONN_*``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__", "VAULT_", "BAO_", "AIRFLOW_HOME", "LEADS_FLOW_ALERT"))
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+            "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": "enc_keys,bidx_keys",
+            "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}",
+        }
+    )
+    if backend_kwargs is not None:
+        env.update(
+            {
+                "AIRFLOW__SECRETS__BACKEND": "airflow.providers.hashicorp.secrets.vault.VaultBackend",
+                "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(backend_kwargs),
+                "LEADS_FLOW_NO_CONN_ENV": "1",
+            }
+        )
+    else:
+        env.update(conn_env or {})
+    return env
