@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 from leads_flow.io.kms import KMS_TYPE, KmsError, TransitConfig, classify_error, transit_client  # noqa: E402
-from leads_flow.rules.crypto import Keyring, KeyringError  # noqa: E402
+from leads_flow.rules.keyring import Keyring, KeyringError  # noqa: E402
 
 DEFAULT_TOKEN_PATH = "/run/secrets/leads-flow-transit-token"
 RINGS = ("enc", "bidx")

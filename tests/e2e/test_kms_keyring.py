@@ -27,7 +27,8 @@ import pytest
 
 from leads_flow.io.keyring import load_keyring
 from leads_flow.io.kms import KmsDenied, KmsUnavailable
-from leads_flow.rules.crypto import Keyring, PhoneCipher
+from leads_flow.rules.crypto import PhoneCipher
+from leads_flow.rules.keyring import Keyring
 from tests.conftest import BOTH, ONLY_NEW, ROOT, keyring_extra, register_kids
 from tests.e2e.openbao_support import openbao_audited, openbao_tls  # noqa: F401  (fixtures)
 from tests.helpers import distinct_phones, fail_unless, insert, legacy_row, sync

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from leads_flow.io.kms import KmsDenied, unwrapped
-from leads_flow.rules.crypto import KeyringError
+from leads_flow.rules.keyring import KeyringError
 from tests.conftest import keyring_extra
 
 KMS = {"type": "openbao-transit", "url": "http://127.0.0.1:9", "key": "k", "token_path": "/nonexistent/token"}

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from leads_flow.errors import Permanent, Transient
-from leads_flow.rules.crypto import KeyringError, extra_object
+from leads_flow.rules.keyring import KeyringError, extra_object
 
 log = logging.getLogger(__name__)
 
