@@ -114,4 +114,12 @@ def id_partitions(
     about ``rows_per_partition`` of the window's ``rows`` each (rows assumed spread evenly over the ids)."""
     n = max(1, -(-rows // rows_per_partition))
     step = max(1, -(-(hi - lo + 1) // n))
-    return [Partition(start, end, overlap_minutes, a, min(a + step, hi + 1)) for a in range(lo, hi + 1, step)]
+    bounds = list(range(lo, hi + 1, step))
+    # the first range from id 0 and the last one open-ended: a lead inserted after the plan is still read
+    starts = [0, *bounds[1:]]
+    ends = [*bounds[1:], ID_MAX]
+    return [Partition(start, end, overlap_minutes, a, b) for a, b in zip(starts, ends)]
+
+
+ID_MAX = 2**63 - 1
+"""The open end of the last bulk partition (leads_aggr.id is a BIGINT)."""

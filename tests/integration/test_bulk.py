@@ -174,3 +174,16 @@ def test_a_gate_failure_in_one_partition_publishes_nothing(mysql_dbs, monkeypatc
     assert "not gated" in str(exc.value) or isinstance(exc.value.__cause__, BulkNotReady)
     assert flow_table(mysql_dbs) == before
     assert mysql_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow_history") == [(0,)]
+
+
+def test_a_lead_inserted_after_the_plan_is_imported_too(mysql_dbs, monkeypatch):
+    insert(mysql_dbs, list(legacy_rows(2000, START, END, seed=9, dirty=0.0)))
+    monkeypatch.setenv("LEADS_FLOW_BULK_PARTITION_ROWS", "700")
+    p = {"start_date": "2026-11-18", "end_date": "2026-11-20", "load_mode": "bulk", "max_reject_ratio": 0.5}
+    parts = pipeline.plan(p, None, None)
+    insert(mysql_dbs, [legacy_row(phone=None, unionId="oAfterPlan", update_time=datetime(2026, 11, 19, 9))])
+    for part in parts:
+        pipeline.publish(pipeline.gate(pipeline.stage(part, p, "leads_flow_sync", "manual__late"), p), p)
+    pipeline.publish_bulk(parts, p, "leads_flow_sync", "manual__late")
+    # the newest legacy id (2001), beyond the id bounds the plan saw: the last id range is open-ended
+    assert mysql_dbs.flow_rows("SELECT lead_id FROM leads_flow WHERE union_id = 'oAfterPlan'") == [(2001,)]
