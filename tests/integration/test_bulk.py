@@ -5,6 +5,7 @@ records the report, the freshness watchdog and the volume check read."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
@@ -122,6 +123,14 @@ def test_bulk_gives_the_daily_table_journal_indexes_and_day_rows(mysql_dbs, monk
     assert bulk_days == daily_days, (bulk_days, daily_days)
     statuses = mysql_dbs.flow_rows("SELECT DISTINCT status FROM leads_flow_run WHERE LOCATE('#', etl_run_id) > 0")
     assert statuses == [("bulk_published",)]
+    timings = [
+        json.loads(t)
+        for (t,) in mysql_dbs.flow_rows(
+            "SELECT timings FROM leads_flow_run WHERE LOCATE('#', etl_run_id) > 0 AND dag_run_id = 'manual__bulk'"
+        )
+    ]
+    assert all("stage_s" in t and "gate_s" in t and "bulk_publish" in t for t in timings)
+    assert sum("publish_s" in t for t in timings) == 1  # the bulk publish counted once
     assert mysql_dbs.flow_rows(STAGES) == []
 
     # a rerun of the whole bulk run converges to the same table

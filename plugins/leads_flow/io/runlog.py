@@ -173,6 +173,12 @@ def bulk_published(flow: Db, etl_run_id: str, *, changed: int, timings: Mapping[
     )
 
 
+def timings_of(flow: Db, etl_run_id: str) -> dict[str, Any]:
+    """The row's recorded timings ({} when none)."""
+    row = flow.query("run_get", {"etl_run_id": etl_run_id})
+    return json.loads(row[0][4]) if row and row[0][4] else {}
+
+
 def status_of(flow: Db, etl_run_id: str) -> str | None:
     """The row's status, None when there is no row."""
     row = flow.query("run_get", {"etl_run_id": etl_run_id})
