@@ -462,7 +462,7 @@ def run_timings() -> dict:
     cols = [d[0] for d in cur.description]
     if "timings" not in cols:
         return {}
-    cur.execute(f"SELECT timings FROM {bp.FLOW_DB}.leads_flow_run WHERE status = 'published'")
+    cur.execute(f"SELECT timings FROM {bp.FLOW_DB}.leads_flow_run WHERE status IN ('published', 'bulk_published')")
     total: dict[str, float] = {}
     for (t,) in cur.fetchall():
         for k, v in (json.loads(t) if t else {}).items():

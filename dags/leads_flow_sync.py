@@ -25,6 +25,16 @@ from leads_flow.tasks.wiring import bounded, dag_args, flag, window_params
         ),
         "dry_run": flag("Extract, stage and gate, but publish nothing."),
         "max_reject_ratio": bounded(0.05, 0, 1, "Safety", "The gate fails when rejected / extracted exceeds this."),
+        "load_mode": Param(
+            "auto",
+            type="string",
+            enum=["auto", "daily", "bulk"],
+            section="Safety",
+            description="auto: a history-sized window (LEADS_FLOW_BULK_MIN_ROWS legacy rows or more, and at least half "
+            "as many as leads_flow holds) takes the bulk path (id-range partitions, one bulk publish through a shadow "
+            "table); daily: daily partitions, each published by itself; bulk: the bulk path whatever the size. "
+            "SQLite always runs daily partitions.",
+        ),
         "volume_check": Param(
             None,
             type=["null", "string"],
@@ -56,7 +66,12 @@ def leads_flow_sync():
 
         publish(gate(stage(partition)))
 
-    partition_unit.expand(partition=plan())
+    @task(task_display_name="Bulk publish", outlets=[Asset(FLOW_ASSET_URI)], **DB_TASK)
+    def publish_bulk(partitions: list[dict], params=None) -> dict:
+        return pipeline.publish_bulk(partitions, params, *current_run_ids())
+
+    planned = plan()
+    partition_unit.expand(partition=planned) >> publish_bulk(planned)
 
 
 dag = leads_flow_sync()

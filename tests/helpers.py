@@ -47,11 +47,19 @@ def insert(dbs, rows: list[tuple]) -> None:
 
 
 def sync(start: str, end: str | None = None, run_id: str = "manual__test", **params: Any) -> list[dict]:
-    """Run plan → stage → gate → publish for every partition, as the DAG's tasks do; return publish results."""
+    """Run plan → stage → gate → publish for every partition, then the bulk publish (a bulk plan), as the DAG's
+    tasks do; return publish results (the bulk publish's last)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
     p = {"start_date": start, "end_date": end or start, **params}
     out = []
-    for part in pipeline.plan(p, None, None):
+    parts = pipeline.plan(p, None, None)
+    for part in parts:
         out.append(pipeline.publish(pipeline.gate(pipeline.stage(part, p, "leads_flow_sync", run_id), p), p))
+    try:
+        out.append(pipeline.publish_bulk(parts, p, "leads_flow_sync", run_id))
+    except AirflowSkipException:
+        pass
     return out
 
 

@@ -57,6 +57,10 @@ class Settings:
     main_business_ids: frozenset[int] | None = None  # None: any positive integer
     min_join_time: datetime = datetime(2015, 1, 1)
     legacy_table: str = LEGACY_TABLE
+    # The bulk path (docs/scaling.md): a window of at least this many legacy rows, and at least half as many as
+    # leads_flow holds, is imported by row-sized partitions and one bulk publish instead of daily upserts.
+    bulk_min_rows: int = 500_000
+    bulk_partition_rows: int = 500_000  # legacy rows of the window per bulk partition (an estimate)
 
     def __post_init__(self) -> None:
         ident(self.legacy_table)
@@ -68,6 +72,8 @@ class Settings:
             raise ConfigError("workers and read_workers must lie in [1, 64]")
         if self.chunk_rows < 1:
             raise ConfigError("chunk_rows must be >= 1")
+        if self.bulk_min_rows < 1 or self.bulk_partition_rows < 1:
+            raise ConfigError("bulk_min_rows and bulk_partition_rows must be >= 1")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -77,6 +83,8 @@ class Settings:
             ("chunk_rows", "LEADS_FLOW_CHUNK_ROWS", 10_000_000),
             ("workers", "LEADS_FLOW_WORKERS", 64),
             ("read_workers", "LEADS_FLOW_READ_WORKERS", 64),
+            ("bulk_min_rows", "LEADS_FLOW_BULK_MIN_ROWS", 10**12),
+            ("bulk_partition_rows", "LEADS_FLOW_BULK_PARTITION_ROWS", 10**12),
         ):
             if env_text(name) is not None:
                 kw[key] = env_int(name, 0, 1, hi, key.replace("_", " "))

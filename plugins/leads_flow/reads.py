@@ -274,7 +274,7 @@ def history(db: Db, lead_id: int) -> list[Lead]:
     """Every version of a lead the change journal ``leads_flow_history`` holds, oldest first.
 
     A version is a distinct (``source_updated_at``, ``content_hash``) of the lead, recorded by the publish that
-    staged it or by :func:`submit_lead`; ``etl_run_id``/``etl_loaded_at`` say who recorded it and when. Ordered
+    staged it or by :func:`leads_flow.submit.submit_lead`; ``etl_run_id``/``etl_loaded_at`` say who recorded it and when. Ordered
     by ``source_updated_at``, then by when it was recorded (a same-timestamp rewrite comes after the version it
     replaced). The journal also keeps versions that lost the newer-wins rule (an older version synced late), so
     the last element is the newest version seen, and equals the leads_flow row unless that row was erased,

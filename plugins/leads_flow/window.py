@@ -15,11 +15,18 @@ from leads_flow.config import TZ, ConfigError
 
 @dataclass(frozen=True)
 class Partition:
-    """One day of source_updated_at: the unit of write–audit–publish."""
+    """One day of source_updated_at: the unit of write–audit–publish. A bulk partition (``id_from`` set) is the
+    window's rows of the legacy id range [id_from, id_to) instead (docs/scaling.md, the bulk path)."""
 
     start: datetime
     end: datetime
     overlap_minutes: int
+    id_from: int | None = None
+    id_to: int | None = None
+
+    @property
+    def bulk(self) -> bool:
+        return self.id_from is not None
 
     @property
     def read_start(self) -> datetime:
@@ -28,14 +35,25 @@ class Partition:
 
     @property
     def label(self) -> str:
-        return self.start.strftime("%Y-%m-%d")
+        day = self.start.strftime("%Y-%m-%d")
+        return f"{day} ids [{self.id_from}, {self.id_to})" if self.bulk else day
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "overlap_minutes": self.overlap_minutes}
+        d: dict[str, Any] = {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "overlap_minutes": self.overlap_minutes,
+        }
+        if self.bulk:
+            d.update(id_from=self.id_from, id_to=self.id_to)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Partition:
-        return cls(datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), int(d["overlap_minutes"]))
+        ids = (int(d["id_from"]), int(d["id_to"])) if d.get("id_from") is not None else (None, None)
+        return cls(
+            datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), int(d["overlap_minutes"]), *ids
+        )
 
 
 def _local_naive(ts: Any) -> datetime:
@@ -87,3 +105,21 @@ def partitions(start: datetime, end: datetime, overlap_minutes: int) -> list[Par
         out.append(Partition(cur, nxt, overlap_minutes))
         cur = nxt
     return out
+
+
+def id_partitions(
+    start: datetime, end: datetime, overlap_minutes: int, lo: int, hi: int, rows: int, rows_per_partition: int
+) -> list[Partition]:
+    """The bulk path's partitions: the window [start, end) over legacy ids [lo, hi] cut into equal id ranges of
+    about ``rows_per_partition`` of the window's ``rows`` each (rows assumed spread evenly over the ids)."""
+    n = max(1, -(-rows // rows_per_partition))
+    step = max(1, -(-(hi - lo + 1) // n))
+    bounds = list(range(lo, hi + 1, step))
+    # the first range from id 0 and the last one open-ended: a lead inserted after the plan is still read
+    starts = [0, *bounds[1:]]
+    ends = [*bounds[1:], ID_MAX]
+    return [Partition(start, end, overlap_minutes, a, b) for a, b in zip(starts, ends)]
+
+
+ID_MAX = 2**63 - 1
+"""The open end of the last bulk partition (leads_aggr.id is a BIGINT)."""

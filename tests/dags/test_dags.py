@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.helpers import flow_table, insert, legacy_row
+from tests.helpers import flow_table, insert, legacy_row, truncate_flow
 
 DAG_IDS = {"leads_flow_sync", "leads_flow_reconcile", "leads_flow_freshness"}
 
@@ -29,6 +29,9 @@ def test_sync_dag_policy(dagbag):
         assert t.retries >= 1 and t.owner == "data-engineering", t.task_id
     assert dag.get_task("partition.stage").pool == "leads_legacy"
     assert [a.uri for a in dag.get_task("partition.publish").outlets] == ["leads_flow://leads_flow/leads_flow"]
+    assert [a.uri for a in dag.get_task("publish_bulk").outlets] == ["leads_flow://leads_flow/leads_flow"]
+    assert dag.params["load_mode"] == "auto"
+    assert dag.get_task("publish_bulk").upstream_task_ids >= {"plan", "partition.publish"}
 
 
 def test_every_dag_follows_the_house_policy(dagbag):
@@ -90,6 +93,30 @@ def test_dag_test_end_to_end(request, dialect, airflow_db, dagbag, cipher):
         == "success"
     )
     assert flow_table(dbs) == before
+
+
+def test_dag_test_bulk_path_gives_the_daily_table(mysql_dbs, airflow_db, dagbag, monkeypatch):
+    """load_mode=bulk through dag.test(): id-range partitions, the bulk publish, the same table and day rows."""
+    insert(mysql_dbs, _crafted())
+    dag = dagbag.dags["leads_flow_sync"]
+    conf = {"start_date": "2026-11-20", "end_date": "2026-11-22", "max_reject_ratio": 0.2}
+    assert dag.test(logical_date=None, run_conf={**conf, "load_mode": "daily"}).state == "success"
+    daily = flow_table(mysql_dbs)
+    truncate_flow(mysql_dbs)
+    monkeypatch.setenv("LEADS_FLOW_BULK_PARTITION_ROWS", "12")
+    dr = dag.test(logical_date=None, run_conf={**conf, "load_mode": "bulk"})
+    assert dr.state == "success"
+    assert flow_table(mysql_dbs) == daily
+    bulk_runs = mysql_dbs.flow_rows(
+        "SELECT status FROM leads_flow_run WHERE dag_run_id = %s AND LOCATE('#', etl_run_id) > 0", (dr.run_id,)
+    )
+    assert len(bulk_runs) >= 2 and {r[0] for r in bulk_runs} == {"bulk_published"}
+    days = mysql_dbs.flow_rows(
+        "SELECT status, staged, rejected FROM leads_flow_run WHERE dag_run_id = %s AND LOCATE('#', etl_run_id) = 0 "
+        "ORDER BY partition_start",
+        (dr.run_id,),
+    )
+    assert days == [("published", 10, 0), ("published", 10, 1), ("published", 10, 0)]
 
 
 def test_failing_gate_fails_the_run_and_publishes_nothing(sqlite_dbs, airflow_db, dagbag):

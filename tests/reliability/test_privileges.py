@@ -54,6 +54,9 @@ def test_the_pipeline_runs_with_least_privilege_logins(mysql_dbs, monkeypatch):
         [res] = sync("2026-11-20", run_id="manual__least_privilege", max_reject_ratio=0.5)
         assert res["published"] > 0
         got = flow_table(mysql_dbs)
+        # the bulk path (shadow table, ALTER TABLE, RENAME) with the same logins, over the same rows
+        out = sync("2026-11-20", run_id="manual__least_privilege_bulk", max_reject_ratio=0.5, load_mode="bulk")
+        assert out[-1]["partitions"] == 1 and flow_table(mysql_dbs) == got
         # what the logins cannot do
         lc = legacy.connect()
         assert _denied(lambda: lc.cursor().execute("UPDATE leads_aggr SET phone = NULL")) == 1142

@@ -52,3 +52,16 @@ def test_partitions_split_at_local_midnight_and_round_trip():
     ]
     assert parts[1].read_start == datetime(2026, 11, 1, 23)
     assert Partition.from_dict(parts[0].to_dict()) == parts[0]
+
+
+def test_id_partitions_cover_every_id_once_in_ranges_sized_by_rows():
+    from leads_flow.window import ID_MAX, Partition, id_partitions
+
+    s, e = datetime(2026, 11, 1), datetime(2026, 11, 21)
+    parts = id_partitions(s, e, 60, 1001, 3_001_000, 2_000_000, 500_000)
+    assert len(parts) == 4 and all(p.bulk and (p.start, p.end) == (s, e) for p in parts)
+    assert parts[0].id_from == 0 and parts[-1].id_to == ID_MAX  # ids below or above the plan's bounds too
+    assert all(a.id_to == b.id_from for a, b in zip(parts, parts[1:]))
+    assert Partition.from_dict(parts[1].to_dict()) == parts[1]
+    assert "id_from" not in Partition(s, e, 60).to_dict()  # a daily partition's dict is unchanged
+    assert len(id_partitions(s, e, 0, 5, 5, 1, 500_000)) == 1

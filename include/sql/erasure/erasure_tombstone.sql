@@ -1,7 +1,7 @@
 -- Erasure: keep the lead as a tombstone (lead_id, is_deleted = 1, timestamps and business codes kept) and
 -- drop every personal value and the fingerprint computed from them. {ids} are int()-formatted. Rows already
 -- tombstoned are not touched, so erasing twice changes nothing.
-UPDATE leads_flow SET
+UPDATE {flow_table} SET
   phone_cipher = NULL,
   phone_bidx = NULL,
   phone_bidx_kid = NULL,

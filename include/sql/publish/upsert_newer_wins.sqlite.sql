@@ -11,6 +11,6 @@ ON CONFLICT (lead_id) DO UPDATE SET
   is_deleted = excluded.is_deleted, source_updated_at = excluded.source_updated_at,
   content_hash = excluded.content_hash, etl_run_id = excluded.etl_run_id,
   etl_loaded_at = excluded.etl_loaded_at
-WHERE excluded.source_updated_at > leads_flow.source_updated_at
-   OR (excluded.source_updated_at = leads_flow.source_updated_at
-       AND excluded.content_hash IS NOT leads_flow.content_hash)
+WHERE excluded.source_updated_at > {flow_table}.source_updated_at
+   OR (excluded.source_updated_at = {flow_table}.source_updated_at
+       AND excluded.content_hash IS NOT {flow_table}.content_hash)

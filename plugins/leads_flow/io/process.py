@@ -45,8 +45,8 @@ class _WorkerProcess(multiprocessing.context.ForkProcess):
     daemon: the flag only describes how its own parent treats it. The rule exists so that a daemon's
     children are not orphaned when the daemon is killed; the stage workers already cannot be orphaned:
     each asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG) and checks ``getppid()``
-    before every chunk (:func:`_init_worker`, :func:`_run_job`), and a killed worker's staging file is
-    swept by the next stage (:func:`sweep_stage_files`). So this process class lifts the flag of the
+    before every chunk (:func:`leads_flow.io.stage._init_worker`, :func:`leads_flow.io.stage._run_job`), and a killed worker's staging file is
+    swept by the next stage (:func:`leads_flow.io.stage_files.sweep_stage_files`). So this process class lifts the flag of the
     *current* process for the duration of ``start()`` only (the main thread; nothing else is forked
     meanwhile), restores it, and marks the child itself non-daemonic. Under LocalExecutor (flag unset)
     it is a plain ForkProcess. Nothing else changes: same fork, same initializer, same guarantees.

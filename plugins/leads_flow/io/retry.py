@@ -88,7 +88,7 @@ def retrying(fn: Callable[[], T], *, attempts: int = 4, base_delay: float = 0.5,
     The one retry layer inside a task. Budget: ``attempts`` (4) runs of ``fn``, waiting 0.5, 1 and 2 s
     (+ up to 50 % jitter) between them, so at most ~5 s of waiting; Airflow's task retries
     (:data:`leads_flow.config.DB_TASK`, 3) multiply that to at most 16 runs of one unit per DAG run.
-    Connections opened inside ``fn`` make one attempt each (:func:`connect`): their failure is this
+    Connections opened inside ``fn`` make one attempt each (:func:`leads_flow.io.connect.connect`): their failure is this
     layer's to retry, never a nested loop.
 
     ``fn`` must be safe to repeat (it opens its own connection and transaction). Permanent errors

@@ -49,6 +49,8 @@ def short_id(text: str, limit: int = RUN_ID_MAX) -> str:
 def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
     """``<dag run id>@<partition start>``; a run id too long for the columns keeps its head and a hash."""
     suffix = f"@{partition.start:%Y-%m-%dT%H:%M}"
+    if partition.bulk:  # a bulk partition: one of several id ranges over the same window
+        suffix += f"#{partition.id_from}"
     return short_id(dag_run_id, RUN_ID_MAX - len(suffix)) + suffix
 
 
@@ -72,9 +74,10 @@ class RunStatus(StrEnum):
     DRY_RUN = "dry_run"
     GATE_FAILED = "gate_failed"
     FAILED = "failed"
+    BULK_PUBLISHED = "bulk_published"  # a bulk partition, published by the run's bulk publish (per-day rows beside)
 
 
-DONE = (RunStatus.PUBLISHED, RunStatus.DRY_RUN)
+DONE = (RunStatus.PUBLISHED, RunStatus.DRY_RUN, RunStatus.BULK_PUBLISHED)
 """A row in one of these is finished for good: no later failure overwrites it."""
 _DONE = {"published": RunStatus.PUBLISHED.value, "dry_run": RunStatus.DRY_RUN.value}
 
@@ -154,6 +157,32 @@ def published(flow: Db, etl_run_id: str, *, dry_run: bool, changed: int, timings
             "now": datetime.now(),
         },
     )
+
+
+def bulk_published(flow: Db, etl_run_id: str, *, changed: int, timings: Mapping[str, Any]) -> None:
+    """A bulk partition's rows went live with the run's bulk publish (the caller owns the transaction)."""
+    flow.run(
+        "run_published",
+        {
+            "etl_run_id": etl_run_id,
+            "status": RunStatus.BULK_PUBLISHED.value,
+            "published": changed,
+            "timings": json.dumps(dict(timings)),
+            "now": datetime.now(),
+        },
+    )
+
+
+def timings_of(flow: Db, etl_run_id: str) -> dict[str, Any]:
+    """The row's recorded timings ({} when none)."""
+    row = flow.query("run_get", {"etl_run_id": etl_run_id})
+    return json.loads(row[0][4]) if row and row[0][4] else {}
+
+
+def status_of(flow: Db, etl_run_id: str) -> str | None:
+    """The row's status, None when there is no row."""
+    row = flow.query("run_get", {"etl_run_id": etl_run_id})
+    return row[0][-1] if row else None
 
 
 def volume_recorded(flow: Db, etl_run_id: str, volume: Mapping[str, Any]) -> None:

@@ -34,4 +34,4 @@ def is_scan(total: int, lo: int | None, hi: int | None) -> bool:
 def id_slices(lo: int, hi: int, workers: int) -> list[tuple[int, int]]:
     """[lo, hi] cut into ``workers`` × :data:`SLICES_PER_WORKER` half-open id ranges."""
     step = -(-(hi - lo + 1) // (workers * SLICES_PER_WORKER))
-    return [(a, a + step) for a in range(lo, hi + 1, step)]
+    return [(a, min(a + step, hi + 1)) for a in range(lo, hi + 1, step)]  # never past hi: a bulk partition's end

@@ -120,7 +120,11 @@ def _column_slots() -> dict[str, str]:
     """Column lists every statement may use, derived from the field rules (never written out by hand)."""
     from leads_flow.rules.fields import STAGE_COLUMNS
 
-    return {"flow_columns": ", ".join(STAGE_COLUMNS), "flow_values": ", ".join(f":{c}" for c in STAGE_COLUMNS)}
+    return {
+        "flow_columns": ", ".join(STAGE_COLUMNS),
+        "flow_values": ", ".join(f":{c}" for c in STAGE_COLUMNS),
+        "flow_table": "leads_flow",  # the table the newer-wins upsert writes; the bulk publish names its shadow
+    }
 
 
 def render(dialect: Dialect, name: str, *, root: Path = SQL_DIR, **idents: str) -> list[str]:

@@ -139,14 +139,16 @@ def _stage_once(
     with connected(legacy_conn_id) as legacy:
         check_legacy_schema(legacy, settings)
         mysql = legacy.dialect == "mysql"
-        total = (
-            len(ids)
-            if ids is not None
-            else legacy.query(
+        lo, hi = legacy.query("id_bounds", legacy=settings.legacy_table)[0]
+        if partition.bulk:  # a bulk partition: its id range of the window, scanned (the plan counted the window)
+            lo, hi = max(lo or 0, partition.id_from), min(hi or 0, partition.id_to - 1)
+            total = max(hi - lo + 1, 0)  # ids, not rows: the progress ETA only
+        elif ids is not None:
+            total = len(ids)
+        else:
+            total = legacy.query(
                 "count_window", {"start": partition.read_start, "end": partition.end}, legacy=settings.legacy_table
             )[0][0]
-        )
-        lo, hi = legacy.query("id_bounds", legacy=settings.legacy_table)[0]
     with connected(flow_conn_id) as flow:
         begin_run(flow, etl_run_id, partition, dag_id, dag_run_id, stage)
         mysql = mysql and flow.dialect == "mysql"
@@ -162,12 +164,14 @@ def _stage_once(
         tuple(ids) if ids is not None else None,
     )
     progress = Progress(f"stage {partition.label}", log, total=int(total))
-    scan = is_scan(int(total), lo, hi)
+    scan = partition.bulk or is_scan(int(total), lo, hi)
     # History imports scan primary-key slices (the work is the mapping: one process per core); daily
     # increments read index ranges (the work is random reads: more readers than cores).
     workers = 1 if not mysql or ids is not None else settings.workers if scan else settings.read_workers
-    if workers == 1:
-        res.add(_run_job(base, cipher, progress))
+    if partition.bulk and lo > hi:
+        pass  # an id range past the table's ids: nothing to read
+    elif workers == 1:
+        res.add(_run_job(replace(base, id_range=(lo, hi + 1)) if partition.bulk else base, cipher, progress))
     else:
         if scan:
             jobs = [replace(base, id_range=r) for r in id_slices(lo, hi, workers)]
@@ -217,7 +221,8 @@ def _run_job(
     """Extract one slice in chunks, map each chunk, load it into the staging table, record its rejects."""
     res = StageResult(job.etl_run_id, job.stage)
     reasons: Counter = Counter()
-    mapper = Mapper(cipher, job.settings, job.partition.end, job.etl_run_id, job.loaded_at)
+    p = job.partition
+    mapper = Mapper(cipher, job.settings, p.end, job.etl_run_id, job.loaded_at, (p.start, p.end) if p.bulk else None)
     conns = conns or {}
     with (
         connected(job.legacy_conn_id, connection=conns.get(job.legacy_conn_id)) as legacy,

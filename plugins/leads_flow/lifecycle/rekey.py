@@ -307,7 +307,7 @@ def rekey(
 ) -> RekeyResult:
     """Move both tables to the keyring's active kids; counts per kid before and after in leads_flow_key_audit.
 
-    Fails with :class:`KeyringError` (before writing anything) when stored rows use a kid the keyring does
+    Fails with :class:`~leads_flow.rules.keyring.KeyringError` (before writing anything) when stored rows use a kid the keyring does
     not hold. ``dry_run``: counts only, nothing written (not even the audit).
     """
     if batch_size < 1:

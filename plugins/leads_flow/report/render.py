@@ -34,6 +34,11 @@ STATUSES: dict[RunStatus, tuple[str, str, str]] = {
     RunStatus.DRY_RUN: ("dry run", "info", "gate passed; dry run, nothing published"),
     RunStatus.GATE_FAILED: ("gate failed", "bad", "the data-quality gate failed; nothing published"),
     RunStatus.FAILED: ("failed", "bad", "a task failed; nothing published for this partition"),
+    RunStatus.BULK_PUBLISHED: (
+        "published (bulk)",
+        "ok",
+        "a bulk partition (id range), published by the run's bulk publish; the run's per-day rows hold the counts",
+    ),
 }
 TIMING_KEYS = (("stage_s", "Extract and stage"), ("gate_s", "Data-quality gate"), ("publish_s", "Publish"))
 VOLUME_COLOURS = {"pass": "ok", "warn": "run", "fail": "bad", "exempt": "info", "off": "info"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from leads_flow.config import Settings
@@ -54,9 +54,19 @@ class Mapper:
     """
 
     def __init__(
-        self, cipher: PhoneCipher, settings: Settings, partition_end: datetime, etl_run_id: str, loaded_at: datetime
+        self,
+        cipher: PhoneCipher,
+        settings: Settings,
+        partition_end: datetime,
+        etl_run_id: str,
+        loaded_at: datetime,
+        days_of: tuple[datetime, datetime] | None = None,
     ) -> None:
         self.ctx = RowCtx(cipher, settings, partition_end)
+        # A bulk partition spans many days: ``days_of`` (the window) bounds each row's join_time by the end of
+        # the daily partition that would have read it, so the bulk path rejects exactly what the daily one does.
+        self._days_of = days_of
+        self._first_end = days_of and min(_next_midnight(days_of[0]), days_of[1])
         self._map_row = _MAP_ROW
         self._sua = MAPPED_COLUMNS.index("source_updated_at") + 1
         self._etl = (etl_run_id, loaded_at)
@@ -72,7 +82,12 @@ class Mapper:
         map_row = self._map_row
         etl = self._etl
         append = staged.append
+        days_of, first_end = self._days_of, self._first_end
         for row in rows:
+            if days_of is not None:
+                sua = row[_UPDATE_AT] or row[_CREATE_AT]
+                day_end = _next_midnight(sua) if isinstance(sua, datetime) else days_of[1]
+                ctx.max_join_time = max(first_end, min(day_end, days_of[1])) + _ONE_DAY
             ctx.reasons = row_reasons = []
             ctx.coerced = row_coerced = []
             out = map_row(row, ctx)
@@ -85,6 +100,14 @@ class Mapper:
                 coerced += 1
             append((*out, content_hash(out), *etl))
         return Mapped(staged, rejects, coerced, reasons)
+
+
+_UPDATE_AT, _CREATE_AT = LEGACY_COLUMNS.index("update_time"), LEGACY_COLUMNS.index("create_time")
+_ONE_DAY = timedelta(days=1)
+
+
+def _next_midnight(ts: datetime) -> datetime:
+    return datetime.combine(ts.date() + _ONE_DAY, datetime.min.time())
 
 
 NO_VERSION = datetime(1000, 1, 1)

@@ -1,4 +1,6 @@
-"""The sync pipeline as the DAG's tasks run it: plan → (stage → gate → publish) per daily partition.
+"""The sync pipeline as the DAG's tasks run it: plan → (stage → gate → publish) per daily partition; for a
+history-sized window (the bulk path, docs/scaling.md) plan → (stage → gate) per id-range partition → one bulk
+publish (:func:`publish_bulk`).
 
 Each function takes and returns small JSON-able metadata, never row data, so XCom carries only that.
 The benchmark and the tests call the same functions, so what is measured is what runs.
@@ -11,16 +13,19 @@ import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from leads_flow.config import ConfigError, reject_retention_days, retention_hours, volume_policy
+from leads_flow.config import ConfigError, Settings, reject_retention_days, retention_hours, volume_policy
+from leads_flow.io.bulk import BulkPart
+from leads_flow.io.bulk import publish_bulk as run_bulk_publish
 from leads_flow.io.cleanup import drop_stale_stages, purge_rejects
+from leads_flow.io.connect import connected
 from leads_flow.io.db import Db
 from leads_flow.io.keyring import load_keyring
 from leads_flow.io.kids import check_kids_held
 from leads_flow.io.publish import publish_stage
 from leads_flow.io.schema import ensure_flow_schema
-from leads_flow.names import PII_CONN_ID
+from leads_flow.names import FLOW_CONN_ID, LEGACY_CONN_ID, PII_CONN_ID
 from leads_flow.pipeline import PartitionRun
 from leads_flow.tasks import metrics
 from leads_flow.tasks.boundary import (
@@ -32,7 +37,7 @@ from leads_flow.tasks.boundary import (
     plan_partitions,
     settings_from,
 )
-from leads_flow.window import Partition, resolve_window
+from leads_flow.window import Partition, id_partitions, resolve_window
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,13 +61,64 @@ def plan(
         drop_stale_stages(flow, retention_hours())  # staging tables of failed runs, kept for inspection until then
         purge_rejects(flow, reject_retention_days())
 
-    return plan_partitions(
+    mode = params.get("load_mode") or "auto"
+    if mode not in LOAD_MODES:
+        raise AirflowFailException(f"bad parameters: load_mode must be one of {', '.join(LOAD_MODES)}, got {mode!r}")
+    daily = plan_partitions(
         settings,
         start,
         end,
         prepare_flow=prepare,
         what="window",
     )
+    if mode == "daily":
+        return daily
+    with failing_fast():
+        bulk = bulk_partitions(settings, start, end, forced=mode == "bulk")
+    return [p.to_dict() for p in bulk] if bulk else daily
+
+
+LOAD_MODES = ("auto", "daily", "bulk")
+
+
+def bulk_partitions(
+    settings: Settings,
+    start: Any,
+    end: Any,
+    *,
+    forced: bool = False,
+    legacy_conn_id: str = LEGACY_CONN_ID,
+    flow_conn_id: str = FLOW_CONN_ID,
+) -> list[Partition]:
+    """The bulk path's partitions when the window is history-sized (or ``forced``), else []: at least
+    ``bulk_min_rows`` legacy rows in the window (the index-range count of the stage) and at least half as many as
+    leads_flow holds. MySQL only: on SQLite [] (daily partitions)."""
+    overlap = settings.overlap_minutes
+    read_start = Partition(start, end, overlap).read_start
+    with connected(legacy_conn_id) as legacy:
+        if legacy.dialect != "mysql":
+            return []
+        rows = int(legacy.query("count_window", {"start": read_start, "end": end}, legacy=settings.legacy_table)[0][0])
+        lo, hi = legacy.query("id_bounds", legacy=settings.legacy_table)[0]
+    if lo is None or not rows:
+        return []
+    if not forced:
+        if rows < settings.bulk_min_rows:
+            return []
+        with connected(flow_conn_id) as flow:
+            if flow.dialect != "mysql":
+                return []
+            flow_rows = int(flow.query("count_rows", table="leads_flow")[0][0])
+        if 2 * rows < flow_rows:
+            log.info("window of %d legacy rows against %d in leads_flow: daily partitions", rows, flow_rows)
+            return []
+    else:
+        with connected(flow_conn_id) as flow:
+            if flow.dialect != "mysql":
+                return []
+    parts = id_partitions(start, end, overlap, int(lo), int(hi), rows, settings.bulk_partition_rows)
+    log.info("bulk path: %d legacy rows in the window, %d id-range partition(s)", rows, len(parts))
+    return parts
 
 
 def _run(partition: Mapping[str, Any], run_id: str, params: Mapping[str, Any], **ids: Any) -> PartitionRun:
@@ -93,9 +149,11 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]
     check fails."""
     run_id = check_run_id(staged["etl_run_id"])
     run = _run(staged["partition"], run_id, params)
+    bulk = Partition.from_dict(staged["partition"]).bulk
     try:
         with failing_fast():
-            outcome = run.gate(staged, volume_policy(params.get("volume_check")))
+            # the volume check compares days with days: the bulk path's per-day rows, not its id ranges
+            outcome = run.gate(staged, None if bulk else volume_policy(params.get("volume_check")))
     except GateFailed as exc:
         volume = exc.rejected.volume
         metrics.gated(False, exc.rejected.seconds, volume.verdict if volume else None)
@@ -113,6 +171,9 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]
 
 def publish(gated: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     run_id = gated["etl_run_id"]
+    if Partition.from_dict(gated["partition"]).bulk:
+        log.info("%s: staged for the bulk publish (%s stays until then)", run_id, gated["stage_table"])
+        return {"etl_run_id": run_id, "published": 0, "dry_run": bool(params.get("dry_run")), "bulk": True}
     dry = bool(params.get("dry_run"))
     t0 = time.perf_counter()
     with failing_fast():
@@ -120,3 +181,26 @@ def publish(gated: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, An
     metrics.published(changed, time.perf_counter() - t0, dry_run=dry)
     log.info("%s %s: %d row change(s)", "dry run, not published" if dry else "published", run_id, changed)
     return {"etl_run_id": run_id, "published": changed, "dry_run": dry}
+
+
+def publish_bulk(
+    partitions: list[Mapping[str, Any]], params: Mapping[str, Any], dag_id: str, dag_run_id: str
+) -> dict[str, Any]:
+    """The fan-in of the bulk path: publish every gated bulk partition at once (:mod:`leads_flow.io.bulk`). A daily
+    plan has nothing to do here: skipped."""
+    parts = [Partition.from_dict(p) for p in partitions]
+    bulk = [p for p in parts if p.bulk]
+    if not bulk:
+        raise AirflowSkipException("daily partitions: each was published by its own task")
+    check_run_id(dag_run_id)
+    dry = bool(params.get("dry_run"))
+    t0 = time.perf_counter()
+    with failing_fast():
+        out = run_bulk_publish(
+            [BulkPart(etl_run_id_for(dag_run_id, p), p) for p in bulk],
+            dag_id=dag_id,
+            dag_run_id=dag_run_id,
+            dry_run=dry,
+        )
+    metrics.published(out["published"], time.perf_counter() - t0, dry_run=dry)
+    return out
