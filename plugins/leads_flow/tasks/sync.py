@@ -166,12 +166,13 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]
         "extracted": staged["extracted"],
         "staged": staged["staged"],
         "rejected": staged["rejected"],
+        "bulk": bulk,
     }
 
 
 def publish(gated: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     run_id = gated["etl_run_id"]
-    if Partition.from_dict(gated["partition"]).bulk:
+    if gated.get("bulk"):
         log.info("%s: staged for the bulk publish (%s stays until then)", run_id, gated["stage_table"])
         return {"etl_run_id": run_id, "published": 0, "dry_run": bool(params.get("dry_run")), "bulk": True}
     dry = bool(params.get("dry_run"))
