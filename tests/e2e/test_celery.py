@@ -238,7 +238,12 @@ def test_celery_two_workers_manual_range_and_backfill_match_local(
             assert same, "the backfill under Celery gave another leads_flow than the LocalExecutor path"
 
             # 3. every task instance: success on its first try, run by one of the two workers, both used
-            tis = stack.all_task_instances()
+            # (publish_bulk, the bulk path's fan-in, is skipped by these daily runs: nothing of it runs anywhere)
+            tis = [
+                ti
+                for ti in stack.all_task_instances()
+                if not (ti["task_id"] == "publish_bulk" and ti["state"] == "skipped")
+            ]
             assert len(tis) >= 2 * 4 + 3 * 4  # manual (3 mapped partitions) + scheduled + 3 backfill runs
             assert all(ti["state"] == "success" and ti["try_number"] == 1 for ti in tis), [
                 (ti["task_id"], ti["state"], ti["try_number"]) for ti in tis if ti["state"] != "success"

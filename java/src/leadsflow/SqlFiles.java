@@ -28,6 +28,8 @@ final class SqlFiles {
     private static final Pattern SLOT = Pattern.compile("\\{([a-z_][a-z0-9_]*)\\}");
     private static final Pattern NAMED = Pattern.compile("(?<![:\\w]):([a-z_][a-z0-9_]*)");
     private static final Map<String, String> TEXTS = new ConcurrentHashMap<>();
+    /** Slots with a default, as io/sql.py's: the table an upsert fragment writes (the bulk path names a shadow). */
+    private static final Map<String, String> DEFAULT_SLOTS = Map.of("flow_table", "leads_flow");
 
     /** The raw text of sql/NAME.sql on the class path, or null. */
     private static String resource(String name) {
@@ -78,7 +80,7 @@ final class SqlFiles {
         Matcher m = SLOT.matcher(text(name));
         StringBuilder filled = new StringBuilder();
         while (m.find()) {
-            String v = slots.get(m.group(1));
+            String v = slots.getOrDefault(m.group(1), DEFAULT_SLOTS.get(m.group(1)));
             if (v == null) throw new IllegalArgumentException("SQL slot {" + m.group(1) + "} has no value");
             m.appendReplacement(filled, Matcher.quoteReplacement(v));
         }
