@@ -25,6 +25,16 @@ def _tsv(v: Any) -> str:
     return str(v)  # int, and datetime whose str() is the 'YYYY-MM-DD HH:MM:SS[.ffffff]' MySQL reads
 
 
+def tsv_line(row: tuple, tabs: int) -> str:
+    """One row as a LOAD DATA line of ``tabs`` + 1 fields. Most rows need no escape: joined as they are, then
+    checked whole (a tab, newline, CR or NUL of a value, or a backslash beyond the NULL markers' own, sends the
+    row to the per-value path), which costs a fifth less than looking at each value."""
+    line = "\t".join(["\\N" if v is None else v if v.__class__ is str else str(v) for v in row])
+    if line.count("\t") != tabs or line.count("\\") != row.count(None) or "\n" in line or "\r" in line or "\0" in line:
+        return "\t".join(map(_tsv, row))
+    return line
+
+
 def load_rows(flow: Db, table: str, rows: list[tuple]) -> None:
     """Bulk-load mapped rows: LOAD DATA LOCAL INFILE on MySQL (tmpfs file), executemany on SQLite."""
     if not rows:
@@ -36,7 +46,8 @@ def load_rows(flow: Db, table: str, rows: list[tuple]) -> None:
         )
         return
     with stage_file() as f:  # tmpfs, named after this process: sweep_stage_files removes it if we are killed
-        f.write("\n".join(["\t".join(map(_tsv, r)) for r in rows]))
+        tabs = len(STAGE_COLUMNS) - 1
+        f.write("\n".join([tsv_line(r, tabs) for r in rows]))
         f.write("\n")
         f.flush()
         [sql] = flow.sql("stage_load", stage=table, columns=columns)
