@@ -40,18 +40,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _mysql_admin, mysql_conn_uri
+from tests.e2e.airflow_stack import DAG_ID, POOL, AirflowStack, Deadline
 from tests.e2e.celery_support import HOSTNAME_PREFIX
-from tests.e2e.test_backfill import (
-    BACKFILL_FROM,
-    BACKFILL_TO,
-    DAG_ID,
-    MANUAL_CONF,
-    POOL,
-    AirflowStack,
-    Deadline,
-    _max_overlap,
-    _seed_rows,
-)
+from tests.e2e.test_backfill import BACKFILL_FROM, BACKFILL_TO, MANUAL_CONF, _max_overlap, _seed_rows
 from tests.helpers import flow_table, insert, sync, truncate_flow
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql, pytest.mark.celery]

@@ -24,7 +24,7 @@ from datetime import datetime
 import pytest
 
 from devkit.seed import random_mobile
-from tests.e2e.test_backfill import POOL, AirflowStack, Deadline
+from tests.e2e.airflow_stack import POOL, AirflowStack, Deadline
 from tests.helpers import insert, legacy_row
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
