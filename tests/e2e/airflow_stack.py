@@ -141,10 +141,15 @@ class AirflowStack:
         for name, args in self.COMPONENTS.items():
             self.start_component(name, args, self.component_env(name))
 
-    def start_component(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        out = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    def start_component(self, name: str, args: list[str], env: dict[str, str], env_file: Path | None = None) -> None:
+        """Start ``airflow ARGS``; with ``env_file``, loaded first as docs/running.md says for the units that run
+        tasks (``set -a; . FILE; set +a``: only the file's path is on a command line, never its content)."""
+        cmd = [sys.executable, "-m", "airflow", *args]
+        if env_file is not None:
+            cmd = ["bash", "-c", 'set -a; . "$1"; set +a; shift; exec "$@"', "_", str(env_file), *cmd]
+        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args],
+            cmd,
             env=env,
             cwd=self.home,
             stdout=out,
@@ -159,19 +164,21 @@ class AirflowStack:
             if p.poll() is not None:
                 raise AssertionError(f"airflow {name} exited early with {p.returncode}")
 
-    def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM each component's process group and every descendant (by pid), SIGKILL what is left."""
+    def stop(self, grace: float = 15.0, names: list[str] | None = None) -> None:
+        """SIGTERM each component's process group and every descendant (by pid), SIGKILL what is left; only the
+        components ``names`` if given (then forgotten, so that they can be started again)."""
         import psutil
 
+        procs = self.procs if names is None else {n: self.procs[n] for n in names}
         victims: dict[int, psutil.Process] = {}
-        for p in self.procs.values():
+        for p in procs.values():
             try:
                 root = psutil.Process(p.pid)
                 for proc in [root, *root.children(recursive=True)]:
                     victims[proc.pid] = proc
             except psutil.NoSuchProcess:
                 pass
-        for p in self.procs.values():
+        for p in procs.values():
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGTERM)  # the group was made by start_new_session
@@ -183,7 +190,7 @@ class AirflowStack:
             except psutil.NoSuchProcess:
                 pass
         _, alive = psutil.wait_procs(list(victims.values()), timeout=grace)
-        for p in self.procs.values():
+        for p in procs.values():
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGKILL)
@@ -195,11 +202,14 @@ class AirflowStack:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(alive, timeout=5)
-        for p in self.procs.values():
+        for p in procs.values():
             try:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        if names is not None:
+            for n in names:
+                self.procs.pop(n)
 
     # -- REST
 

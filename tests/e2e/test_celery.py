@@ -11,7 +11,7 @@ Starts `airflow api-server`, `airflow scheduler`, `airflow dag-processor` and tw
   * the keyring (AIRFLOW_CONN_LEADS_PII) given to the workers only: with Celery they run the tasks, the
     scheduler does not.
 
-The component handling (start, readiness, REST token, stop by pid, log dump) is test_backfill.py's
+The component handling (start, readiness, REST token, stop by pid, log dump) is tests/e2e/airflow_stack.py's
 AirflowStack, extended here. Then, as an operator would:
 
     airflow pools set leads_legacy 2 "legacy reads"
