@@ -288,14 +288,16 @@ def _connection_password(conn_id: str) -> str | None:
 def alert_webhook_url() -> str | None:
     """The alert webhook URL (a secret: it usually carries a token), from the first of
 
-    1. the connection ``leads_flow_alert_webhook``, the URL as its password (secrets backend, environment or
+    1. the env var ``LEADS_FLOW_ALERT_WEBHOOK`` of the task processes, when a deployment sets one: no Airflow
+       user can override it (an op may create connections in the metadata database, which a lookup reaches
+       last);
+    2. the connection ``leads_flow_alert_webhook``, the URL as its password (secrets backend, environment or
        metadata database: Airflow masks a password in the REST API, the UI and task logs);
-    2. the env var ``LEADS_FLOW_ALERT_WEBHOOK`` (the task processes' environment);
     3. the Variable ``leads_flow_alert_webhook``, still read but deprecated, with a warning: Airflow shows that
        Variable in clear to every user who may read Variables, and any op may set it.
 
     The log line names the source, never the value."""
-    url = _connection_password(WEBHOOK_CONN_ID) or _blank_is_unset(env_text(WEBHOOK_ENV))
+    url = _blank_is_unset(env_text(WEBHOOK_ENV)) or _connection_password(WEBHOOK_CONN_ID)
     if url:
         return url
     url = _variable(WEBHOOK_VARIABLE)

@@ -80,9 +80,9 @@ def _opener(ca_file: str | None) -> urllib.request.OpenerDirector:
 class LeadsFlowWebhookNotifier(BaseNotifier):
     """POST the failure message as JSON to a webhook (chat, incident tool, any HTTP endpoint).
 
-    ``url`` defaults to :func:`leads_flow.config.alert_webhook_url`: the password of the connection
-    ``leads_flow_alert_webhook``, else env ``LEADS_FLOW_ALERT_WEBHOOK``, else the deprecated Variable of that
-    name (with a warning); without one the notifier only logs that nothing was sent. The message comes from ``message`` or is
+    ``url`` defaults to :func:`leads_flow.config.alert_webhook_url`: env ``LEADS_FLOW_ALERT_WEBHOOK``, else the
+    password of the connection ``leads_flow_alert_webhook``, else the deprecated Variable of that name (with a
+    warning); without one the notifier only logs that nothing was sent. The message comes from ``message`` or is
     built from the callback context. No field is templated: exception text must never be run as Jinja.
 
     The URL is masked in logs (:func:`mask_webhook_url`), must be https (:func:`check_webhook_url`), and
