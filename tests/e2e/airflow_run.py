@@ -2,7 +2,7 @@
 
 ``airflow_env`` builds the environment (an Airflow home with a SQLite metadata database, the project's DAGs and
 plugins, the keyring fields masked); ``DAG_RUN`` is the script the fresh interpreter runs: ``dag.test()`` of a DAG
-with a run conf, printing one ``LEADS-FLOW-RESULT {json}`` line (the run's state, the webhook Variable's
+with a run conf, printing one ``LEADS-FLOW-RESULT {json}`` line (the run's state, the alert webhook's
 SHA-256). With ``LEADS_FLOW_NO_CONN_ENV=1`` it first asserts that no ``AIRFLOW_CONN_*`` reached the process.
 """
 
@@ -25,8 +25,8 @@ assert not bag.import_errors, sorted(bag.import_errors)
 dag_id = sys.argv[2] if len(sys.argv) > 2 else "leads_flow_sync"
 dr = bag.dags[dag_id].test(logical_date=None, run_conf=json.loads(sys.argv[1]))
 import hashlib
-from airflow.models import Variable
-hook = Variable.get("leads_flow_alert_webhook", default_var="")
+from leads_flow.config import alert_webhook_url
+hook = alert_webhook_url() or ""
 print("LEADS-FLOW-RESULT " + json.dumps({
     "state": str(dr.state),
     "webhook_sha256": hashlib.sha256(hook.encode()).hexdigest(),

@@ -11,7 +11,7 @@ Starts `airflow api-server`, `airflow scheduler`, `airflow dag-processor` and tw
   * the keyring (AIRFLOW_CONN_LEADS_PII) given to the workers only: with Celery they run the tasks, the
     scheduler does not.
 
-The component handling (start, readiness, REST token, stop by pid, log dump) is test_backfill.py's
+The component handling (start, readiness, REST token, stop by pid, log dump) is tests/e2e/airflow_stack.py's
 AirflowStack, extended here. Then, as an operator would:
 
     airflow pools set leads_legacy 2 "legacy reads"
@@ -40,18 +40,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _mysql_admin, mysql_conn_uri
+from tests.e2e.airflow_stack import DAG_ID, POOL, AirflowStack, Deadline
 from tests.e2e.celery_support import HOSTNAME_PREFIX
-from tests.e2e.test_backfill import (
-    BACKFILL_FROM,
-    BACKFILL_TO,
-    DAG_ID,
-    MANUAL_CONF,
-    POOL,
-    AirflowStack,
-    Deadline,
-    _max_overlap,
-    _seed_rows,
-)
+from tests.e2e.test_backfill import BACKFILL_FROM, BACKFILL_TO, MANUAL_CONF, _max_overlap, _seed_rows
 from tests.helpers import flow_table, insert, sync, truncate_flow
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql, pytest.mark.celery]

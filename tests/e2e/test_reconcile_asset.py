@@ -1,4 +1,4 @@
-"""End to end under a real Airflow (the stack of test_backfill.py): leads_flow_reconcile is scheduled by the Asset
+"""End to end under a real Airflow (the stack of tests/e2e/airflow_stack.py): leads_flow_reconcile is scheduled by the Asset
 that leads_flow_sync's *Publish* updates, and the asset-triggered run compares the day that sync published.
 
     airflow dags unpause leads_flow_sync        # creates the scheduled run of the latest complete day (no rows)
@@ -24,7 +24,7 @@ from datetime import datetime
 import pytest
 
 from devkit.seed import random_mobile
-from tests.e2e.test_backfill import POOL, AirflowStack, Deadline
+from tests.e2e.airflow_stack import POOL, AirflowStack, Deadline
 from tests.helpers import insert, legacy_row
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]

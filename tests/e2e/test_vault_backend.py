@@ -16,8 +16,9 @@ What docs/running.md ("Production: a secrets backend") tells an operator, done f
    process (so that no secrets backend cached by another test is reused), on two MariaDB databases of this
    test's own.
 
-The webhook goes in as docs/operations.md says (``{"value": URL}`` on stdin under ``variables/``), and Airflow's
-Variable ``leads_flow_alert_webhook`` reads it from there. Then: the run succeeded and published every lead; each phone token decrypts, and each blind index matches,
+The webhook goes in as docs/operations.md says (the connection ``leads_flow_alert_webhook``, the URL as its
+password, on stdin under ``connections/``), and the notifier's :func:`leads_flow.config.alert_webhook_url` reads it
+from there. Then: the run succeeded and published every lead; each phone token decrypts, and each blind index matches,
 with the keyring read back from OpenBao; the run's output holds no key in any spelling; the Airflow token
 cannot read a secret outside its policy. Nothing prints a phone or a key.
 """
@@ -178,15 +179,15 @@ def test_sync_reads_every_connection_from_openbao(openbao, mysql_dbs, logins, tm
     assert stored["conn_type"] == "generic"
     assert Keyring.from_extra(stored["extra"]).active_enc_kid == "1"
 
-    # the webhook as docs/operations.md stores it: {"value": URL} on stdin under variables/
+    # the webhook as docs/operations.md stores it: the connection with the URL as its password, on stdin
     webhook = f"https://chat.example.com/hooks/{secrets.token_urlsafe(24)}"
     openbao.bao(
         "kv",
         "put",
         "-mount=secret",
-        "variables/leads_flow_alert_webhook",
+        "connections/leads_flow_alert_webhook",
         "-",
-        stdin=json.dumps({"value": webhook}).encode(),
+        stdin=json.dumps({"conn_type": "generic", "password": webhook}).encode(),
     )
 
     # -- a token for Airflow that reads the leads_* connections and variables only, in a 0600 file
@@ -239,7 +240,7 @@ def test_sync_reads_every_connection_from_openbao(openbao, mysql_dbs, logins, tm
     result = [line for line in run.stdout.splitlines() if line.startswith("LEADS-FLOW-RESULT ")]
     ok = run.returncode == 0 and bool(result) and json.loads(result[-1].split(" ", 1)[1])["state"] == "success"
     assert ok, "dag.test() did not succeed; its output ends with:\n" + output[-4000:]
-    # Airflow's Variable leads_flow_alert_webhook comes from OpenBao too (compared by digest, never printed)
+    # the webhook connection leads_flow_alert_webhook comes from OpenBao too (compared by digest, never printed)
     assert json.loads(result[-1].split(" ", 1)[1])["webhook_sha256"] == hashlib.sha256(webhook.encode()).hexdigest()
     webhook_leaked = webhook.rsplit("/", 1)[1] in output
     assert not webhook_leaked, "the run's output holds the webhook token"

@@ -617,7 +617,7 @@ def test_keyring_extra_fields_are_masked_by_every_airflow_process():
     assert "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES" in (ROOT / "scripts" / "demo.py").read_text()
     assert "demo_env()" in (ROOT / "scripts" / "ui.sh").read_text()  # ui.sh exports every demo_env() value
     assert value == demo.SENSITIVE_VAR_CONN_NAMES
-    e2e = (ROOT / "tests" / "e2e" / "test_backfill.py").read_text()
+    e2e = (ROOT / "tests" / "e2e" / "airflow_stack.py").read_text()
     assert f'SENSITIVE_NAMES = "{value}"' in e2e and '"AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": SENSITIVE_NAMES' in e2e
 
 

@@ -140,6 +140,7 @@ def no_configured_channels(monkeypatch):
         config.WEBHOOK_CA_ENV,
         "AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK",
         "AIRFLOW_VAR_LEADS_FLOW_ALERT_EMAIL",
+        WEBHOOK_CONN_ENV,
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.test")
@@ -148,15 +149,16 @@ def no_configured_channels(monkeypatch):
 class Captured(logging.Handler):
     """Log records of leads_flow.tasks.notify (pytest's logging plugin is off in CI: -p no:logging)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "leads_flow.tasks") -> None:  # notify, failure, webhook
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
+        self.name = name
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(record.getMessage())
 
     def __enter__(self) -> Captured:
-        self.logger = logging.getLogger("leads_flow.tasks")  # notify, failure, webhook
+        self.logger = logging.getLogger(self.name)
         self.level = self.logger.level
         self.logger.setLevel(logging.DEBUG)
         self.logger.addHandler(self)
@@ -250,6 +252,49 @@ def test_webhook_unset_is_a_logged_no_op():
         LeadsFlowWebhookNotifier()(context(leaky_error()))
     [line] = [m for m in logs.lines if "not sent" in m]
     assert config.WEBHOOK_ENV in line and not DIGIT_RUN.search(line)
+
+
+WEBHOOK_CONN_ENV = "AIRFLOW_CONN_" + config.WEBHOOK_CONN_ID.upper()
+
+
+def webhook_connection(url: str) -> str:
+    """The connection ``leads_flow_alert_webhook`` as docs/operations.md writes it: the whole URL as its password."""
+    return json.dumps({"conn_type": "generic", "password": url})
+
+
+def test_the_webhook_comes_from_the_env_then_its_connection_then_the_old_variable(hook, monkeypatch):
+    other = hook.url.replace(TOKEN, "0ther-token-abcdefghijklmnopqrs")
+    old = hook.url.replace(TOKEN, "01d-variable-token-abcdefghijkl")
+    monkeypatch.setenv("AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK", old)
+    monkeypatch.setenv(WEBHOOK_CONN_ENV, webhook_connection(hook.url))
+    with Captured("leads_flow.config") as logs:
+        LeadsFlowWebhookNotifier()(context(ValueError("x")))
+    assert [r["path"] for r in hook.requests] == [f"/hooks/leads?token={TOKEN}"]  # the connection's password
+    assert not logs.lines  # no warning: the Variable was not used
+    monkeypatch.setenv(config.WEBHOOK_ENV, other)  # a deployment's own environment wins over any connection
+    LeadsFlowWebhookNotifier()(context(ValueError("x")))
+    assert hook.requests[-1]["path"].endswith("0ther-token-abcdefghijklmnopqrs")
+
+
+def test_the_old_webhook_variable_is_still_read_with_a_warning_that_names_it_never_its_value(hook, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_LEADS_FLOW_ALERT_WEBHOOK", hook.url)
+    with Captured() as logs, Captured("leads_flow.config") as config_logs:
+        LeadsFlowWebhookNotifier()(context(ValueError("x")))
+    assert [r["path"] for r in hook.requests] == [f"/hooks/leads?token={TOKEN}"]
+    [warning] = [m for m in config_logs.lines if "Variable" in m]
+    assert config.WEBHOOK_VARIABLE in warning and config.WEBHOOK_CONN_ID in warning
+    assert not any(TOKEN in m or "/hooks/" in m for m in logs.lines + config_logs.lines)
+
+
+def test_the_webhook_connections_password_is_what_airflow_masks_in_its_rest_api():
+    """The field the docs put the URL in is one Airflow's REST API (and so the UI) returns as ``***``."""
+    from airflow.api_fastapi.core_api.datamodels.connections import ConnectionResponse
+
+    url = f"https://chat.example.com/hooks/{TOKEN}"
+    fields = dict.fromkeys(("description", "host", "login", "schema", "port", "extra", "team_name"))
+    row = {**fields, "conn_id": config.WEBHOOK_CONN_ID, "conn_type": "generic", "password": url}
+    shown = ConnectionResponse.model_validate(row).model_dump_json(by_alias=True)
+    assert TOKEN not in shown and '"password":"***"' in shown
 
 
 def test_webhook_must_be_https_and_the_refusal_does_not_show_the_url(plain_hook):

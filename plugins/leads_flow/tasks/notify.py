@@ -11,7 +11,8 @@ It does two things, each allowed to fail without hiding the other:
    wrote its own error there. A partition that died before the pipeline opened its row gets a new ``failed``
    row, so the run report shows it too.
 2. **Notify** through Airflow's notifier mechanism: :class:`~leads_flow.tasks.webhook.LeadsFlowWebhookNotifier`
-   (the Variable ``leads_flow_alert_webhook`` or env ``LEADS_FLOW_ALERT_WEBHOOK``; unset: one log line) and the
+   (env ``LEADS_FLOW_ALERT_WEBHOOK``, the connection ``leads_flow_alert_webhook``'s password, or the deprecated
+   Variable of that name; unset: one log line) and the
    SMTP provider's ``SmtpNotifier`` to the addresses in ``leads_flow_alert_email`` / ``LEADS_FLOW_ALERT_EMAIL``
    through ``LEADS_FLOW_ALERT_SMTP_CONN_ID`` (default ``smtp_default``), with the templates of
    :mod:`leads_flow.tasks.messages`.

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseNotifier
 
-from leads_flow.config import WEBHOOK_CA_ENV, WEBHOOK_ENV, WEBHOOK_VARIABLE, alert_setting, env_text
+from leads_flow.config import WEBHOOK_CA_ENV, WEBHOOK_CONN_ID, WEBHOOK_ENV, alert_webhook_url, env_text
 from leads_flow.io.masking import mask_secret
 from leads_flow.rules.redact import redact
 from leads_flow.tasks.failure import failure_of, message_of
@@ -80,8 +80,9 @@ def _opener(ca_file: str | None) -> urllib.request.OpenerDirector:
 class LeadsFlowWebhookNotifier(BaseNotifier):
     """POST the failure message as JSON to a webhook (chat, incident tool, any HTTP endpoint).
 
-    ``url`` defaults to the Variable ``leads_flow_alert_webhook`` / env var ``LEADS_FLOW_ALERT_WEBHOOK``;
-    without one the notifier only logs that nothing was sent. The message comes from ``message`` or is
+    ``url`` defaults to :func:`leads_flow.config.alert_webhook_url`: env ``LEADS_FLOW_ALERT_WEBHOOK``, else the
+    password of the connection ``leads_flow_alert_webhook``, else the deprecated Variable of that name (with a
+    warning); without one the notifier only logs that nothing was sent. The message comes from ``message`` or is
     built from the callback context. No field is templated: exception text must never be run as Jinja.
 
     The URL is masked in logs (:func:`mask_webhook_url`), must be https (:func:`check_webhook_url`), and
@@ -114,11 +115,11 @@ class LeadsFlowWebhookNotifier(BaseNotifier):
 
     def notify(self, context: Mapping[str, Any]) -> None:
         message = self.message or context.get("leads_flow_alert") or message_of(failure_of(context))
-        url = self.url or alert_setting(WEBHOOK_VARIABLE, WEBHOOK_ENV)
+        url = self.url or alert_webhook_url()
         if not url:
             log.info(
-                "leads-flow alert not sent: no webhook configured (Variable %s or env %s): %s",
-                WEBHOOK_VARIABLE,
+                "leads-flow alert not sent: no webhook configured (connection %s or env %s): %s",
+                WEBHOOK_CONN_ID,
                 WEBHOOK_ENV,
                 message.get("text"),
             )
