@@ -74,7 +74,9 @@ def synthetic_texts(n: int, seed: int = 11) -> list[str]:
         elif r < 0.85:
             text = rng.choice(["wx_mini", "baidu_sem", "douyin-feed", "offline"])
         elif r < 0.97:
-            text = f"来自微信群二〇二六年十二月{rng.choice('一二三四五六七八九')}日 三百五十元 五号楼 👨\u200d👩\u200d👧"
+            text = (
+                f"来自微信群二〇二六年十二月{rng.choice('一二三四五六七八九')}日 三百五十元 五号楼 👨\u200d👩\u200d👧"
+            )
         else:
             text = rng.choice([f"tel={nsn}", f"call {nsn[:3]} {nsn[3:7]} {nsn[7:]}", "微信" + nsn.translate(FW)])
         out.append(text)

@@ -198,12 +198,15 @@ def _class(chars: str) -> str:
 
 
 _EXTRA = _class(
-    _SEPARATORS + "".join(_CHINESE_NUMERALS) + "".join(_SPOKEN) + "".join(
-        chr(c) for a, b, _v in _DIGIT_SIGN_RANGES for c in range(a, b + 1)
-    )
+    _SEPARATORS
+    + "".join(_CHINESE_NUMERALS)
+    + "".join(_SPOKEN)
+    + "".join(chr(c) for a, b, _v in _DIGIT_SIGN_RANGES for c in range(a, b + 1))
 ) + "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b in _INVISIBLE_RANGES)
-_DIGITISH = "\\d" + _class("".join(_CHINESE_NUMERALS) + "".join(_SPOKEN)) + "".join(
-    f"\\U{a:08X}-\\U{b:08X}" for a, b, _v in _DIGIT_SIGN_RANGES
+_DIGITISH = (
+    "\\d"
+    + _class("".join(_CHINESE_NUMERALS) + "".join(_SPOKEN))
+    + "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b, _v in _DIGIT_SIGN_RANGES)
 )
 # Stretches that can hold 11 digits: from a digit (or the '%' of an escape) to a digit (or an escape's last hex
 # digit), 11+ characters of digits, separators, escapes and invisibles. A cheap superset (most user agents and URLs
@@ -293,9 +296,7 @@ def _ipv4_free_runs(raw: list[str], digits: list[str], gaps: list[str]) -> list[
     return [r for r in runs if r]
 
 
-def _mobile_at(
-    raw: list[str], digits: list[str], gaps: list[str], run: range, i: int
-) -> tuple[int, str, str] | None:
+def _mobile_at(raw: list[str], digits: list[str], gaps: list[str], run: range, i: int) -> tuple[int, str, str] | None:
     """The longest mobile made of groups ``i``.. of ``run``: (index of its last group, prefix, national number)."""
     start, stop = run.start, run.stop
     best = None
@@ -348,7 +349,9 @@ def _grouped_like_a_phone(groups: list[str], prefix_len: int, glued_before: int 
     outside the mobile (两1 38… has a first group of two)."""
     seen, runs_ok, ones_ok = 0, True, True
     last = len(groups) - 1
-    lengths = [len(g) + (glued_before if k == 0 else 0) + (glued_after if k == last else 0) for k, g in enumerate(groups)]
+    lengths = [
+        len(g) + (glued_before if k == 0 else 0) + (glued_after if k == last else 0) for k, g in enumerate(groups)
+    ]
     for k, g in enumerate(groups):
         before = seen
         seen += len(g)
