@@ -1,9 +1,10 @@
-"""Micro-benchmark (not a test): µs per row for normalise, encrypt, index and the whole row.
+"""Micro-benchmark (not a test): µs per row for normalise, encrypt, index and the whole row, and µs per text value
+for the phone-in-text detector (the mapping runs it over every text column of every row).
 
     .venv/bin/python benchmarks/bench_phone.py [rows]
 
 Synthetic phones in the shapes seen in lead data; in-memory random keys.
-The last line, ``phone_us_per_row=<x>``, is normalize + protect (token, bidx, mask).
+``mask_phones_in_text`` is per text value. The last line, ``phone_us_per_row=<x>``, is normalize + protect (token, bidx, mask).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
 from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.rules.keyring import Keyring
-from leads_flow.rules.phone import InvalidPhone, normalize  # noqa: E402
+from leads_flow.rules.phone import InvalidPhone, mask_phones_in_text, normalize  # noqa: E402
 
 PREFIXES = [f"13{d}" for d in range(10)] + ["150", "151", "152", "155", "158", "159", "166", "177", "186", "188", "199"]
 FW = {ord(c): 0xFF10 + int(c) for c in "0123456789"}
@@ -52,6 +53,36 @@ def synthetic_rows(n: int, seed: int = 7) -> list[str]:
     return rows
 
 
+def synthetic_texts(n: int, seed: int = 11) -> list[str]:
+    """Text columns as they come: user agents, landing URLs (escapes), channels, Chinese text, ~3% with a phone."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        nsn = rng.choice(PREFIXES) + f"{rng.randrange(10**8):08d}"
+        chrome = f"{rng.randrange(100, 150)}.0.{rng.randrange(4000, 9000)}.{rng.randrange(300)}"
+        r = rng.random()
+        if r < 0.40:
+            text = (
+                f"Mozilla/5.0 (Linux; Android {rng.randrange(9, 16)}; V2309A Build/UP1A.{rng.randrange(220101, 251231)}"
+                f".{rng.randrange(1000):03d}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{chrome} Mobile Safari/537.36"
+            )
+        elif r < 0.70:
+            text = (
+                f"https://m.example.cn/lp/spring?utm_campaign=%E6%98%A5%E5%AD%A3{rng.randrange(2015, 2035)}"
+                f"&ts={rng.randrange(1_600_000_000_000, 1_900_000_000_000)}&ip=10.{rng.randrange(256)}.1.2"
+            )
+        elif r < 0.85:
+            text = rng.choice(["wx_mini", "baidu_sem", "douyin-feed", "offline"])
+        elif r < 0.97:
+            text = (
+                f"来自微信群二〇二六年十二月{rng.choice('一二三四五六七八九')}日 三百五十元 五号楼 👨\u200d👩\u200d👧"
+            )
+        else:
+            text = rng.choice([f"tel={nsn}", f"call {nsn[:3]} {nsn[3:7]} {nsn[7:]}", "微信" + nsn.translate(FW)])
+        out.append(text)
+    return out
+
+
 def timed(label: str, fn: Callable[[str], object], rows: Sequence[str]) -> float:
     start = time.perf_counter()
     for raw in rows:
@@ -79,6 +110,7 @@ def main() -> None:
     timed("encrypt", cipher.encrypt, e164s)
     timed("bidx", cipher.bidx, e164s)
     timed("protect", cipher.protect, e164s)
+    timed("mask_phones_in_text", mask_phones_in_text, synthetic_texts(n))
     total = timed("normalize+protect", lambda raw: cipher.protect(normalize(raw)), rows)
     print(f"phone_us_per_row={total:.2f}")
 

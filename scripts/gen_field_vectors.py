@@ -48,6 +48,13 @@ P3 = "15000000000"
 P4 = "18600000000"
 FW = str.maketrans("0123456789+", "０１２３４５６７８９＋")
 AR = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+CN = str.maketrans("0123456789", "零一二三四五六七八九")
+CIRCLED = str.maketrans("0123456789", "⓪①②③④⑤⑥⑦⑧⑨")
+
+
+def _pct(text: str) -> str:
+    return "".join(f"%{b:02X}" for b in text.encode())
+
 
 BASE: dict[str, Any] = {
     "id": 1,
@@ -125,6 +132,27 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("text with zero-width and combining characters", {"from_channel": "\u200bwx\u0301", "user_agent": "e\u0301 UA"}),
     ("text with arabic-indic phone", {"user_agent": "UA " + P2.translate(AR)}),
     ("text with a number that is no mobile", {"user_agent": "build 12345678901234567890"}),
+    # --- issue 25: what a person reads as a phone (docs/phone-protection.md §13)
+    (
+        "channel with a phone joined by zero-width spaces",
+        {"from_channel": "wx" + "\u200b".join([P2[:3], P2[3:7], P2[7:]])},
+    ),
+    ("user agent with a phone joined by thin spaces", {"user_agent": "UA " + "\u2009".join([P2[:3], P2[3:7], P2[7:]])}),
+    ("channel with a phone joined by middle dots", {"from_channel": "\u00b7".join([P3[:3], P3[3:7], P3[7:]])}),
+    ("url with percent-encoded soft hyphens in a phone", {"window_url": f"https://x.cn/?p={P2[:3]}%C2%AD{P2[3:]}"}),
+    ("channel with a phone in Chinese numerals", {"from_channel": "电话" + P2.translate(CN)}),
+    ("channel with a phone in spoken Chinese numerals", {"from_channel": P3.translate(CN).replace("一", "幺")}),
+    ("url with percent-encoded Chinese numerals", {"window_url": "https://x.cn/?p=" + _pct(P2.translate(CN))}),
+    ("user agent with a circled-digit phone", {"user_agent": "UA " + P2.translate(CIRCLED)}),
+    ("user agent with a keycap phone", {"user_agent": "".join(d + "\ufe0f\u20e3" for d in P2) + " ok"}),
+    ("channel with a numeral glued to a phone", {"from_channel": "张一" + P2}),
+    (
+        "text with Chinese numerals and emoji that are no phone",
+        {
+            "from_channel": "二〇二六年十二月七日三百五十元",
+            "user_agent": "UA \U0001f468\u200d\U0001f469\u200d\U0001f467 Wer\u00adbe 2\u00ad0\u00ad2\u00ad6",
+        },
+    ),
     # --- IP address
     ("ip NULL", {"ip_address": None}),
     ("ip padded", {"ip_address": " 10.1.0.7 "}),

@@ -69,14 +69,48 @@ MOBILE_PREFIXES = [
 ]
 FULL_WIDTH = {str(d): chr(0xFF10 + d) for d in range(10)}
 ARABIC_INDIC = {str(d): chr(0x0660 + d) for d in range(10)}
-SEPARATORS = (" ", "-", "_", ".", "/", "(", ")", "+", "\u3000", "\uff0d", "\u2014", "%20", "%2D", "%5F", "%2E", "%2F")
+MATH_BOLD = {str(d): chr(0x1D7CE + d) for d in range(10)}  # 𝟎-𝟗, decimal digits of another block
+CHINESE = {
+    "0": "零〇",
+    "1": "一",
+    "2": "二",
+    "3": "三",
+    "4": "四",
+    "5": "五",
+    "6": "六",
+    "7": "七",
+    "8": "八",
+    "9": "九",
+}
+SPOKEN = {"1": "幺", "2": "两"}  # only where the whole national number is spelled in Chinese numerals
+# digit signs (Unicode No with a digit value): circled, parenthesised, full stop, dingbats, double circled, superscript
+SIGNS = {
+    str(d): [chr(c) for c in (0x245F + d, 0x2473 + d, 0x2487 + d, 0x2775 + d, 0x277F + d, 0x2789 + d, 0x24F4 + d)]
+    for d in range(1, 10)
+} | {"0": ["\u24ea", "\u24ff", "\u2070", "\u2080"]}
+SIGNS["1"].append("\u00b9")
+SIGNS["2"].append("\u00b2")
+KEYCAP = ("\ufe0f\u20e3", "\u20e3")  # 1️⃣ and the bare keycap 1⃣
+# invisible characters (Unicode Cf) as seen in pasted text, and in URLs as percent-encoded UTF-8
+INVISIBLES = ("\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u200e", "\u200f", "\u2061", "\u180e")
+INVISIBLE_ESCAPES = ("%E2%80%8B", "%e2%80%8c", "%E2%81%A0", "%C2%AD", "%EF%BB%BF")
+SPACES = tuple(chr(c) for c in (0xA0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000))  # Zs but " "
+MIDDLE_DOTS = ("\u00b7", "\u30fb", "\u2027", "\u2022", "\uff65")
+SEPARATORS = (
+    (" ", "-", "_", ".", "/", "(", ")", "+", "\uff0d", "\u2014")
+    + SPACES
+    + MIDDLE_DOTS
+    + ("%20", "%2D", "%5F", "%2E", "%2F", "%E3%80%80", "%C2%A0", "%E2%80%89", "%C2%B7", "%E3%83%BB")
+)
 COUNTRY = ("", "86", "+86", "0086", "+86 ", "+86-", "(+86) ", "0086 ", "86-", "%2B86", "\uff0b\uff18\uff16", "0")
+CHINESE_COUNTRY = ("八六", "+八六 ", "零零八六", "〇〇八六-", "零")
 
 
 @dataclass(frozen=True)
 class Spelled:
     nsn: str  # the national number, 11 ASCII digits
     text: str  # how it is written
+    form: str = "ascii"  # how its digits are written
 
     @property
     def mask(self) -> str:
@@ -108,38 +142,69 @@ def groupings(draw: st.DrawFn) -> list[int]:
     return parts
 
 
+# Digit forms. The gate's SQL folds all but the decimal digits of other scripts (Arabic-Indic, mathematical) and
+# percent-encoded digit signs: those are the mapping's alone (exotic_digits).
+FORMS = ("ascii", "full", "pct", "chinese", "spoken", "signs", "keycap", "mixed")
+EXOTIC_FORMS = ("arabic", "math")
+
+
+def _pct(char: str) -> str:
+    return "".join(f"%{b:02X}" for b in char.encode())
+
+
 @st.composite
 def spelled_mobiles(draw: st.DrawFn, *, exotic_digits: bool = True, url: bool = True) -> Spelled:
-    """A generated mobile in any spelling: prefix, grouping, separator runs, digit widths, escapes."""
+    """A generated mobile in any spelling: prefix, grouping, separator runs, digit forms, escapes, invisibles."""
     nsn = draw(mobiles())
-    digit_forms = ["ascii", "full"] + (["arabic"] if exotic_digits else []) + (["pct"] if url else [])
-    form = draw(st.sampled_from(digit_forms))
+    forms = [f for f in FORMS if url or f != "pct"] + (list(EXOTIC_FORMS) if exotic_digits else [])
+    form = draw(st.sampled_from(forms))
     seps = [s for s in SEPARATORS if url or not s.startswith("%")]
+    invisibles = INVISIBLES + (INVISIBLE_ESCAPES if url else ())
 
-    def digit(d: str) -> str:
-        if form == "full":
+    def digit(d: str, k: int) -> str:
+        f = form if form != "mixed" else draw(st.sampled_from(["ascii", "full", "chinese", "signs"]))
+        if f == "full":
             return FULL_WIDTH[d]
-        if form == "arabic":
+        if f == "arabic":
             return ARABIC_INDIC[d]
-        if form == "pct" and draw(st.booleans()):
+        if f == "math":
+            return MATH_BOLD[d]
+        if f in ("chinese", "spoken"):
+            if f == "spoken" and d in SPOKEN and (k == 0 or draw(st.booleans())):
+                c = SPOKEN[d]
+            else:
+                c = draw(st.sampled_from(CHINESE[d]))
+            return _pct(c) if url and draw(st.integers(0, 4)) == 0 else c
+        if f == "signs":
+            return draw(st.sampled_from(SIGNS[d]))
+        if f == "keycap":
+            return d + draw(st.sampled_from(KEYCAP))
+        if f == "pct" and draw(st.booleans()):
             return "%3" + d
         return d
 
-    country = draw(st.sampled_from([c for c in COUNTRY if url or "%" not in c]))
-    out = [country]
-    i = 0
+    countries = [c for c in COUNTRY if url or "%" not in c]
+    if form in ("chinese", "spoken"):
+        countries += CHINESE_COUNTRY
+    country = draw(st.sampled_from(countries))
     sizes = draw(groupings())
     # Written digit by digit, one separator throughout: with mixed ones, four single dots could spell an
     # IPv4 address (1 3 0 0 0 0 0 0.0.0.0), which the definition reads as an address.
     same = "".join(draw(st.lists(st.sampled_from(seps), min_size=1, max_size=3))) if len(sizes) == 11 else None
     gaps = [same or "".join(draw(st.lists(st.sampled_from(seps), min_size=1, max_size=3))) for _ in sizes[1:]]
     _leave_no_dotted_quad(gaps)
+    tokens: list[str] = []  # the national number, token by token: invisibles may stand between any two
+    i = 0
     for n, size in enumerate(sizes):
         if n:
-            out.append(gaps[n - 1])
-        out.append("".join(digit(d) for d in nsn[i : i + size]))
+            tokens.append(gaps[n - 1])
+        tokens += [digit(d, i + k) for k, d in enumerate(nsn[i : i + size])]
         i += size
-    return Spelled(nsn, "".join(out))
+    hidden = draw(st.integers(0, 3)) if draw(st.booleans()) else 0
+    for _ in range(hidden):
+        at = draw(st.integers(0, len(tokens) - 1))
+        tokens.insert(at, draw(st.sampled_from(invisibles)))
+    return Spelled(nsn, country + "".join(tokens), form)
 
 
 def _leave_no_dotted_quad(gaps: list[str]) -> None:
@@ -158,6 +223,7 @@ def _leave_no_dotted_quad(gaps: list[str]) -> None:
 
 
 _LETTERS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=0, max_size=4)
+_GLUE = st.one_of(_LETTERS, st.sampled_from(["微信", "手机：", "电话", "号码是", "✆", "\u200b", "\u00ad"]))
 TEMPLATES = {
     "window_url": [
         "https://m.example.cn/lp/spring?tel={}&utm_source=wechat",
@@ -176,9 +242,9 @@ TEMPLATES = {
 
 @st.composite
 def text_with_mobile(draw: st.DrawFn, column: str, **kw: bool) -> tuple[Spelled, str]:
-    """(the phone, a realistic value of ``column`` holding it, letters glued to it on either side)."""
+    """(the phone, a realistic value of ``column`` holding it, letters (or Chinese) glued to it on either side)."""
     phone = draw(spelled_mobiles(url=column == "window_url", **kw))
-    glued = draw(_LETTERS) + phone.text + draw(_LETTERS)
+    glued = draw(_GLUE) + phone.text + draw(_GLUE)
     return phone, draw(st.sampled_from(TEMPLATES[column])).format(glued)
 
 
@@ -279,6 +345,71 @@ def ipv4s(draw: st.DrawFn) -> str:
     return draw(st.sampled_from([", ", " ", ","])).join(ips)
 
 
+_HANZI_DIGITS = "〇一二三四五六七八九"
+
+
+def _hanzi(n: int) -> str:
+    return "".join(_HANZI_DIGITS[int(d)] for d in str(n))
+
+
+def _hanzi_count(n: int) -> str:
+    """1-99 as written in prose: 十二, 二十七, 三十."""
+    tens, ones = divmod(n, 10)
+    return ("" if tens < 2 else _HANZI_DIGITS[tens]) + ("十" if tens else "") + (_HANZI_DIGITS[ones] if ones else "")
+
+
+@st.composite
+def chinese_prose(draw: st.DrawFn) -> str:
+    """Chinese text with numerals in dates, prices, addresses, counts and lists: never eleven digits in a row."""
+    pieces = st.sampled_from(
+        [
+            f"{_hanzi(draw(st.integers(2015, 2035)))}年{_hanzi_count(draw(st.integers(1, 12)))}月"
+            f"{_hanzi_count(draw(st.integers(1, 31)))}日",
+            f"{draw(st.integers(2015, 2035))}年{draw(st.integers(1, 12))}月{draw(st.integers(1, 31))}日",
+            f"{_hanzi_count(draw(st.integers(1, 9)))}百{_hanzi_count(draw(st.integers(1, 99)))}元",
+            draw(st.sampled_from(["两万元", "一千二百元", "三百五十元", "九块九", "两个人", "一两天"])),
+            f"{_hanzi_count(draw(st.integers(1, 30)))}号楼{draw(st.integers(1, 6))}单元{draw(st.integers(101, 2808))}室",
+            draw(st.sampled_from(["第一次来", "一起报名", "统一价格", "十一长假", "尾号八零零零", "一二三四五"])),
+            "①报名②付款③到店",
+            f"{_hanzi(draw(st.integers(1, 99999)))}号",
+            "幺幺零报警",
+        ]
+    )
+    return draw(st.lists(pieces, min_size=1, max_size=4).map("，".join)) + draw(st.sampled_from(["", "。", "！"]))
+
+
+EMOJI = [
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # family: man, woman, girl joined by ZWJ
+    "\U0001f3f3\ufe0f\u200d\U0001f308",  # rainbow flag
+    "\u2764\ufe0f",
+    "\U0001f44d\U0001f3fb",
+    "#\ufe0f\u20e3",
+    "1\ufe0f\u20e3 2\ufe0f\u20e3 3\ufe0f\u20e3",
+    "\U0001f9d1\u200d\U0001f4bb",
+    "\U0001f1e8\U0001f1f3",
+]
+
+
+@st.composite
+def emoji_text(draw: st.DrawFn) -> str:
+    return " ".join(draw(st.lists(st.sampled_from(EMOJI + ["好评", "wx", "2026"]), min_size=1, max_size=6)))
+
+
+@st.composite
+def soft_hyphen_text(draw: st.DrawFn) -> str:
+    """Words and short numbers broken by soft hyphens (and other invisibles), as pasted from web pages."""
+    words = ["Wer\u00adbe\u00adak\u00adtion", "Ver\u00adsion", "Früh\u00adlings\u00adan\u00adge\u00adbot", "ID"]
+    n = draw(st.integers(0, 999999))
+    number = "\u00ad".join(str(n)[k : k + 2] for k in range(0, len(str(n)), 2))
+    return f"{draw(st.sampled_from(words))} {number} {draw(st.sampled_from(words))}\u200b{draw(st.integers(0, 99))}"
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
 @st.composite
 def non_phone_text(draw: st.DrawFn) -> tuple[str, str]:
     """(column, value): text of the shapes seen in lead data that holds no phone."""
@@ -286,15 +417,20 @@ def non_phone_text(draw: st.DrawFn) -> tuple[str, str]:
     if column == "union_id":
         return column, draw(union_ids())
     if column == "user_agent":
-        return column, draw(browser_user_agents())
-    piece = draw(st.one_of(timestamps(), order_ids(), ipv4s(), union_ids()))
+        ua = draw(browser_user_agents())
+        return column, ua + draw(st.sampled_from(["", " 微信二〇二六版", " " + EMOJI[0]]))
+    prose = st.one_of(chinese_prose(), emoji_text(), soft_hyphen_text())
+    piece = draw(st.one_of(timestamps(), order_ids(), ipv4s(), union_ids(), prose, prose))
     if column == "from_channel":
-        value = draw(st.sampled_from(["wx_", "baidu_sem_", "douyin-", ""])) + piece[:40]
+        value = (draw(st.sampled_from(["wx_", "baidu_sem_", "douyin-", ""])) + piece[:40]).strip()
+        assume(value)
     else:
         ts = draw(timestamps())
+        note = draw(prose)
         value = (
             f"https://m.example.cn/lp?order={piece}&ts={ts}&ip={draw(ipv4s())}"
             f"&utm_campaign=%E6%98%A5%E5%AD%A3{draw(st.integers(2015, 2035))}"
+            f"&note={draw(st.sampled_from([_quote(note), note]))}"
         )
     # a timestamp glued to digits can spell one ("...00.013000" + "000000" is 0 + 130 0000 0000): not this shape
     assume(not has_plain_mobile_run(value))
@@ -311,10 +447,16 @@ def has_plain_mobile_run(text: str) -> bool:
 
 
 def digits_only(text: str) -> str:
-    """The test's own digit projection: NFKC, percent escapes of digits decoded, every non-digit dropped."""
+    """The test's own digit projection: percent-encoded UTF-8 decoded, every digit by its value (decimal digits,
+    digit signs, keycaps, Chinese numerals and 幺/两), every other character dropped, invisible ones included."""
     import unicodedata
+    from urllib.parse import unquote
 
-    text = re.sub(r"%3([0-9])", r"\1", text, flags=re.I)
-    text = re.sub(r"%EF%BC%9([0-9])", r"\1", text, flags=re.I)
-    text = re.sub(r"%[0-9A-Fa-f]{2}", "#", text)
-    return "".join(str(int(c)) for c in unicodedata.normalize("NFKC", text) if c.isdecimal())
+    chinese = {c: d for d, cs in CHINESE.items() for c in cs} | {c: d for d, c in SPOKEN.items()}
+    out = []
+    for c in unquote(text, errors="replace"):
+        if c in chinese:
+            out.append(chinese[c])
+        elif unicodedata.digit(c, None) is not None:
+            out.append(str(unicodedata.digit(c)))
+    return "".join(out)

@@ -155,10 +155,38 @@ def _text(rng: random.Random) -> str:
             parts.append(rng.choice(["&tel=", "?p=", "%2B", "+", " / ", "Tel/"]) + (adversarial_phone(rng) or ""))
         elif kind == 5:
             parts.append("%EF%BC%91" + random_mobile(rng)[1:])
+        elif kind == 6 and rng.random() < 0.5:
+            parts.append(_read_as_a_phone(rng))
         else:
             parts.append(random_mobile(rng)[: rng.randrange(3, 11)])
     sep = rng.choice(["", " ", "&", "-", "."])
     return sep.join(parts)
+
+
+# issue 25: digits, separators and invisibles a person reads through (docs/phone-protection.md §13)
+CHINESE = ["零〇", "一幺", "二两", "三", "四", "五", "六", "七", "八", "九"]
+SIGN_BASES = [0x245F, 0x2473, 0x2487, 0x2775, 0x24F4]  # circled, parenthesised, full stop, dingbat, double circled
+INVISIBLE = ["\u200b", "\u200d", "\u00ad", "\ufeff", "\u2060", "\u200e", "%E2%80%8B", "%C2%AD", "%e2%81%a0"]
+UNICODE_SEPS = ["\u2009", "\u202f", "\u205f", "\u2002", "\u1680", "\u00b7", "\u30fb", "\u2027", "%E3%80%80", "%C2%B7"]
+
+
+def _read_as_a_phone(rng: random.Random) -> str:
+    p = random_mobile(rng) if rng.random() < 0.9 else str(rng.randrange(10**10, 10**13))
+    out = []
+    for k, d in enumerate(p):
+        form = rng.choice(["ascii", "chinese", "chinese", "sign", "keycap", "pct"])
+        if form == "chinese":
+            c = rng.choice(CHINESE[int(d)])
+            out.append(c if rng.random() < 0.8 else "".join(f"%{b:02X}" for b in c.encode()))
+        elif form == "sign":
+            out.append("\u24ea" if d == "0" else chr(rng.choice(SIGN_BASES) + int(d)))
+        elif form == "keycap":
+            out.append(d + rng.choice(["\ufe0f\u20e3", "\u20e3"]))
+        else:
+            out.append(d if form == "ascii" else f"%3{d}")
+        if k < len(p) - 1 and rng.random() < 0.25:
+            out.append(rng.choice(INVISIBLE + UNICODE_SEPS + [" ", "-"]))
+    return "".join(out)
 
 
 def _long_text(rng: random.Random, limit: int) -> str:

@@ -20,6 +20,8 @@ from leads_flow.rules.mapping import Mapper, protected_raw
 from leads_flow.rules.phone import contains_mobile, find_mobiles, mask_phones_in_text
 from tests.phone_text_strategies import (
     FULL_WIDTH,
+    INVISIBLE_ESCAPES,
+    INVISIBLES,
     digits_only,
     non_phone_text,
     spelled_mobiles,
@@ -67,6 +69,58 @@ END = datetime(2026, 11, 21)
         ("+1 415 555 0100", "+1 415 555 0100"),
         ("12800138000 (second digit 2)", "12800138000 (second digit 2)"),
         ("", ""),
+        # issue 25: what a person reads as a phone. Invisible characters, wherever they stand
+        ("138\u200b0013\u200b8000", "138****8000"),
+        ("1\u200c3\u200d8\u20600013\u00ad8000", "138****8000"),
+        ("tel:\ufeff13800138000\u200b", "tel:\ufeff138****8000\u200b"),
+        ("\u200e+86\u200f13800138000", "\u200e138****8000"),
+        ("q=138%E2%80%8B0013%C2%AD8000", "q=138****8000"),
+        ("q=%EF%BB%BF138%e2%81%a000138000", "q=%EF%BB%BF138****8000"),
+        # every Unicode space separator, the middle dots, and their escapes
+        ("138\u20090013\u20098000", "138****8000"),
+        ("138\u202f0013\u205f8000", "138****8000"),
+        ("138\u16800013\u20008000", "138****8000"),
+        ("138·0013·8000", "138****8000"),
+        ("138・0013・8000", "138****8000"),
+        ("138‧0013•8000", "138****8000"),
+        ("q=138%E3%80%800013%C2%B78000", "q=138****8000"),
+        # Chinese numerals (零 and 〇), spoken 幺/两 in a wholly spelled number, escaped in URLs
+        ("电话一三八零零一三八零零零", "电话138****8000"),
+        ("一三八〇〇一三八〇〇〇", "138****8000"),
+        ("一三八 零零一三 八零零零", "138****8000"),
+        ("幺三八零零幺三八零零零", "138****8000"),
+        ("一五二两两两两两两两两", "152****2222"),
+        ("+八六 一三八零零一三八零零零", "138****8000"),
+        (
+            "p=%E4%B8%80%E4%B8%89%E5%85%AB%E9%9B%B6%E9%9B%B6%E4%B8%80%E4%B8%89%E5%85%AB%E9%9B%B6%E9%9B%B6%E9%9B%B6",
+            "p=138****8000",
+        ),
+        ("138零零13八000", "138****8000"),  # figures and numerals mixed: read together
+        ("张一13800138000", "张一138****8000"),  # a numeral glued to a phone in figures ends where the kind changes
+        # circled, parenthesised, full stop, dingbat, superscript, keycap and mathematical digits, by their value
+        ("①③⑧⓪⓪①③⑧⓪⓪⓪", "138****8000"),
+        ("⑴⑶⑻⓪⓪⑴⑶⑻⓪⓪⓪", "138****8000"),
+        ("⒈⒊⒏⓿⓿❶❸❽⁰₀⁰", "138****8000"),
+        (
+            "1\ufe0f\u20e33\ufe0f\u20e38\ufe0f\u20e30\ufe0f\u20e30\ufe0f\u20e31\ufe0f\u20e33\ufe0f\u20e38\ufe0f\u20e3"
+            "0\ufe0f\u20e30\ufe0f\u20e30\ufe0f\u20e3!",
+            "138****8000!",
+        ),
+        ("𝟏𝟑𝟖𝟎𝟎𝟏𝟑𝟖𝟎𝟎𝟎", "138****8000"),
+        ("①13800138000 ②13900139000", "①138****8000 ②139****9000"),  # list bullets are not part of the number
+        # not phones: Chinese prose with numerals, emoji, soft hyphens, 幺/两 in numbers partly in figures
+        ("二〇二六年十二月七日 三百五十元 五号楼", "二〇二六年十二月七日 三百五十元 五号楼"),
+        ("二〇二六一三八零零一三八零零零", "二〇二六一三八零零一三八零零零"),  # fifteen numerals in a row
+        ("一二三四五六七八九〇一二", "一二三四五六七八九〇一二"),
+        ("幺38001380000", "幺38001380000"),
+        (
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467 1\ufe0f\u20e3 \u2764\ufe0f",
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467 1\ufe0f\u20e3 \u2764\ufe0f",
+        ),
+        ("Wer\u00adbe\u00adak\u00adtion 20\u00ad26\u00ad12", "Wer\u00adbe\u00adak\u00adtion 20\u00ad26\u00ad12"),
+        ("order 2013800138\u200b000123", "order 2013800138\u200b000123"),  # invisible inside a long id: still one run
+        ("Chrome/138.0.7204.183\u200b", "Chrome/138.0.7204.183\u200b"),
+        ("138.19.204.118\u00a0via", "138.19.204.118\u00a0via"),
     ],
 )
 def test_mask_phones_in_text(text: str, expected: str) -> None:
@@ -96,7 +150,10 @@ def test_every_spelling_in_every_column_is_masked(case) -> None:
 def test_found_span_covers_the_whole_spelling(phone) -> None:
     [(start, end, nsn)] = find_mobiles(phone.text)
     assert nsn == phone.nsn and end == len(phone.text)
-    assert phone.text[:start] in ("", "+", "\uff0b", "%2B", "(+", "(")
+    before = phone.text[:start]
+    for hidden in INVISIBLES + INVISIBLE_ESCAPES:  # an invisible character may stand between prefix and number
+        before = before.replace(hidden, "")
+    assert before in ("", "+", "\uff0b", "%2B", "(+", "(")
 
 
 @settings(max_examples=1000, deadline=None)
