@@ -391,7 +391,7 @@ def run_airflow(rows: int, days: int) -> dict:
     """One manual date-range run of leads_flow_sync under a real scheduler; trigger → success."""
     import psycopg2
 
-    from tests.e2e.test_backfill import AirflowStack, Deadline  # the e2e tests' stack: start, drive, stop by pid
+    from tests.e2e.airflow_stack import AirflowStack, Deadline  # the e2e tests' stack: start, drive, stop by pid
 
     bp.fresh_flow_db()
     admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
