@@ -8,7 +8,7 @@ from leads_flow.config import DB_TASK
 from leads_flow.names import FLOW_ASSET_URI, LEGACY_POOL, TZ_NAME
 from leads_flow.tasks import sync as pipeline
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.wiring import bounded, dag_args, flag, window_params
+from leads_flow.tasks.wiring import bounded, dag_args, flag, name_map_index, partitioned, window_params
 
 
 @dag(
@@ -52,16 +52,20 @@ def leads_flow_sync():
 
     @task_group(group_id="partition")
     def partition_unit(partition: dict):
-        @task(task_display_name="Extract and stage", pool=LEGACY_POOL, **DB_TASK)
+        # mapped: named by their partition's day in the grid (task ids, no display name: see partitioned)
+        @task(pool=LEGACY_POOL, **partitioned(), **DB_TASK)
         def stage(partition: dict, params=None) -> dict:
+            name_map_index(partition)
             return pipeline.stage(partition, params, *current_run_ids())
 
-        @task(task_display_name="Data-quality gate", **DB_TASK)
+        @task(**partitioned(), **DB_TASK)
         def gate(staged: dict, params=None) -> dict:
+            name_map_index(staged.get("partition"))
             return pipeline.gate(staged, params)
 
-        @task(task_display_name="Publish", outlets=[Asset(FLOW_ASSET_URI)], **DB_TASK)
+        @task(outlets=[Asset(FLOW_ASSET_URI)], **partitioned(), **DB_TASK)
         def publish(gated: dict, params=None) -> dict:
+            name_map_index(gated.get("partition"))
             return pipeline.publish(gated, params)
 
         publish(gate(stage(partition)))

@@ -35,8 +35,8 @@ class Partition:
 
     @property
     def label(self) -> str:
-        day = self.start.strftime("%Y-%m-%d")
-        return f"{day} ids [{self.id_from}, {self.id_to})" if self.bulk else day
+        """How people see the partition: the Airflow grid's map index (``map_index_template``), the run report."""
+        return label_of(self.start, self.end, self.id_from)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -54,6 +54,28 @@ class Partition:
         return cls(
             datetime.fromisoformat(d["start"]), datetime.fromisoformat(d["end"]), int(d["overlap_minutes"]), *ids
         )
+
+
+def label_of(start: datetime | None, end: datetime | None, id_from: int | None = None) -> str:
+    """A partition's name: its day (``2026-11-20``), its span of whole days (``2026-11-01 … 2026-11-20``) or of
+    times when it does not start and end at midnight; a bulk partition adds ``· ids from N`` (its id range's start,
+    which its ``etl_run_id`` ends with, ``#N``)."""
+    if start is None:
+        return "?"
+    midnight = datetime.min.time()
+    if end is None or (start.time() == midnight and end.time() == midnight and end - start == timedelta(days=1)):
+        days = f"{start:%Y-%m-%d}"
+    elif start.time() == midnight and end.time() == midnight:
+        days = f"{start:%Y-%m-%d} … {end - timedelta(days=1):%Y-%m-%d}"
+    else:
+        days = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
+    return days if id_from is None else f"{days} · ids from {id_from}"
+
+
+def label_of_dict(partition: Mapping[str, Any]) -> str:
+    """:func:`label_of` of a partition as it travels in XCom (:meth:`Partition.to_dict`): the DAG's Jinja filter
+    ``partition_label`` for ``map_index_template``."""
+    return Partition.from_dict(partition).label
 
 
 def _local_naive(ts: Any) -> datetime:

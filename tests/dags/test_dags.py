@@ -129,3 +129,34 @@ def test_failing_gate_fails_the_run_and_publishes_nothing(sqlite_dbs, airflow_db
     assert sqlite_dbs.flow_rows("SELECT status, gate_failed_checks FROM leads_flow_run") == [
         ("gate_failed", "reject_ratio_within_limit")
     ]
+
+
+def test_mapped_partitions_are_named_by_their_day(sqlite_dbs, airflow_db, dagbag):
+    """The grid and the task list show each partition's day (map_index_template), the name the run report uses;
+    the mapped tasks are named alike at every map index (no display name only index 0 would keep)."""
+    from leads_flow.report.data import list_runs
+
+    insert(sqlite_dbs, _crafted())
+    dag = dagbag.dags["leads_flow_sync"]
+    dr = dag.test(
+        logical_date=None, run_conf={"start_date": "2026-11-20", "end_date": "2026-11-22", "max_reject_ratio": 0.2}
+    )
+    assert dr.state == "success"
+    named: dict[str, list[tuple[int, str]]] = {}
+    for ti in dr.get_task_instances():
+        if ti.task_id.startswith("partition."):
+            named.setdefault(ti.task_id, []).append((ti.map_index, ti.rendered_map_index))
+            assert ti.task_display_name == ti.task_id
+    days = ["2026-11-20", "2026-11-21", "2026-11-22"]
+    for task_id in ("partition.stage", "partition.gate", "partition.publish"):
+        assert sorted(named[task_id]) == list(enumerate(days)), task_id
+    assert sorted(r["partition_label"] for r in list_runs(dag_run_id=dr.run_id)) == days
+
+
+def test_partition_labels():
+    from leads_flow.window import Partition, label_of
+
+    day = datetime(2026, 11, 20)
+    assert Partition(day, datetime(2026, 11, 21), 60).label == "2026-11-20"
+    assert Partition(day, datetime(2026, 11, 23), 60, 0, 500).label == "2026-11-20 … 2026-11-22 · ids from 0"
+    assert label_of(datetime(2026, 11, 20, 6), datetime(2026, 11, 21)) == "2026-11-20 06:00 – 2026-11-21 00:00"

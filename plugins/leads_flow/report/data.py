@@ -18,6 +18,7 @@ from leads_flow.io.connect import connected
 from leads_flow.io.db import as_datetime
 from leads_flow.names import FLOW_CONN_ID, RECONCILE_DAG_ID, SYNC_DAG_ID
 from leads_flow.rules.redact import redact, redact_all
+from leads_flow.window import label_of
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,8 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
         run[k] = as_datetime(run.get(k))
     start, end, done = run["partition_start"], run["partition_end"], run["finished_at"]
     run["duration_s"] = round((done - run["started_at"]).total_seconds(), 3) if done and run["started_at"] else None
-    label = f"{start:%Y-%m-%d}" if start else "?"
-    if start and end and (start.time() != datetime.min.time() or (end - start).days != 1 or end.time() != start.time()):
-        label = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
-    run["partition_label"] = label
+    bulk_id = str(run.get("etl_run_id") or "").rpartition("#")[2]
+    run["partition_label"] = label_of(start, end, int(bulk_id) if bulk_id.isdigit() else None)  # as Airflow's grid
     run["gate_success"] = None if run.get("gate_success") is None else bool(run["gate_success"])
     run["gate_failed_checks"] = [c for c in (run.get("gate_failed_checks") or "").split(",") if c]
     if "rejects_by_reason" in run:

@@ -167,6 +167,7 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]
         "staged": staged["staged"],
         "rejected": staged["rejected"],
         "bulk": bulk,
+        "partition": dict(staged["partition"]),  # publish's map_index_template names it by this
     }
 
 

@@ -11,6 +11,7 @@ import pendulum
 
 from leads_flow.names import TZ_NAME
 from leads_flow.tasks.notify import on_failure
+from leads_flow.window import label_of_dict
 
 OWNER = "data-engineering"
 START_DATE = pendulum.datetime(2026, 1, 1, tz=TZ_NAME)
@@ -73,3 +74,29 @@ def bounded(default: Any, lo: float, hi: float, section: str, description: str, 
         section=section,
         description=description,
     )
+
+
+PARTITION_LABEL = "partition_label"
+"""The context variable a mapped partition task sets (:func:`name_map_index`) and its ``map_index_template`` shows."""
+MAP_INDEX_TEMPLATE = "{{ " + PARTITION_LABEL + " }}"
+
+
+def partitioned() -> dict[str, Any]:
+    """``@task`` arguments of the tasks of the mapped ``partition`` group: Airflow shows each task instance by its
+    partition's name (its day, :func:`leads_flow.window.label_of`, as the run report names it), not map index
+    0, 1, 2. The task body calls :func:`name_map_index` first.
+
+    No ``task_display_name``: Airflow 3.3 stores it only on map index 0 (the task instances the expansion adds get
+    none), so the task list mixed "Publish" and "partition.publish"; the task ids name every index alike."""
+    return {"map_index_template": MAP_INDEX_TEMPLATE}
+
+
+def name_map_index(partition: Mapping[str, Any] | None) -> None:
+    """Give the running task instance its partition's name (rendered by Airflow after the task, failed or not);
+    an XCom from before the name travelled with it (None) leaves the index as it is."""
+    from airflow.sdk import get_current_context
+
+    if partition is None:
+        get_current_context()[PARTITION_LABEL] = ""  # type: ignore[literal-required]
+        return
+    get_current_context()[PARTITION_LABEL] = label_of_dict(partition)  # type: ignore[literal-required]
