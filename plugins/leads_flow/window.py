@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from leads_flow.config import TZ, ConfigError
+from leads_flow.rules.redact import redact
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,9 @@ def _parse_date(value: Any, name: str) -> date:
     try:
         return date.fromisoformat(str(value))
     except ValueError as exc:
-        raise ConfigError(f"param {name} must be a date YYYY-MM-DD, got {value!r}") from exc
+        raise ConfigError(
+            f"param {name} must be a date YYYY-MM-DD (e.g. 2026-11-20), got {redact(repr(value))}"
+        ) from exc
 
 
 def resolve_window(
@@ -106,7 +109,10 @@ def resolve_window(
         first = _parse_date(start_p or end_p, "start_date")
         last = _parse_date(end_p or start_p, "end_date")
         if last < first:
-            raise ConfigError(f"end_date {last} is before start_date {first}")
+            raise ConfigError(
+                f"the window is reversed: end_date {last} is before start_date {first} "
+                "(both are inclusive days in Asia/Shanghai; swap them)"
+            )
         return datetime.combine(first, datetime.min.time()), datetime.combine(
             last + timedelta(days=1), datetime.min.time()
         )
@@ -116,6 +122,17 @@ def resolve_window(
     return datetime.combine(today - timedelta(days=1), datetime.min.time()), datetime.combine(
         today, datetime.min.time()
     )
+
+
+def asked_day(params: Mapping[str, Any], now: datetime | None = None) -> datetime:
+    """The day a run was asked for, best effort, for the audit row of a run whose plan failed: its first parseable
+    ``start_date``/``end_date``, else today (Asia/Shanghai)."""
+    for name in ("start_date", "end_date"):
+        try:
+            return datetime.combine(_parse_date(params.get(name), name), datetime.min.time())
+        except ConfigError:
+            continue
+    return datetime.combine((now or datetime.now(TZ)).astimezone(TZ).date(), datetime.min.time())
 
 
 def partitions(start: datetime, end: datetime, overlap_minutes: int) -> list[Partition]:

@@ -160,3 +160,46 @@ def test_partition_labels():
     assert Partition(day, datetime(2026, 11, 21), 60).label == "2026-11-20"
     assert Partition(day, datetime(2026, 11, 23), 60, 0, 500).label == "2026-11-20 … 2026-11-22 · ids from 0"
     assert label_of(datetime(2026, 11, 20, 6), datetime(2026, 11, 21)) == "2026-11-20 06:00 – 2026-11-21 00:00"
+
+
+def test_a_reversed_window_fails_the_plan_and_the_report_lists_it(sqlite_dbs, airflow_db, dagbag):
+    """An end before the start fails the plan at once (no partition, nothing read), and the run report lists the
+    DAG run with its error: in the list, on the DAG run's tab and on its own page."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from leads_flow.report.views import create_app
+
+    insert(sqlite_dbs, _crafted())
+    dag = dagbag.dags["leads_flow_sync"]
+    dr = dag.test(logical_date=None, run_conf={"start_date": "2026-11-22", "end_date": "2026-11-20"})
+    assert dr.state == "failed"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states["plan"] == "failed" and states.get("partition.stage") != "success"
+    rows = sqlite_dbs.flow_rows("SELECT etl_run_id, status, partition_start, error FROM leads_flow_run")
+    assert [(r[0], r[1], r[2][:10]) for r in rows] == [(f"{dr.run_id}@plan", "plan_failed", "2026-11-22")]
+    assert "end_date 2026-11-20 is before start_date 2026-11-22" in rows[0][3]
+    assert sqlite_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow") == [(0,)]
+
+    app = FastAPI()
+    app.mount("/leads-flow", create_app())
+    with TestClient(app) as client:
+        for path in ("/leads-flow/", f"/leads-flow/dag-runs/leads_flow_sync/{dr.run_id}"):
+            text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get(path).text))
+            assert "plan failed" in text and "is before start_date 2026-11-22" in text, path
+            assert "No partition runs" not in text
+        page = client.get(f"/leads-flow/runs/{dr.run_id}@plan").text
+        assert "window not planned" in page and "the window is reversed" in page
+
+
+def test_an_unparsable_day_fails_the_plan_without_echoing_a_phone():
+    """A phone where a day belongs (the form's schema refuses it; a conf from elsewhere may not): the plan fails
+    permanently, and its message, which the failure callback records, holds no phone."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from leads_flow.tasks import sync as pipeline
+
+    phone = "13912345678"  # generated
+    with pytest.raises(AirflowFailException) as failed:
+        pipeline.plan({"start_date": phone}, None, None)
+    assert "must be a date YYYY-MM-DD" in str(failed.value) and phone not in str(failed.value)

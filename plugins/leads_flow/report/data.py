@@ -16,6 +16,7 @@ from typing import Any
 
 from leads_flow.io.connect import connected
 from leads_flow.io.db import as_datetime
+from leads_flow.io.runlog import RunStatus
 from leads_flow.names import FLOW_CONN_ID, RECONCILE_DAG_ID, SYNC_DAG_ID
 from leads_flow.rules.redact import redact, redact_all
 from leads_flow.window import label_of
@@ -99,6 +100,8 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
     run["duration_s"] = round((done - run["started_at"]).total_seconds(), 3) if done and run["started_at"] else None
     bulk_id = str(run.get("etl_run_id") or "").rpartition("#")[2]
     run["partition_label"] = label_of(start, end, int(bulk_id) if bulk_id.isdigit() else None)  # as Airflow's grid
+    if run.get("status") == RunStatus.PLAN_FAILED:  # no partition: the row stands for the DAG run's plan
+        run["partition_label"] = "not planned"
     run["gate_success"] = None if run.get("gate_success") is None else bool(run["gate_success"])
     run["gate_failed_checks"] = [c for c in (run.get("gate_failed_checks") or "").split(",") if c]
     if "rejects_by_reason" in run:

@@ -34,6 +34,11 @@ STATUSES: dict[RunStatus, tuple[str, str, str]] = {
     RunStatus.DRY_RUN: ("dry run", "info", "gate passed; dry run, nothing published"),
     RunStatus.GATE_FAILED: ("gate failed", "bad", "the data-quality gate failed; nothing published"),
     RunStatus.FAILED: ("failed", "bad", "a task failed; nothing published for this partition"),
+    RunStatus.PLAN_FAILED: (
+        "plan failed",
+        "bad",
+        "the run's plan failed (bad parameters such as a reversed window): no partition ran, nothing published",
+    ),
     RunStatus.BULK_PUBLISHED: (
         "published (bulk)",
         "ok",
