@@ -203,3 +203,45 @@ def test_an_unparsable_day_fails_the_plan_without_echoing_a_phone():
     with pytest.raises(AirflowFailException) as failed:
         pipeline.plan({"start_date": phone}, None, None)
     assert "must be a date YYYY-MM-DD" in str(failed.value) and phone not in str(failed.value)
+
+
+def test_the_trigger_form_explains_itself(dagbag):
+    """What the trigger form shows: a title on every field, no switch marked required (Airflow 3.3 marks a field
+    required when its type excludes null), volume_check's default readable, the window's help saying how Logical
+    Date, the window and backfills relate; and the params the DAGs accepted before are accepted still."""
+    import copy
+
+    sync = dagbag.dags["leads_flow_sync"]
+    assert set(sync.params) == {
+        "start_date",
+        "end_date",
+        "overlap_minutes",
+        "dry_run",
+        "max_reject_ratio",
+        "load_mode",
+        "volume_check",
+    }
+    for dag_id, dag in dagbag.dags.items():
+        for name in dag.params:
+            schema = dag.params.get_param(name).schema
+            assert schema.get("title") and "_" not in schema["title"], (dag_id, name)
+            types = schema.get("type")
+            if types == "boolean" or (isinstance(types, list) and "boolean" in types):
+                assert isinstance(types, list) and "null" in types, (dag_id, name)  # not shown as required
+                assert dag.params[name] is False, (dag_id, name)
+    vc = sync.params.get_param("volume_check")
+    assert vc.value == "auto" and vc.schema["values_display"]["auto"].startswith("auto (LEADS_FLOW_VOLUME_CHECK")
+    help_text = sync.params.get_param("start_date").description
+    assert "Logical Date" in help_text and "Backfill" in help_text and "Asia/Shanghai" in help_text
+    for conf in ({"volume_check": None}, {"volume_check": "warn"}, {"dry_run": True}, {"dry_run": None}):
+        params = copy.deepcopy(sync.params)
+        params.update(conf)
+        params.validate()
+
+
+def test_volume_check_auto_means_the_deployment_setting(monkeypatch):
+    from leads_flow.config import volume_policy
+
+    monkeypatch.setenv("LEADS_FLOW_VOLUME_CHECK", "fail")
+    assert volume_policy("auto").mode == volume_policy(None).mode == "fail"
+    assert volume_policy("off").mode == "off"
