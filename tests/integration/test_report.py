@@ -381,3 +381,35 @@ def test_each_user_sees_and_opens_only_the_runs_of_dags_they_may_read(sqlite_dbs
     # the question asked is Airflow's DAG-run read permission, per project DAG, never for another DAG
     assert {(m, e) for m, e, _ in split_auth.asked} == {("GET", DagAccessEntity.RUN)}
     assert {d for _, _, d in split_auth.asked} == {"leads_flow_sync", "leads_flow_reconcile"}
+
+
+def test_pages_that_add_up(any_dbs, client):
+    """Issue 24: times say their zone, footers name their table, a rerun that changed nothing says so, the DAG
+    run's tab lists its days in order, the key-rotation page shows rows per kid now."""
+    insert(any_dbs, rows_for(DAY) + rows_for(datetime(2026, 11, 21, 10)) + rows_for(datetime(2026, 11, 22, 10)))
+    sync("2026-11-20", "2026-11-22", run_id="manual__first", max_reject_ratio=0.5)
+    [again, *_] = sync("2026-11-20", "2026-11-22", run_id="manual__again", max_reject_ratio=0.5)
+
+    tab = text_of(client.get(f"{PREFIX}/dag-runs/leads_flow_sync/manual__again").text)
+    assert [tab.index(d) for d in ("2026-11-20", "2026-11-21", "2026-11-22")] == sorted(
+        tab.index(d) for d in ("2026-11-20", "2026-11-21", "2026-11-22")
+    )
+    assert "Started (Asia/Shanghai)" in tab and "All times are Asia/Shanghai" in tab
+    assert "Source: table leads_flow_run" in tab
+
+    page = client.get(f"{PREFIX}/runs/{quote(again['etl_run_id'], safe='')}").text
+    unchanged = text_of(page)
+    assert again["published"] == 0 and "Nothing changed: leads_flow already held all 2 staged rows" in unchanged
+    assert 'class="mono runid" id="etl-run-id"' in page  # run ids do not wrap mid-word
+
+    keys = text_of(client.get(f"{PREFIX}/keys").text)
+    assert "Rows per kid now" in keys and "enc 1 6" in keys and "bidx 1 6" in keys  # 3 days x 2 good rows
+    assert "Source: table leads_flow (rows per kid now) and leads_flow_key_audit" in keys
+    assert client.get(f"{PREFIX}/api/keys").json()["kids_now"] == [
+        {"key_kind": "enc", "kid": "1", "row_count": 6},
+        {"key_kind": "bidx", "kid": "1", "row_count": 6},
+    ]
+    cutover = text_of(client.get(f"{PREFIX}/cutover").text)
+    assert "Source: tables leads_flow_reconcile_run and leads_flow_drift" in cutover
+    assert "To start reconciling: unpause leads_flow_reconcile" in cutover  # no reconcile ran yet
+    assert not LONG_DIGITS.search(unchanged + tab + keys)

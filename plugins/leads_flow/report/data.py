@@ -219,6 +219,13 @@ def key_rotations(limit: int = 20, *, conn_id: str = FLOW_CONN_ID) -> list[dict[
     return list(runs.values())
 
 
+def kids_now(*, conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
+    """Rows of ``leads_flow`` per key kind (enc, bidx) and kid, now: what a rekey would move (none before the
+    first sync created the table)."""
+    rows = read_rows("report_kids_now", {}, conn_id, page="key rotation page")
+    return [{"key_kind": kind, "kid": kid, "row_count": int(n)} for kind, kid, n in rows]
+
+
 def to_json(run: dict[str, Any]) -> dict[str, Any]:
     """A run (or any page's data) for the JSON API: ISO dates and datetimes, phones masked in every string."""
 

@@ -19,7 +19,7 @@ import jinja2
 from markupsafe import Markup
 
 from leads_flow.io.runlog import RunStatus
-from leads_flow.names import REPORT_PREFIX
+from leads_flow.names import REPORT_PREFIX, TZ_NAME
 from leads_flow.report.data import DEFAULT_LIMIT, MAX_LIMIT
 from leads_flow.rules.redact import redact
 
@@ -184,7 +184,7 @@ _ENV = jinja2.Environment(
 )
 _ENV.filters.update(num=_num, when=_when, secs=_secs, pct=_pct, observed=_observed)
 _ENV.globals.update(status_of=_status, statuses=STATUSES, RunStatus=RunStatus, style=Markup(STYLE), max_limit=MAX_LIMIT)
-_ENV.globals.update(volume_colours=VOLUME_COLOURS)
+_ENV.globals.update(volume_colours=VOLUME_COLOURS, tz=TZ_NAME)
 
 
 def render(template: str, root: str, **ctx: Any) -> str:
@@ -209,5 +209,5 @@ def render_run(run: dict[str, Any], root: str = "") -> str:
     )
 
 
-def render_keys(rotations: list[dict[str, Any]], root: str = "") -> str:
-    return render("keys.html", root, rotations=rotations)
+def render_keys(rotations: list[dict[str, Any]], root: str = "", *, kids: list[dict[str, Any]] | None = None) -> str:
+    return render("keys.html", root, rotations=rotations, kids=kids or [])

@@ -30,6 +30,7 @@ JavaScript and load nothing from elsewhere; a Content-Security-Policy says so.
 # No `from __future__ import annotations`: FastAPI reads the route annotations inside create_app().
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from leads_flow.names import FLOW_CONN_ID, RECONCILE_DAG_ID, REKEY_DAG_ID
@@ -42,6 +43,7 @@ from leads_flow.report.data import (
     ReportUnavailable,
     get_run,
     key_rotations,
+    kids_now,
     list_runs_of,
     project_dag_ids,
     to_json,
@@ -180,6 +182,7 @@ def create_app(
     @app.get("/dag-runs/{dag_id}/{dag_run_id:path}", response_class=HTMLResponse)
     def dag_run_page(request: Request, dag_id: str, dag_run_id: str, readable: Any = readable_dep) -> HTMLResponse:
         runs = list_runs_of(dag_scope(dag_id, readable), limit=MAX_LIMIT, dag_run_id=dag_run_id, conn_id=conn_id)
+        runs.sort(key=lambda r: (r["partition_start"] or datetime.min, r["etl_run_id"]))  # one DAG run: by day
         return html(
             render_list(
                 runs,
@@ -198,13 +201,16 @@ def create_app(
     def keys_page(request: Request, readers: Any = keys_dep) -> HTMLResponse:
         if REKEY_DAG_ID not in (readers or ()):
             raise HTTPException(403, "Not allowed")
-        return html(render_keys(key_rotations(conn_id=conn_id), root(request)))
+        return html(render_keys(key_rotations(conn_id=conn_id), root(request), kids=kids_now(conn_id=conn_id)))
 
     @app.get("/api/keys")
     def keys_api(readers: Any = keys_dep) -> JSONResponse:
         if REKEY_DAG_ID not in (readers or ()):
             raise HTTPException(403, "Not allowed")
-        body = {"rotations": [to_json(r) for r in key_rotations(conn_id=conn_id)]}
+        body = {
+            "kids_now": kids_now(conn_id=conn_id),
+            "rotations": [to_json(r) for r in key_rotations(conn_id=conn_id)],
+        }
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     @app.get("/api/runs")
