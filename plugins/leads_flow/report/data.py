@@ -30,7 +30,23 @@ def project_dag_ids() -> tuple[str, ...]:
 
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
-REJECT_SAMPLE = 100
+REJECT_SAMPLE, MAX_REJECTS = 100, 10_000
+"""Rejected leads a run page lists first, and at most (its "show all")."""
+REJECT_VALUE_CHARS = 60
+
+
+def shown_values(raw: Any) -> dict[str, str]:
+    """A reject's legacy values as the page shows them: the phone only as "e1 token" (it is stored encrypted, and
+    the report holds no key), every other non-empty value masked (:func:`redact`) and cut short; not the id or
+    the timestamps (shown beside)."""
+    out: dict[str, str] = {}
+    for col, v in _json(raw, dict).items():
+        if col in ("id", "update_time", "create_time") or v is None or v == "":
+            continue
+        text = "e1 token (encrypted)" if col == "phone" else redact(str(v))
+        out[str(col)] = text if len(text) <= REJECT_VALUE_CHARS else text[: REJECT_VALUE_CHARS - 1] + "…"
+    return out
+
 
 LIST_COLUMNS = (
     "etl_run_id",
@@ -157,20 +173,23 @@ def list_runs_of(
     return runs[:limit]
 
 
-def get_run(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str, Any] | None:
-    """One partition run with its gate results, rejects by reason, timings and a sample of rejected leads."""
+def get_run(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID, rejects: int = REJECT_SAMPLE) -> dict[str, Any] | None:
+    """One partition run with its gate results, rejects by reason, timings and its first ``rejects`` rejected
+    leads (at most :data:`MAX_REJECTS`) with their legacy values, masked."""
     rows = read_rows("report_run", {"etl_run_id": etl_run_id}, conn_id)
     if not rows:
         return None
     run = _shape(dict(zip(RUN_COLUMNS, rows[0])))
-    sample = (
-        read_rows("report_rejects", {"etl_run_id": etl_run_id, "limit": REJECT_SAMPLE}, conn_id)
-        if run["rejected"]
-        else []
-    )
+    limit = max(1, min(int(rejects), MAX_REJECTS))
+    sample = read_rows("report_rejects", {"etl_run_id": etl_run_id, "limit": limit}, conn_id) if run["rejected"] else []
     run["rejected_sample"] = [
-        {"lead_id": lid, "reasons": [r for r in (why or "").split(",") if r], "source_updated_at": as_datetime(sua)}
-        for lid, why, sua in sample
+        {
+            "lead_id": lid,
+            "reasons": [r for r in (why or "").split(",") if r],
+            "source_updated_at": as_datetime(sua),
+            "values": shown_values(raw),
+        }
+        for lid, why, sua, raw in sample
     ]
     run["volume_check"] = volume_check_of(etl_run_id, conn_id=conn_id)
     return run

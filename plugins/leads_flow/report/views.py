@@ -40,6 +40,8 @@ from leads_flow.report.cutover import cutover_json, cutover_view, render_cutover
 from leads_flow.report.data import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    MAX_REJECTS,
+    REJECT_SAMPLE,
     ReportUnavailable,
     get_run,
     key_rotations,
@@ -113,9 +115,9 @@ def create_app(
             raise HTTPException(403, "Not allowed")
         return sorted(mine)
 
-    def visible_run(etl_run_id: str, readable: Any, not_found: str) -> dict[str, Any]:
+    def visible_run(etl_run_id: str, readable: Any, not_found: str, rejects: int = REJECT_SAMPLE) -> dict[str, Any]:
         """One run, if it belongs to a project DAG (else 404, like an unknown run) the user may read (else 403)."""
-        run = get_run(etl_run_id, conn_id=conn_id)
+        run = get_run(etl_run_id, conn_id=conn_id, rejects=rejects)
         if run is None or run.get("dag_id") not in project:
             raise HTTPException(404, not_found)
         if run["dag_id"] not in allowed(readable):
@@ -193,8 +195,13 @@ def create_app(
         )
 
     @app.get("/runs/{etl_run_id:path}", response_class=HTMLResponse)
-    def run_page(request: Request, etl_run_id: str, readable: Any = readable_dep) -> HTMLResponse:
-        run = visible_run(etl_run_id, readable, f"No partition run {etl_run_id!r} in leads_flow_run.")
+    def run_page(
+        request: Request,
+        etl_run_id: str,
+        rejects: int = Query(REJECT_SAMPLE, ge=1, le=MAX_REJECTS),
+        readable: Any = readable_dep,
+    ) -> HTMLResponse:
+        run = visible_run(etl_run_id, readable, f"No partition run {etl_run_id!r} in leads_flow_run.", rejects)
         return html(render_run(run, root(request)))
 
     @app.get("/keys", response_class=HTMLResponse)
