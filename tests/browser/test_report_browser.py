@@ -26,7 +26,7 @@ from tests.helpers import insert, legacy_row, sync
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 REQUIRE = os.environ.get("LEADS_REQUIRE_BROWSER") == "1"
-ARTIFACTS = ROOT / "artifacts"
+ARTIFACTS = Path(os.environ.get("LEADS_ARTIFACTS_DIR") or ROOT / "artifacts")  # CI keeps this folder
 PREFIX = "/leads-flow"
 
 
