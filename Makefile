@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 ROWS    ?= 1000000
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: venv demo test test-java lint format test-unit test-fast bench bench-phone bench-incremental bench-rekey bench-deletes bench-history ui clean system-deps-demo system-deps-test
+.PHONY: venv demo test test-java lint format test-unit test-fast bench bench-phone bench-incremental bench-rekey bench-deletes bench-history ui ui-stop clean system-deps-demo system-deps-test
 
 ## Debian packages (scripts/system-deps.sh): installed with apt-get when missing and run as root, else one line
 ## says what to run. Nothing is fetched on a machine that has them all.
@@ -132,10 +132,14 @@ POOL         ?= 128M
 bench-history: venv
 	$(BIN)/python benchmarks/bench_history.py --rows $(HISTORY_ROWS) --days $(HISTORY_DAYS) --pool $(POOL)
 
-## The Airflow UI on http://127.0.0.1:8080 (airflow standalone, SQLite metadata under .demo/).
+## The Airflow UI on http://127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer; SQLite metadata under
+## .demo/; sized for the machine). Ctrl-C, or `make ui-stop` from another shell, stops every process it started.
 ui: venv
 	$(BIN)/python scripts/demo.py --setup-only
 	bash scripts/ui.sh
+
+ui-stop:
+	bash scripts/ui.sh stop
 
 ## Boot docker-compose.yaml for real on a private Docker engine and check it end to end (as root; minutes;
 ## not part of `make test`): scripts/test-compose.sh, docs/docker-compose.md.

@@ -21,6 +21,7 @@ from leads_flow.tasks.wiring import dag_args
             type="array",
             items={"type": "integer", "minimum": 1},
             minItems=1,
+            title="Lead ids",
             description="Lead ids to erase (never phones: resolve phones with scripts/erase.py).",
         ),
     },

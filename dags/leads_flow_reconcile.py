@@ -8,7 +8,7 @@ from leads_flow.config import DB_TASK
 from leads_flow.names import FLOW_ASSET_URI, LEGACY_POOL
 from leads_flow.tasks import reconcile
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.wiring import bounded, dag_args, flag, window_params
+from leads_flow.tasks.wiring import bounded, dag_args, flag, titled, window_params
 
 
 @dag(
@@ -18,31 +18,33 @@ from leads_flow.tasks.wiring import bounded, dag_args, flag, window_params
         failure_callback=reconcile.on_failure,
     ),
     schedule=[Asset(FLOW_ASSET_URI)],  # runs when leads_flow_sync's publish updates leads_flow
-    params={
-        **window_params(
-            "to compare. Empty: the days the triggering sync run(s) published, or yesterday for a manual run."
-        ),
-        "repair": flag(
-            "Re-sync missing, stale and drifting leads through the sync pipeline (same mapping, gate and "
-            "newer-wins upsert). Off: report only.",
-            section="Repair",
-        ),
-        "decrypt_sample": bounded(
-            20,
-            0,
-            reconcile.MAX_DECRYPT_SAMPLE,
-            "Checks",
-            "Matching rows per day whose phone token is decrypted and compared with the normalised legacy "
-            "phone (in memory only). 0: none.",
-        ),
-        "min_match_rate": bounded(
-            0.0,
-            0,
-            1,
-            "Checks",
-            "Fail the run when the match rate over the range (after repair, if any) is below this. 0: report only.",
-        ),
-    },
+    params=titled(
+        {
+            **window_params(
+                "to compare. Empty: the days the triggering sync run(s) published, or yesterday for a manual run."
+            ),
+            "repair": flag(
+                "Re-sync missing, stale and drifting leads through the sync pipeline (same mapping, gate and "
+                "newer-wins upsert). Off: report only.",
+                section="Repair",
+            ),
+            "decrypt_sample": bounded(
+                20,
+                0,
+                reconcile.MAX_DECRYPT_SAMPLE,
+                "Checks",
+                "Matching rows per day whose phone token is decrypted and compared with the normalised legacy "
+                "phone (in memory only). 0: none.",
+            ),
+            "min_match_rate": bounded(
+                0.0,
+                0,
+                1,
+                "Checks",
+                "Fail the run when the match rate over the range (after repair, if any) is below this. 0: report only.",
+            ),
+        }
+    ),
 )
 def leads_flow_reconcile():
     @task(task_display_name="Plan windows", **DB_TASK)

@@ -7,7 +7,7 @@ from airflow.sdk import dag, task
 from leads_flow.config import DB_TASK
 from leads_flow.tasks import rekey as rotation
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.wiring import bounded, dag_args, flag
+from leads_flow.tasks.wiring import bounded, dag_args, flag, titled
 
 
 @dag(
@@ -16,12 +16,14 @@ from leads_flow.tasks.wiring import bounded, dag_args, flag
         tags=["pii", "rekey"],
     ),
     schedule=None,
-    params={
-        "dry_run": flag("Count rows per kid only; write nothing."),
-        "batch_size": bounded(
-            5000, 100, 50_000, "Batches", "Rows read and updated per batch (one UPDATE statement each)."
-        ),
-    },
+    params=titled(
+        {
+            "dry_run": flag("Count rows per kid only; write nothing."),
+            "batch_size": bounded(
+                5000, 100, 50_000, "Batches", "Rows read and updated per batch (one UPDATE statement each)."
+            ),
+        }
+    ),
 )
 def leads_flow_rekey():
     @task(task_display_name="Re-encrypt and re-index", **DB_TASK)

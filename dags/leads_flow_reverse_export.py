@@ -7,7 +7,7 @@ from airflow.sdk import Param, dag, task
 from leads_flow.config import DB_TASK
 from leads_flow.tasks import reverse_export
 from leads_flow.tasks.boundary import current_run_ids
-from leads_flow.tasks.wiring import bounded, dag_args, flag
+from leads_flow.tasks.wiring import bounded, dag_args, flag, titled
 
 
 @dag(
@@ -16,25 +16,27 @@ from leads_flow.tasks.wiring import bounded, dag_args, flag
         tags=["pii", "cutover", "rollback"],
     ),
     schedule=None,
-    params={
-        "since": Param(
-            type="string",
-            minLength=10,
-            section="Window",
-            description="The cutover mark: leads_flow versions from this time on (Asia/Shanghai, "
-            "'YYYY-MM-DD HH:MM:SS' or a date) that leads_aggr lacks or holds older are written back.",
-        ),
-        "until": Param(
-            None,
-            type=["null", "string"],
-            section="Window",
-            description="Optional end (exclusive) of the range. Empty: up to now.",
-        ),
-        "dry_run": flag("Read and count only; write nothing to leads_aggr."),
-        "batch_size": bounded(
-            reverse_export.BATCH, 1, reverse_export.MAX_BATCH, "Safety", "Leads per transaction on leads_aggr."
-        ),
-    },
+    params=titled(
+        {
+            "since": Param(
+                type="string",
+                minLength=10,
+                section="Window",
+                description="The cutover mark: leads_flow versions from this time on (Asia/Shanghai, "
+                "'YYYY-MM-DD HH:MM:SS' or a date) that leads_aggr lacks or holds older are written back.",
+            ),
+            "until": Param(
+                None,
+                type=["null", "string"],
+                section="Window",
+                description="Optional end (exclusive) of the range. Empty: up to now.",
+            ),
+            "dry_run": flag("Read and count only; write nothing to leads_aggr."),
+            "batch_size": bounded(
+                reverse_export.BATCH, 1, reverse_export.MAX_BATCH, "Safety", "Leads per transaction on leads_aggr."
+            ),
+        }
+    ),
 )
 def leads_flow_reverse_export():
     @task(task_display_name="Write back to leads_aggr", **DB_TASK)

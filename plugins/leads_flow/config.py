@@ -226,10 +226,16 @@ class VolumePolicy:
             raise ConfigError("the volume check needs 1 <= min_days <= days")
 
 
+VOLUME_AUTO = "auto"
+"""The ``volume_check`` param's default: the deployment's ``LEADS_FLOW_VOLUME_CHECK`` decides (as null does)."""
+
+
 def volume_policy(mode: str | None = None) -> VolumePolicy:
     """The volume check's settings from ``LEADS_FLOW_VOLUME_*`` (defaults: warn, 0.3, 3.0, 4 days, 3 needed);
-    ``mode`` (a run's ``volume_check`` param, e.g. to rerun a holiday in warn mode) wins over the variable."""
+    ``mode`` (a run's ``volume_check`` param, e.g. to rerun a holiday in warn mode) wins over the variable;
+    ``auto`` and None leave it to the variable."""
     d = VolumePolicy()
+    mode = None if (mode or "").strip().lower() == VOLUME_AUTO else mode
     return VolumePolicy(
         mode=(mode or env_text(VOLUME_MODE_ENV) or d.mode).strip().lower(),
         floor=env_float(VOLUME_FLOOR_ENV, d.floor, 0, 1),

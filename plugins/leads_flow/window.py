@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from leads_flow.config import TZ, ConfigError
+from leads_flow.rules.redact import redact
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ class Partition:
 
     @property
     def label(self) -> str:
-        day = self.start.strftime("%Y-%m-%d")
-        return f"{day} ids [{self.id_from}, {self.id_to})" if self.bulk else day
+        """How people see the partition: the Airflow grid's map index (``map_index_template``), the run report."""
+        return label_of(self.start, self.end, self.id_from)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -56,6 +57,28 @@ class Partition:
         )
 
 
+def label_of(start: datetime | None, end: datetime | None, id_from: int | None = None) -> str:
+    """A partition's name: its day (``2026-11-20``), its span of whole days (``2026-11-01 … 2026-11-20``) or of
+    times when it does not start and end at midnight; a bulk partition adds ``· ids from N`` (its id range's start,
+    which its ``etl_run_id`` ends with, ``#N``)."""
+    if start is None:
+        return "?"
+    midnight = datetime.min.time()
+    if end is None or (start.time() == midnight and end.time() == midnight and end - start == timedelta(days=1)):
+        days = f"{start:%Y-%m-%d}"
+    elif start.time() == midnight and end.time() == midnight:
+        days = f"{start:%Y-%m-%d} … {end - timedelta(days=1):%Y-%m-%d}"
+    else:
+        days = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
+    return days if id_from is None else f"{days} · ids from {id_from}"
+
+
+def label_of_dict(partition: Mapping[str, Any]) -> str:
+    """:func:`label_of` of a partition as it travels in XCom (:meth:`Partition.to_dict`): the DAG's Jinja filter
+    ``partition_label`` for ``map_index_template``."""
+    return Partition.from_dict(partition).label
+
+
 def _local_naive(ts: Any) -> datetime:
     if ts.tzinfo is None:
         raise ConfigError("data interval bounds must be timezone-aware")
@@ -68,7 +91,9 @@ def _parse_date(value: Any, name: str) -> date:
     try:
         return date.fromisoformat(str(value))
     except ValueError as exc:
-        raise ConfigError(f"param {name} must be a date YYYY-MM-DD, got {value!r}") from exc
+        raise ConfigError(
+            f"param {name} must be a date YYYY-MM-DD (e.g. 2026-11-20), got {redact(repr(value))}"
+        ) from exc
 
 
 def resolve_window(
@@ -84,7 +109,10 @@ def resolve_window(
         first = _parse_date(start_p or end_p, "start_date")
         last = _parse_date(end_p or start_p, "end_date")
         if last < first:
-            raise ConfigError(f"end_date {last} is before start_date {first}")
+            raise ConfigError(
+                f"the window is reversed: end_date {last} is before start_date {first} "
+                "(both are inclusive days in Asia/Shanghai; swap them)"
+            )
         return datetime.combine(first, datetime.min.time()), datetime.combine(
             last + timedelta(days=1), datetime.min.time()
         )
@@ -94,6 +122,17 @@ def resolve_window(
     return datetime.combine(today - timedelta(days=1), datetime.min.time()), datetime.combine(
         today, datetime.min.time()
     )
+
+
+def asked_day(params: Mapping[str, Any], now: datetime | None = None) -> datetime:
+    """The day a run was asked for, best effort, for the audit row of a run whose plan failed: its first parseable
+    ``start_date``/``end_date``, else today (Asia/Shanghai)."""
+    for name in ("start_date", "end_date"):
+        try:
+            return datetime.combine(_parse_date(params.get(name), name), datetime.min.time())
+        except ConfigError:
+            continue
+    return datetime.combine((now or datetime.now(TZ)).astimezone(TZ).date(), datetime.min.time())
 
 
 def partitions(start: datetime, end: datetime, overlap_minutes: int) -> list[Partition]:

@@ -129,3 +129,119 @@ def test_failing_gate_fails_the_run_and_publishes_nothing(sqlite_dbs, airflow_db
     assert sqlite_dbs.flow_rows("SELECT status, gate_failed_checks FROM leads_flow_run") == [
         ("gate_failed", "reject_ratio_within_limit")
     ]
+
+
+def test_mapped_partitions_are_named_by_their_day(sqlite_dbs, airflow_db, dagbag):
+    """The grid and the task list show each partition's day (map_index_template), the name the run report uses;
+    the mapped tasks are named alike at every map index (no display name only index 0 would keep)."""
+    from leads_flow.report.data import list_runs
+
+    insert(sqlite_dbs, _crafted())
+    dag = dagbag.dags["leads_flow_sync"]
+    dr = dag.test(
+        logical_date=None, run_conf={"start_date": "2026-11-20", "end_date": "2026-11-22", "max_reject_ratio": 0.2}
+    )
+    assert dr.state == "success"
+    named: dict[str, list[tuple[int, str]]] = {}
+    for ti in dr.get_task_instances():
+        if ti.task_id.startswith("partition."):
+            named.setdefault(ti.task_id, []).append((ti.map_index, ti.rendered_map_index))
+            assert ti.task_display_name == ti.task_id
+    days = ["2026-11-20", "2026-11-21", "2026-11-22"]
+    for task_id in ("partition.stage", "partition.gate", "partition.publish"):
+        assert sorted(named[task_id]) == list(enumerate(days)), task_id
+    assert sorted(r["partition_label"] for r in list_runs(dag_run_id=dr.run_id)) == days
+
+
+def test_partition_labels():
+    from leads_flow.window import Partition, label_of
+
+    day = datetime(2026, 11, 20)
+    assert Partition(day, datetime(2026, 11, 21), 60).label == "2026-11-20"
+    assert Partition(day, datetime(2026, 11, 23), 60, 0, 500).label == "2026-11-20 … 2026-11-22 · ids from 0"
+    assert label_of(datetime(2026, 11, 20, 6), datetime(2026, 11, 21)) == "2026-11-20 06:00 – 2026-11-21 00:00"
+
+
+def test_a_reversed_window_fails_the_plan_and_the_report_lists_it(sqlite_dbs, airflow_db, dagbag):
+    """An end before the start fails the plan at once (no partition, nothing read), and the run report lists the
+    DAG run with its error: in the list, on the DAG run's tab and on its own page."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from leads_flow.report.views import create_app
+
+    insert(sqlite_dbs, _crafted())
+    dag = dagbag.dags["leads_flow_sync"]
+    dr = dag.test(logical_date=None, run_conf={"start_date": "2026-11-22", "end_date": "2026-11-20"})
+    assert dr.state == "failed"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states["plan"] == "failed" and states.get("partition.stage") != "success"
+    rows = sqlite_dbs.flow_rows("SELECT etl_run_id, status, partition_start, error FROM leads_flow_run")
+    assert [(r[0], r[1], r[2][:10]) for r in rows] == [(f"{dr.run_id}@plan", "plan_failed", "2026-11-22")]
+    assert "end_date 2026-11-20 is before start_date 2026-11-22" in rows[0][3]
+    assert sqlite_dbs.flow_rows("SELECT COUNT(*) FROM leads_flow") == [(0,)]
+
+    app = FastAPI()
+    app.mount("/leads-flow", create_app())
+    with TestClient(app) as client:
+        for path in ("/leads-flow/", f"/leads-flow/dag-runs/leads_flow_sync/{dr.run_id}"):
+            text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get(path).text))
+            assert "plan failed" in text and "is before start_date 2026-11-22" in text, path
+            assert "No partition runs" not in text
+        page = client.get(f"/leads-flow/runs/{dr.run_id}@plan").text
+        assert "window not planned" in page and "the window is reversed" in page
+
+
+def test_an_unparsable_day_fails_the_plan_without_echoing_a_phone():
+    """A phone where a day belongs (the form's schema refuses it; a conf from elsewhere may not): the plan fails
+    permanently, and its message, which the failure callback records, holds no phone."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from leads_flow.tasks import sync as pipeline
+
+    phone = "13912345678"  # generated
+    with pytest.raises(AirflowFailException) as failed:
+        pipeline.plan({"start_date": phone}, None, None)
+    assert "must be a date YYYY-MM-DD" in str(failed.value) and phone not in str(failed.value)
+
+
+def test_the_trigger_form_explains_itself(dagbag):
+    """What the trigger form shows: a title on every field, no switch marked required (Airflow 3.3 marks a field
+    required when its type excludes null), volume_check's default readable, the window's help saying how Logical
+    Date, the window and backfills relate; and the params the DAGs accepted before are accepted still."""
+    import copy
+
+    sync = dagbag.dags["leads_flow_sync"]
+    assert set(sync.params) == {
+        "start_date",
+        "end_date",
+        "overlap_minutes",
+        "dry_run",
+        "max_reject_ratio",
+        "load_mode",
+        "volume_check",
+    }
+    for dag_id, dag in dagbag.dags.items():
+        for name in dag.params:
+            schema = dag.params.get_param(name).schema
+            assert schema.get("title") and "_" not in schema["title"], (dag_id, name)
+            types = schema.get("type")
+            if types == "boolean" or (isinstance(types, list) and "boolean" in types):
+                assert isinstance(types, list) and "null" in types, (dag_id, name)  # not shown as required
+                assert dag.params[name] is False, (dag_id, name)
+    vc = sync.params.get_param("volume_check")
+    assert vc.value == "auto" and vc.schema["values_display"]["auto"].startswith("auto (LEADS_FLOW_VOLUME_CHECK")
+    help_text = sync.params.get_param("start_date").description
+    assert "Logical Date" in help_text and "Backfill" in help_text and "Asia/Shanghai" in help_text
+    for conf in ({"volume_check": None}, {"volume_check": "warn"}, {"dry_run": True}, {"dry_run": None}):
+        params = copy.deepcopy(sync.params)
+        params.update(conf)
+        params.validate()
+
+
+def test_volume_check_auto_means_the_deployment_setting(monkeypatch):
+    from leads_flow.config import volume_policy
+
+    monkeypatch.setenv("LEADS_FLOW_VOLUME_CHECK", "fail")
+    assert volume_policy("auto").mode == volume_policy(None).mode == "fail"
+    assert volume_policy("off").mode == "off"

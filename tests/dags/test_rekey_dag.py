@@ -13,7 +13,7 @@ def test_rekey_dag_parses_with_params(dagbag):
     assert dag.params["dry_run"] is False and dag.params["batch_size"] == 5000
     schema = dag.params.get_param("batch_size").schema
     assert schema["type"] == "integer" and schema["minimum"] == 100 and schema["maximum"] == 50_000
-    assert dag.params.get_param("dry_run").schema["type"] == "boolean"
+    assert dag.params.get_param("dry_run").schema["type"] == ["null", "boolean"]  # not marked required
     assert [t.task_id for t in dag.tasks] == ["rekey"]
     [t] = dag.tasks
     assert t.owner == "data-engineering" and t.retries >= 1 and t.task_display_name != t.task_id

@@ -101,8 +101,14 @@ def test_list_detail_and_api_show_real_runs(any_dbs, client):
     results = json.loads(good["gate_results"])
     assert len(results) >= 10 and "reject_ratio_within_limit" in [r["check"] for r in results]
     table = html[html.index('id="expectations"') :]
-    for r in results:
-        assert f'<td class="mono">{r["check"]}</td><td class="mono">{r["expectation"]}</td>' in table, r["check"]
+    for r in results:  # named for people, its id and expectation type beside, limit vs observed
+        assert f'data-check="{r["check"]}"' in table and f'title="{r["expectation"]}">{r["check"]}</div>' in table
+    assert "Every extracted row is staged or rejected (staged rows)" in text
+    staged_row = table[table.index('data-check="extracted_equals_staged_plus_rejected"') :]
+    staged_row = text_of(staged_row[: staged_row.index("</tr>")])
+    assert "= 2" in staged_row and " 2 " in staged_row.replace("= 2", "")  # limit = 2, observed 2
+    ratio_row = table[table.index('data-check="reject_ratio_within_limit"') :]
+    assert "≤ 2" in text_of(ratio_row[: ratio_row.index("</tr>")])  # 0.5 x 4 extracted
     assert (
         table.count('<span class="pf pass">PASS</span>') == len(results)
         and "FAIL" not in table[: table.index("</table>")]
@@ -113,7 +119,7 @@ def test_list_detail_and_api_show_real_runs(any_dbs, client):
 
     # the gate-failed partition: FAIL for its failed check, PASS for the rest
     bad = client.get(f"{PREFIX}/runs/{quote(bad_id, safe='')}").text
-    row = bad[bad.index('<td class="mono">reject_ratio_within_limit</td>') :]
+    row = bad[bad.index('data-check="reject_ratio_within_limit"') :]
     assert row[: row.index("</tr>")].count('<span class="pf fail">FAIL</span>') == 1
     assert '<span class="pf fail" id="gate">FAIL</span>' in bad and "nothing published" in bad
 
@@ -129,6 +135,12 @@ def test_list_detail_and_api_show_real_runs(any_dbs, client):
     ]
     assert set(one["timings"]) == {"stage_s", "gate_s", "publish_s"}
     assert sorted(r["lead_id"] for r in one["rejected_sample"]) == [3, 4]
+    # every reject reachable, with its legacy values masked (the phone only as "e1 token")
+    values = {r["lead_id"]: r["values"] for r in one["rejected_sample"]}
+    assert values[3]["phone"] == "e1 token (encrypted)" and values[4]["has_tool"] == "3"
+    page = text_of(client.get(f"{PREFIX}/runs/{quote(ok['etl_run_id'], safe='')}", params={"rejects": 1}).text)
+    assert "first 1 of 2, by lead id" in page and "Show all 2 rejected leads" in page
+    assert "all 2" in text_of(client.get(f"{PREFIX}/runs/{quote(ok['etl_run_id'], safe='')}").text)
     assert (
         client.get(f"{PREFIX}/api/runs", params={"status": "published"}).json()["runs"][0]["etl_run_id"]
         == ok["etl_run_id"]
@@ -381,3 +393,35 @@ def test_each_user_sees_and_opens_only_the_runs_of_dags_they_may_read(sqlite_dbs
     # the question asked is Airflow's DAG-run read permission, per project DAG, never for another DAG
     assert {(m, e) for m, e, _ in split_auth.asked} == {("GET", DagAccessEntity.RUN)}
     assert {d for _, _, d in split_auth.asked} == {"leads_flow_sync", "leads_flow_reconcile"}
+
+
+def test_pages_that_add_up(any_dbs, client):
+    """Issue 24: times say their zone, footers name their table, a rerun that changed nothing says so, the DAG
+    run's tab lists its days in order, the key-rotation page shows rows per kid now."""
+    insert(any_dbs, rows_for(DAY) + rows_for(datetime(2026, 11, 21, 10)) + rows_for(datetime(2026, 11, 22, 10)))
+    sync("2026-11-20", "2026-11-22", run_id="manual__first", max_reject_ratio=0.5)
+    [again, *_] = sync("2026-11-20", "2026-11-22", run_id="manual__again", max_reject_ratio=0.5)
+
+    tab = text_of(client.get(f"{PREFIX}/dag-runs/leads_flow_sync/manual__again").text)
+    assert [tab.index(d) for d in ("2026-11-20", "2026-11-21", "2026-11-22")] == sorted(
+        tab.index(d) for d in ("2026-11-20", "2026-11-21", "2026-11-22")
+    )
+    assert "Started (Asia/Shanghai)" in tab and "All times are Asia/Shanghai" in tab
+    assert "Source: table leads_flow_run" in tab
+
+    page = client.get(f"{PREFIX}/runs/{quote(again['etl_run_id'], safe='')}").text
+    unchanged = text_of(page)
+    assert again["published"] == 0 and "Nothing changed: leads_flow already held all 2 staged rows" in unchanged
+    assert 'class="mono runid" id="etl-run-id"' in page  # run ids do not wrap mid-word
+
+    keys = text_of(client.get(f"{PREFIX}/keys").text)
+    assert "Rows per kid now" in keys and "enc 1 6" in keys and "bidx 1 6" in keys  # 3 days x 2 good rows
+    assert "Source: table leads_flow (rows per kid now) and leads_flow_key_audit" in keys
+    assert client.get(f"{PREFIX}/api/keys").json()["kids_now"] == [
+        {"key_kind": "enc", "kid": "1", "row_count": 6},
+        {"key_kind": "bidx", "kid": "1", "row_count": 6},
+    ]
+    cutover = text_of(client.get(f"{PREFIX}/cutover").text)
+    assert "Source: tables leads_flow_reconcile_run and leads_flow_drift" in cutover
+    assert "To start reconciling: unpause leads_flow_reconcile" in cutover  # no reconcile ran yet
+    assert not LONG_DIGITS.search(unchanged + tab + keys)

@@ -361,8 +361,9 @@ def test_partition_of_gate_and_publish_and_from_the_plan():
     ctx["ti"].xcom_pull = lambda task_ids: [{**PART, "start": "2026-11-19T00:00:00"}, PART]
     assert failure.failure_of(ctx).etl_run_id == ETL_RUN_ID
     plan = failure.failure_of(context(ValueError("x"), task_id="plan", op_kwargs={}, map_index=-1))
-    assert plan.etl_run_id is None and plan.report_url == (
-        "https://airflow.example.test/plugin/leads-flow-runs/leads-flow/dag-runs/leads_flow_sync/manual__t1"
+    # a failed plan has no partition: its own plan_failed row (issue 24), which the alert links to
+    assert plan.etl_run_id == "manual__t1@plan" and plan.report_url == (
+        "https://airflow.example.test/plugin/leads-flow-runs/leads-flow/runs/manual__t1%40plan"
     )
 
 

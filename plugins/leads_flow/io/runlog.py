@@ -54,6 +54,11 @@ def etl_run_id_for(dag_run_id: str, partition: Partition) -> str:
     return short_id(dag_run_id, RUN_ID_MAX - len(suffix)) + suffix
 
 
+def plan_run_id(dag_run_id: str) -> str:
+    """``<dag run id>@plan``: the row of a DAG run whose plan failed, so the report lists it with its error."""
+    return short_id(dag_run_id, RUN_ID_MAX - 5) + "@plan"
+
+
 def check_run_id(run_id: str) -> str:
     """``run_id`` if it is one safe token (no quotes, backslashes or control characters), else :class:`UnsafeRunId`."""
     if not isinstance(run_id, str) or not run_id or _UNSAFE_RUN_ID.search(run_id):
@@ -75,6 +80,7 @@ class RunStatus(StrEnum):
     GATE_FAILED = "gate_failed"
     FAILED = "failed"
     BULK_PUBLISHED = "bulk_published"  # a bulk partition, published by the run's bulk publish (per-day rows beside)
+    PLAN_FAILED = "plan_failed"  # the run's plan failed (a reversed window, bad params): one row for the DAG run
 
 
 DONE = (RunStatus.PUBLISHED, RunStatus.DRY_RUN, RunStatus.BULK_PUBLISHED)
@@ -257,12 +263,14 @@ def failed_by_callback(
     partition: Partition | None,
     dag_id: str | None,
     dag_run_id: str | None,
+    status: RunStatus = RunStatus.FAILED,
 ) -> None:
     """The failure callback's record: a row is created when the task died before :func:`start`; a row keeps
-    its ``gate_failed`` status and an error the task recorded itself. ``reason`` is masked again here."""
+    its ``gate_failed`` status and an error the task recorded itself. ``reason`` is masked again here.
+    ``status`` is ``plan_failed`` for a failed plan (its row: :func:`plan_run_id`, the asked day, empty)."""
     params: dict[str, Any] = {
         "etl_run_id": etl_run_id,
-        "status": RunStatus.FAILED.value,
+        "status": status.value,
         "error": reason_of(reason),
         "now": datetime.now(),
     }

@@ -143,6 +143,7 @@ def _validate(
                 "check": (cfg.meta or {}).get("check", cfg.type),
                 "expectation": cfg.type,
                 "success": bool(r.success),
+                **{k: cfg.kwargs[k] for k in ("min_value", "max_value") if cfg.kwargs.get(k) is not None},
                 **{k: _jsonable(res[k]) for k in _SAFE_RESULT_KEYS if k in res},
                 **({"error": "expectation raised: see task log"} if err else {}),
             }

@@ -16,8 +16,10 @@ from typing import Any
 
 from leads_flow.io.connect import connected
 from leads_flow.io.db import as_datetime
+from leads_flow.io.runlog import RunStatus
 from leads_flow.names import FLOW_CONN_ID, RECONCILE_DAG_ID, SYNC_DAG_ID
 from leads_flow.rules.redact import redact, redact_all
+from leads_flow.window import label_of
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,23 @@ def project_dag_ids() -> tuple[str, ...]:
 
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
-REJECT_SAMPLE = 100
+REJECT_SAMPLE, MAX_REJECTS = 100, 10_000
+"""Rejected leads a run page lists first, and at most (its "show all")."""
+REJECT_VALUE_CHARS = 60
+
+
+def shown_values(raw: Any) -> dict[str, str]:
+    """A reject's legacy values as the page shows them: the phone only as "e1 token" (it is stored encrypted, and
+    the report holds no key), every other non-empty value masked (:func:`redact`) and cut short; not the id or
+    the timestamps (shown beside)."""
+    out: dict[str, str] = {}
+    for col, v in _json(raw, dict).items():
+        if col in ("id", "update_time", "create_time") or v is None or v == "":
+            continue
+        text = "e1 token (encrypted)" if col == "phone" else redact(str(v))
+        out[str(col)] = text if len(text) <= REJECT_VALUE_CHARS else text[: REJECT_VALUE_CHARS - 1] + "…"
+    return out
+
 
 LIST_COLUMNS = (
     "etl_run_id",
@@ -96,10 +114,10 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
         run[k] = as_datetime(run.get(k))
     start, end, done = run["partition_start"], run["partition_end"], run["finished_at"]
     run["duration_s"] = round((done - run["started_at"]).total_seconds(), 3) if done and run["started_at"] else None
-    label = f"{start:%Y-%m-%d}" if start else "?"
-    if start and end and (start.time() != datetime.min.time() or (end - start).days != 1 or end.time() != start.time()):
-        label = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}"
-    run["partition_label"] = label
+    bulk_id = str(run.get("etl_run_id") or "").rpartition("#")[2]
+    run["partition_label"] = label_of(start, end, int(bulk_id) if bulk_id.isdigit() else None)  # as Airflow's grid
+    if run.get("status") == RunStatus.PLAN_FAILED:  # no partition: the row stands for the DAG run's plan
+        run["partition_label"] = "not planned"
     run["gate_success"] = None if run.get("gate_success") is None else bool(run["gate_success"])
     run["gate_failed_checks"] = [c for c in (run.get("gate_failed_checks") or "").split(",") if c]
     if "rejects_by_reason" in run:
@@ -155,20 +173,23 @@ def list_runs_of(
     return runs[:limit]
 
 
-def get_run(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID) -> dict[str, Any] | None:
-    """One partition run with its gate results, rejects by reason, timings and a sample of rejected leads."""
+def get_run(etl_run_id: str, *, conn_id: str = FLOW_CONN_ID, rejects: int = REJECT_SAMPLE) -> dict[str, Any] | None:
+    """One partition run with its gate results, rejects by reason, timings and its first ``rejects`` rejected
+    leads (at most :data:`MAX_REJECTS`) with their legacy values, masked."""
     rows = read_rows("report_run", {"etl_run_id": etl_run_id}, conn_id)
     if not rows:
         return None
     run = _shape(dict(zip(RUN_COLUMNS, rows[0])))
-    sample = (
-        read_rows("report_rejects", {"etl_run_id": etl_run_id, "limit": REJECT_SAMPLE}, conn_id)
-        if run["rejected"]
-        else []
-    )
+    limit = max(1, min(int(rejects), MAX_REJECTS))
+    sample = read_rows("report_rejects", {"etl_run_id": etl_run_id, "limit": limit}, conn_id) if run["rejected"] else []
     run["rejected_sample"] = [
-        {"lead_id": lid, "reasons": [r for r in (why or "").split(",") if r], "source_updated_at": as_datetime(sua)}
-        for lid, why, sua in sample
+        {
+            "lead_id": lid,
+            "reasons": [r for r in (why or "").split(",") if r],
+            "source_updated_at": as_datetime(sua),
+            "values": shown_values(raw),
+        }
+        for lid, why, sua, raw in sample
     ]
     run["volume_check"] = volume_check_of(etl_run_id, conn_id=conn_id)
     return run
@@ -215,6 +236,13 @@ def key_rotations(limit: int = 20, *, conn_id: str = FLOW_CONN_ID) -> list[dict[
         off = [c for c in run["counts"] if c["phase"] == "after" and c["kid"] != run["active"].get(c["key_kind"])]
         run["left_off_active"] = sum(int(c["row_count"]) for c in off)
     return list(runs.values())
+
+
+def kids_now(*, conn_id: str = FLOW_CONN_ID) -> list[dict[str, Any]]:
+    """Rows of ``leads_flow`` per key kind (enc, bidx) and kid, now: what a rekey would move (none before the
+    first sync created the table)."""
+    rows = read_rows("report_kids_now", {}, conn_id, page="key rotation page")
+    return [{"key_kind": kind, "kid": kid, "row_count": int(n)} for kind, kid, n in rows]
 
 
 def to_json(run: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import jinja2
 from markupsafe import Markup
 
 from leads_flow.io.runlog import RunStatus
-from leads_flow.names import REPORT_PREFIX
-from leads_flow.report.data import DEFAULT_LIMIT, MAX_LIMIT
+from leads_flow.names import REPORT_PREFIX, TZ_NAME
+from leads_flow.report.data import DEFAULT_LIMIT, MAX_LIMIT, MAX_REJECTS
 from leads_flow.rules.redact import redact
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -34,12 +34,46 @@ STATUSES: dict[RunStatus, tuple[str, str, str]] = {
     RunStatus.DRY_RUN: ("dry run", "info", "gate passed; dry run, nothing published"),
     RunStatus.GATE_FAILED: ("gate failed", "bad", "the data-quality gate failed; nothing published"),
     RunStatus.FAILED: ("failed", "bad", "a task failed; nothing published for this partition"),
+    RunStatus.PLAN_FAILED: (
+        "plan failed",
+        "bad",
+        "the run's plan failed (bad parameters such as a reversed window): no partition ran, nothing published",
+    ),
     RunStatus.BULK_PUBLISHED: (
         "published (bulk)",
         "ok",
         "a bulk partition (id range), published by the run's bulk publish; the run's per-day rows hold the counts",
     ),
 }
+CHECKS: dict[str, str] = {
+    "extracted_equals_staged_plus_rejected": "Every extracted row is staged or rejected (staged rows)",
+    "leads_type_in_set": "Lead type is a known value (rows outside the set)",
+    "leads_type_not_null": "Lead type is present (rows without one)",
+    "lead_id_not_unique_or_null": "Lead id unique and present (duplicate or empty ids)",
+    "phone_cipher_not_e1": "Phone token in the e1 format (tokens that are not)",
+    "phone_cipher_without_bidx": "Every phone token has its blind index (tokens without)",
+    "plaintext_mobile": "No phone number in plain text in any column (rows with one)",
+    "flag_not_0_1_null": "Flags are 0, 1 or empty (rows with another value)",
+    "join_time_out_of_range": "Join time in range (rows outside it)",
+    "ip_address_invalid": "IP address valid or empty (rows with an invalid one)",
+    "reject_ratio_within_limit": "Rejected rows within max_reject_ratio (rejected rows)",
+    "volume_within_range": "Volume near the same weekday's median",
+}
+"""A gate check's name for people (what it counts in brackets); the check's id stays beside it."""
+
+
+def _limit(result: dict[str, Any]) -> str:
+    """What a check allows: ``= n`` or ``≤ n`` (a min of 0 goes without saying), else –."""
+    lo, hi = result.get("min_value"), result.get("max_value")
+    if lo is not None and lo == hi:
+        return f"= {_num(hi)}"
+    if hi is not None and (lo in (None, 0)):
+        return f"≤ {_num(hi)}"
+    if lo is not None and hi is not None:
+        return f"{_num(lo)} – {_num(hi)}"
+    return "–"
+
+
 TIMING_KEYS = (("stage_s", "Extract and stage"), ("gate_s", "Data-quality gate"), ("publish_s", "Publish"))
 VOLUME_COLOURS = {"pass": "ok", "warn": "run", "fail": "bad", "exempt": "info", "off": "info"}
 """The volume check's verdict (quality.VolumeResult) → badge colour."""
@@ -178,8 +212,16 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters.update(num=_num, when=_when, secs=_secs, pct=_pct, observed=_observed)
-_ENV.globals.update(status_of=_status, statuses=STATUSES, RunStatus=RunStatus, style=Markup(STYLE), max_limit=MAX_LIMIT)
-_ENV.globals.update(volume_colours=VOLUME_COLOURS)
+_ENV.globals.update(
+    status_of=_status,
+    statuses=STATUSES,
+    RunStatus=RunStatus,
+    style=Markup(STYLE),
+    max_limit=MAX_LIMIT,
+    max_rejects=MAX_REJECTS,
+)
+_ENV.globals.update(volume_colours=VOLUME_COLOURS, tz=TZ_NAME, checks=CHECKS)
+_ENV.filters.update(limit=_limit)
 
 
 def render(template: str, root: str, **ctx: Any) -> str:
@@ -204,5 +246,5 @@ def render_run(run: dict[str, Any], root: str = "") -> str:
     )
 
 
-def render_keys(rotations: list[dict[str, Any]], root: str = "") -> str:
-    return render("keys.html", root, rotations=rotations)
+def render_keys(rotations: list[dict[str, Any]], root: str = "", *, kids: list[dict[str, Any]] | None = None) -> str:
+    return render("keys.html", root, rotations=rotations, kids=kids or [])

@@ -30,6 +30,7 @@ JavaScript and load nothing from elsewhere; a Content-Security-Policy says so.
 # No `from __future__ import annotations`: FastAPI reads the route annotations inside create_app().
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from leads_flow.names import FLOW_CONN_ID, RECONCILE_DAG_ID, REKEY_DAG_ID
@@ -39,9 +40,12 @@ from leads_flow.report.cutover import cutover_json, cutover_view, render_cutover
 from leads_flow.report.data import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    MAX_REJECTS,
+    REJECT_SAMPLE,
     ReportUnavailable,
     get_run,
     key_rotations,
+    kids_now,
     list_runs_of,
     project_dag_ids,
     to_json,
@@ -111,9 +115,9 @@ def create_app(
             raise HTTPException(403, "Not allowed")
         return sorted(mine)
 
-    def visible_run(etl_run_id: str, readable: Any, not_found: str) -> dict[str, Any]:
+    def visible_run(etl_run_id: str, readable: Any, not_found: str, rejects: int = REJECT_SAMPLE) -> dict[str, Any]:
         """One run, if it belongs to a project DAG (else 404, like an unknown run) the user may read (else 403)."""
-        run = get_run(etl_run_id, conn_id=conn_id)
+        run = get_run(etl_run_id, conn_id=conn_id, rejects=rejects)
         if run is None or run.get("dag_id") not in project:
             raise HTTPException(404, not_found)
         if run["dag_id"] not in allowed(readable):
@@ -180,6 +184,7 @@ def create_app(
     @app.get("/dag-runs/{dag_id}/{dag_run_id:path}", response_class=HTMLResponse)
     def dag_run_page(request: Request, dag_id: str, dag_run_id: str, readable: Any = readable_dep) -> HTMLResponse:
         runs = list_runs_of(dag_scope(dag_id, readable), limit=MAX_LIMIT, dag_run_id=dag_run_id, conn_id=conn_id)
+        runs.sort(key=lambda r: (r["partition_start"] or datetime.min, r["etl_run_id"]))  # one DAG run: by day
         return html(
             render_list(
                 runs,
@@ -190,21 +195,29 @@ def create_app(
         )
 
     @app.get("/runs/{etl_run_id:path}", response_class=HTMLResponse)
-    def run_page(request: Request, etl_run_id: str, readable: Any = readable_dep) -> HTMLResponse:
-        run = visible_run(etl_run_id, readable, f"No partition run {etl_run_id!r} in leads_flow_run.")
+    def run_page(
+        request: Request,
+        etl_run_id: str,
+        rejects: int = Query(REJECT_SAMPLE, ge=1, le=MAX_REJECTS),
+        readable: Any = readable_dep,
+    ) -> HTMLResponse:
+        run = visible_run(etl_run_id, readable, f"No partition run {etl_run_id!r} in leads_flow_run.", rejects)
         return html(render_run(run, root(request)))
 
     @app.get("/keys", response_class=HTMLResponse)
     def keys_page(request: Request, readers: Any = keys_dep) -> HTMLResponse:
         if REKEY_DAG_ID not in (readers or ()):
             raise HTTPException(403, "Not allowed")
-        return html(render_keys(key_rotations(conn_id=conn_id), root(request)))
+        return html(render_keys(key_rotations(conn_id=conn_id), root(request), kids=kids_now(conn_id=conn_id)))
 
     @app.get("/api/keys")
     def keys_api(readers: Any = keys_dep) -> JSONResponse:
         if REKEY_DAG_ID not in (readers or ()):
             raise HTTPException(403, "Not allowed")
-        body = {"rotations": [to_json(r) for r in key_rotations(conn_id=conn_id)]}
+        body = {
+            "kids_now": kids_now(conn_id=conn_id),
+            "rotations": [to_json(r) for r in key_rotations(conn_id=conn_id)],
+        }
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     @app.get("/api/runs")

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from leads_flow.io.runlog import plan_run_id
 from leads_flow.names import FLOW_CONN_ID, REPORT_PREFIX, REPORT_UI_ROUTE
 from leads_flow.rules.redact import reason_of, redact_all
 from leads_flow.tasks.boundary import etl_run_id_for
-from leads_flow.window import Partition
+from leads_flow.window import Partition, asked_day
 
 MAX_MESSAGE_REASON_CHARS = 500
 
@@ -107,6 +108,10 @@ def failure_of(context: Mapping[str, Any]) -> Failure:
         partition = kwargs["partition"]
     if partition is None and etl_run_id is None and task_id != "plan":
         partition = _partition_from_plan(context)
+    if task_id == "plan" and run_id:  # no partition yet: one row for the DAG run, on the day it asked for
+        day = asked_day(context.get("params") or {})
+        etl_run_id = plan_run_id(run_id)
+        partition = Partition(day, day, 0).to_dict()
     if etl_run_id is None and partition and run_id:
         try:
             etl_run_id = etl_run_id_for(run_id, Partition.from_dict(partition))
@@ -133,7 +138,8 @@ def failure_of(context: Mapping[str, Any]) -> Failure:
 def record_failure(failure: Failure, flow_conn_id: str = FLOW_CONN_ID) -> bool:
     """Put the reason into the partition's leads_flow_run row (creating it if the task died first).
 
-    Returns False when there is no partition to record against (the plan task failed).
+    A failed plan gets a ``plan_failed`` row of its own (:func:`leads_flow.io.runlog.plan_run_id`). Returns False
+    when there is nothing to record against (no run id).
     """
     if not failure.etl_run_id:
         return False
@@ -141,7 +147,12 @@ def record_failure(failure: Failure, flow_conn_id: str = FLOW_CONN_ID) -> bool:
     from leads_flow.io.connect import connected
 
     partition = Partition.from_dict(failure.partition) if failure.partition else None
+    planning = failure.task_id == "plan"
     with connected(flow_conn_id) as flow:
+        if planning:  # a plan that failed before (or in) its migration: the table must exist to hold the row
+            from leads_flow.io.schema import ensure_flow_schema
+
+            ensure_flow_schema(flow)
         runlog.failed_by_callback(
             flow,
             failure.etl_run_id,
@@ -149,6 +160,7 @@ def record_failure(failure: Failure, flow_conn_id: str = FLOW_CONN_ID) -> bool:
             partition=partition,
             dag_id=failure.dag_id,
             dag_run_id=failure.run_id,
+            status=runlog.RunStatus.PLAN_FAILED if planning else runlog.RunStatus.FAILED,
         )
     return True
 

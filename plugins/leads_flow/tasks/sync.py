@@ -48,10 +48,13 @@ def plan(
     interval_start: Any,
     interval_end: Any,
 ) -> list[dict[str, Any]]:
-    """Resolve the window, check the legacy schema and migrate the flow schema; one dict per partition."""
+    """Resolve the window, check the legacy schema and migrate the flow schema; one dict per partition.
+
+    The window is checked first: a reversed or unparsable one fails the run at once, without retries, and the
+    failure callback records it (status ``plan_failed``) for the run report."""
     try:
-        settings = settings_from(params)
         start, end = resolve_window(params, interval_start, interval_end)
+        settings = settings_from(params)
     except ConfigError as exc:
         raise AirflowFailException(f"bad parameters: {exc}") from exc
 
@@ -167,6 +170,7 @@ def gate(staged: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]
         "staged": staged["staged"],
         "rejected": staged["rejected"],
         "bulk": bulk,
+        "partition": dict(staged["partition"]),  # publish's map_index_template names it by this
     }
 
 

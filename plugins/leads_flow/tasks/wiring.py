@@ -11,6 +11,7 @@ import pendulum
 
 from leads_flow.names import TZ_NAME
 from leads_flow.tasks.notify import on_failure
+from leads_flow.window import label_of_dict
 
 OWNER = "data-engineering"
 START_DATE = pendulum.datetime(2026, 1, 1, tz=TZ_NAME)
@@ -42,25 +43,54 @@ def dag_args(
     }
 
 
+WINDOW_HELP = (
+    "The window decides which rows the run reads; the form's Logical Date only names the run (and dates a "
+    "scheduled or backfill run's data interval). Both days empty: the run's data interval (a scheduled or "
+    "backfill run: its day in Asia/Shanghai), or yesterday for a manual run. Many days: one manual run with a "
+    "window here, or Backfill (one run per day; pick the days in Asia/Shanghai time)."
+)
+
+
 def window_params(start_help: str) -> dict[str, Any]:
     """``start_date`` and ``end_date`` of the trigger form's *Window* section (inclusive days, Asia/Shanghai)."""
     from airflow.sdk import Param
 
     day = {"type": ["null", "string"], "format": "date", "section": "Window"}
     return {
-        "start_date": Param(None, **day, description=f"First day (inclusive, Asia/Shanghai) {start_help}"),
-        "end_date": Param(None, **day, description="Last day (inclusive). Empty: same as start_date."),
+        "start_date": Param(
+            None,
+            **day,
+            title="First day",
+            description=f"First day (inclusive, Asia/Shanghai) {start_help} {WINDOW_HELP}",
+        ),
+        "end_date": Param(
+            None,
+            **day,
+            title="Last day",
+            description="Last day (inclusive). Empty: the first day. Not before the first day: a reversed "
+            "window fails the run at once, and the run report shows why.",
+        ),
     }
 
 
-def flag(description: str, section: str = "Safety") -> Any:
-    """An off-by-default switch of the trigger form (``dry_run``, ``repair``)."""
+def flag(description: str, section: str = "Safety", *, title: str | None = None) -> Any:
+    """An off-by-default switch of the trigger form (``dry_run``, ``repair``). Its type admits null, so the form
+    does not mark it required (Airflow 3.3 marks every field whose type excludes null); null means off."""
     from airflow.sdk import Param
 
-    return Param(False, type="boolean", section=section, description=description)
+    return Param(False, type=["null", "boolean"], section=section, description=description, **_title(title))
 
 
-def bounded(default: Any, lo: float, hi: float, section: str, description: str, *, optional: bool = False) -> Any:
+def bounded(
+    default: Any,
+    lo: float,
+    hi: float,
+    section: str,
+    description: str,
+    *,
+    optional: bool = False,
+    title: str | None = None,
+) -> Any:
     """A number of the trigger form within [lo, hi]; integer when ``default`` is one, empty allowed if ``optional``."""
     from airflow.sdk import Param
 
@@ -72,4 +102,45 @@ def bounded(default: Any, lo: float, hi: float, section: str, description: str, 
         maximum=hi,
         section=section,
         description=description,
+        **_title(title),
     )
+
+
+def _title(title: str | None) -> dict[str, str]:
+    return {"title": title} if title else {}
+
+
+def titled(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with a readable title on every field that has none (``dry_run`` → "Dry run"): the trigger form
+    shows the title, the param's name stays the contract."""
+    for name, param in params.items():
+        schema = getattr(param, "schema", None)
+        if isinstance(schema, dict) and not schema.get("title"):
+            schema["title"] = name.replace("_", " ").capitalize()
+    return params
+
+
+PARTITION_LABEL = "partition_label"
+"""The context variable a mapped partition task sets (:func:`name_map_index`) and its ``map_index_template`` shows."""
+MAP_INDEX_TEMPLATE = "{{ " + PARTITION_LABEL + " }}"
+
+
+def partitioned() -> dict[str, Any]:
+    """``@task`` arguments of the tasks of the mapped ``partition`` group: Airflow shows each task instance by its
+    partition's name (its day, :func:`leads_flow.window.label_of`, as the run report names it), not map index
+    0, 1, 2. The task body calls :func:`name_map_index` first.
+
+    No ``task_display_name``: Airflow 3.3 stores it only on map index 0 (the task instances the expansion adds get
+    none), so the task list mixed "Publish" and "partition.publish"; the task ids name every index alike."""
+    return {"map_index_template": MAP_INDEX_TEMPLATE}
+
+
+def name_map_index(partition: Mapping[str, Any] | None) -> None:
+    """Give the running task instance its partition's name (rendered by Airflow after the task, failed or not);
+    an XCom from before the name travelled with it (None) leaves the index as it is."""
+    from airflow.sdk import get_current_context
+
+    if partition is None:
+        get_current_context()[PARTITION_LABEL] = ""  # type: ignore[literal-required]
+        return
+    get_current_context()[PARTITION_LABEL] = label_of_dict(partition)  # type: ignore[literal-required]
