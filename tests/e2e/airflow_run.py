@@ -2,14 +2,17 @@
 
 ``airflow_env`` builds the environment (an Airflow home with a SQLite metadata database, the project's DAGs and
 plugins, the keyring fields masked); ``DAG_RUN`` is the script the fresh interpreter runs: ``dag.test()`` of a DAG
-with a run conf, printing one ``LEADS-FLOW-RESULT {json}`` line (the run's state, the alert webhook's
-SHA-256). With ``LEADS_FLOW_NO_CONN_ENV=1`` it first asserts that no ``AIRFLOW_CONN_*`` reached the process.
+(``leads_flow_sync`` unless named) with a run conf, printing one ``LEADS-FLOW-RESULT {json}`` line (the run's
+state, the alert webhook's SHA-256). With ``LEADS_FLOW_NO_CONN_ENV=1`` it first asserts that no ``AIRFLOW_CONN_*``
+reached the process. ``migrate`` and ``run_dag`` run both in fresh processes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +71,29 @@ def airflow_env(
     else:
         env.update(conn_env or {})
     return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    """``airflow db migrate`` of the home ``env`` names, in a fresh process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def run_dag(
+    env: dict[str, str], cwd: Path, conf: dict, dag_id: str = "leads_flow_sync", timeout: int = 300
+) -> tuple[dict | None, str]:
+    """``dag.test()`` of ``dag_id`` with ``conf`` in a fresh process: its ``LEADS-FLOW-RESULT`` (None when the
+    process failed or printed none) and its whole output, for the caller to search (never to print whole)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", DAG_RUN, json.dumps(conf), dag_id],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("LEADS-FLOW-RESULT ")]
+    result = json.loads(lines[-1].split(" ", 1)[1]) if proc.returncode == 0 and lines else None
+    return result, proc.stdout + proc.stderr

@@ -3,10 +3,13 @@
 A real OpenBao dev server (tests/e2e/openbao_support.py, with a file audit device that counts Transit calls), the
 Transit engine and key enabled by the test, a task token whose policy allows ``transit/decrypt/<key>`` only, and
 the keyring wrapped by ``scripts/wrap_keys.py`` (the operator's path: keys on stdin, the token from
-``~/.vault-token``). Then: the unwrapped keyring is the plain one; the sync, a rekey and an erasure run in KMS mode on
-MariaDB; a Transit key rotation plus the documented one-line rewrap keeps every token readable; a token without
-decrypt rights fails permanently naming the KMS; an unreachable KMS is transient; the keys are unwrapped once per
-process. Generated phones only, compared and never printed.
+``~/.vault-token``). Then: the unwrapped keyring is the plain one; ``leads_flow_sync``, ``leads_flow_rekey`` (to
+kid 2, registered by ``scripts/register_keys.py`` as the rotation runbook says) and ``leads_flow_erase`` (lead ids
+resolved by ``scripts/erase.py --dry-run``) each run by ``dag.test()`` in a fresh Airflow process whose only keyring
+is a wrapped one, on MariaDB databases of the test's own (tests/e2e/airflow_run.py); a Transit key rotation plus the
+documented one-line rewrap keeps every token readable; a token without decrypt rights fails permanently naming the
+KMS; an unreachable KMS is transient; the keys are unwrapped once per process. Generated phones only, compared and
+never printed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from leads_flow.io.kms import KmsDenied, KmsUnavailable
 from leads_flow.rules.crypto import PhoneCipher
 from leads_flow.rules.keyring import Keyring
 from tests.conftest import BOTH, ONLY_NEW, ROOT, keyring_extra, register_kids
+from tests.e2e.airflow_run import airflow_env, migrate, run_dag
 from tests.e2e.openbao_support import openbao_audited, openbao_tls  # noqa: F401  (fixtures)
 from tests.helpers import distinct_phones, fail_unless, insert, legacy_row, sync
 
@@ -148,66 +152,104 @@ def test_the_decrypt_only_token_can_do_nothing_else(kms):
             call()
 
 
-def test_sync_rekey_and_erasure_in_kms_mode(kms, mysql_dbs, tmp_path):
-    """The sync on MariaDB in KMS mode, a rekey to kid 2 (wrapped too), then an erasure by scripts/erase.py."""
-    phones = distinct_phones(6, 2121)
+def test_sync_rekey_and_erasure_dags_in_kms_mode(kms, mysql_dbs, tmp_path):
+    """``leads_flow_sync``, ``leads_flow_rekey`` to kid 2 (registered as the rotation runbook says) and
+    ``leads_flow_erase``, each by ``dag.test()`` in a fresh Airflow process whose only keyring is a wrapped one."""
+    phones = distinct_phones(12, 909)
     insert(
         mysql_dbs,
         [legacy_row(phone=p, update_time=datetime(2026, 11, 20, 9, i)) for i, p in enumerate(phones, start=1)],
     )
-    register_kids(keyring_extra())
-    kms.use(wrap(kms, keyring_extra(), kms.token))
-    sync(DAY, **PARAMS)
-    plain = PhoneCipher(Keyring.from_extra(keyring_extra()))
-    rows = mysql_dbs.flow_rows("SELECT lead_id, phone_cipher, phone_bidx FROM leads_flow ORDER BY lead_id")
-    ok = len(rows) == 6 and all(
-        tok.startswith("e1:1:") and plain.decrypt(tok) == "+86" + p and bidx == plain.bidx("+86" + p)
-        for (_, tok, bidx), p in zip(rows, phones, strict=True)
+    keys = _spellings(BOTH)  # every key of both kids, in every spelling
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+
+    def env_for(extra: dict) -> dict[str, str]:
+        """A fresh process's environment: this test's databases, ``leads_pii`` the wrapped keyring ``extra``."""
+        return airflow_env(
+            home,
+            conn_env={
+                "AIRFLOW_CONN_LEADS_PII": json.dumps({"conn_type": "generic", "extra": extra}),
+                "AIRFLOW_CONN_LEADS_LEGACY": os.environ["AIRFLOW_CONN_LEADS_LEGACY"],
+                "AIRFLOW_CONN_LEADS_FLOW": os.environ["AIRFLOW_CONN_LEADS_FLOW"],
+            },
+        )
+
+    def clean(output: str, what: str) -> None:
+        fail_unless(not any(s in output for s in keys), f"{what}'s output holds a data key")
+        fail_unless(not any(p in output or p[-8:] in output for p in phones), f"a phone appears in {what}'s output")
+
+    def run(dag_id: str, conf: dict, extra: dict) -> str:
+        result, output = run_dag(env_for(extra), tmp_path, conf, dag_id)
+        clean(output, dag_id)
+        ok = result is not None and result["state"] == "success"
+        assert ok, f"dag.test() of {dag_id} did not succeed; its output ends with:\n" + output[-4000:]
+        return output
+
+    def script(name: str, extra: dict, *args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / name), *args],
+            env=env_for(extra),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        clean(proc.stdout + proc.stderr, name)
+        assert proc.returncode == 0, f"{name} exited {proc.returncode}: {proc.stderr[-800:]}"
+        return proc.stdout
+
+    def flow_under(kid: str, extra: dict) -> bool:
+        """Every row's token and blind index under ``kid``, decrypting and indexing with ``extra`` unwrapped here."""
+        kms.use(extra)
+        cipher = PhoneCipher(load_keyring())
+        rows = mysql_dbs.flow_rows("SELECT phone_cipher, phone_bidx, phone_bidx_kid FROM leads_flow ORDER BY lead_id")
+        return len(rows) == len(phones) and all(
+            tok.startswith(f"e1:{kid}:")
+            and cipher.decrypt(tok) == "+86" + p
+            and (bk, bidx) == (kid, cipher.bidx("+86" + p))
+            for (tok, bidx, bk), p in zip(rows, phones, strict=True)
+        )
+
+    # the sync: kid 1, first met here and so recorded by the run (trust on first use)
+    wrapped = wrap(kms, keyring_extra(), kms.token)
+    migrate(env_for(wrapped))
+    output = run("leads_flow_sync", {"start_date": DAY, "end_date": DAY, **PARAMS}, wrapped)
+    assert "Unwrapped 2 data key(s) of connection 'leads_pii'" in output
+    assert kms.audited_requests(DECRYPT) == 2  # dag.test() runs every task in one process: unwrapped once
+    fail_unless(flow_under("1", wrapped), "a published row does not decrypt/index with the unwrapped keyring")
+
+    # the rotation runbook: kid 2 added with the active kids unchanged, registered by scripts/register_keys.py
+    # (by whoever holds the flow database's credentials, outside Airflow), made active, then the rekey DAG
+    adding = wrap(kms, {**BOTH, "active_enc_kid": "1", "active_bidx_kid": "1"}, kms.token)
+    assert "registered enc:2, bidx:2" in script("register_keys.py", adding, "--register", "enc:2", "bidx:2")
+    assert "Unwrapped 4 data key(s)" in run("leads_flow_rekey", {}, wrap(kms, BOTH, kms.token))
+    fail_unless(flow_under("2", wrap(kms, ONLY_NEW, kms.token)), "a row is not under kid 2 after the rekey")
+    after = mysql_dbs.flow_rows(
+        "SELECT DISTINCT table_name, key_kind, kid FROM leads_flow_key_audit WHERE phase = 'after' AND row_count > 0"
     )
-    fail_unless(ok, "a published row does not decrypt/index with the plain keyring")
-    assert kms.audited_requests(DECRYPT) == 2
+    assert {kid for _, _, kid in after} == {"2"}  # leads_flow and its change journal, both rings
+    assert {("leads_flow", "enc", "2"), ("leads_flow", "bidx", "2")} <= set(after)
 
-    # rekey: kid 2 added (both rings), registered, wrapped; every token and index moves to kid 2
-    # (what leads_flow.tasks.rekey.rekey_task does: the checked keyring, then the rekey; the task itself is not
-    # called because on main it omits rekey()'s required flow_conn_id, a bug outside this branch)
-    from leads_flow.lifecycle.rekey import rekey
-    from leads_flow.tasks.boundary import checked_keyring
-
-    register_kids(BOTH)
-    kms.use(wrap(kms, BOTH, kms.token))
-    result = rekey(checked_keyring(), "rekey-kms", flow_conn_id="leads_flow", batch_size=100).to_dict()
-    assert result["moved"]["leads_flow"] == 6
-    new = PhoneCipher(Keyring.from_extra(ONLY_NEW))
-    rows = mysql_dbs.flow_rows("SELECT phone_cipher, phone_bidx, phone_bidx_kid FROM leads_flow ORDER BY lead_id")
-    ok = all(
-        tok.startswith("e1:2:") and new.decrypt(tok) == "+86" + p and (kid, bidx) == ("2", new.bidx("+86" + p))
-        for (tok, bidx, kid), p in zip(rows, phones, strict=True)
-    )
-    fail_unless(ok, "a row is not under kid 2 after the rekey")
-    assert kms.audited_requests(DECRYPT) == 2 + 4  # the new process-level load: 2 kids × 2 rings
-
-    # erasure: scripts/erase.py in its own process, the keyring in KMS mode from its environment
+    # the erasure: kid 1 retired; phones resolved to lead ids outside Airflow (scripts/erase.py --dry-run),
+    # then the erase DAG with the lead ids only
     only_new = wrap(kms, ONLY_NEW, kms.token)
     file = tmp_path / "phones.txt"
     file.write_text(f"{phones[1]}\n{phones[4]}\n", encoding="utf-8")
-    env = {**os.environ, "AIRFLOW_CONN_LEADS_PII": json.dumps({"conn_type": "generic", "extra": only_new})}
-    before = kms.audited_requests(DECRYPT)
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "erase.py"), str(file), "--requested-by", "ticket-kms"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
+    resolved = json.loads(script("erase.py", only_new, str(file), "--requested-by", "ticket-kms", "--dry-run"))
+    file.unlink()
+    assert resolved["lead_ids"] == [2, 5]
+    run("leads_flow_erase", {"lead_ids": resolved["lead_ids"]}, only_new)
+    personal = (
+        "phone_cipher, phone_bidx, phone_bidx_kid, phone_masked, union_id, ip_address, user_agent, window_url,"
+        " content_hash"
     )
-    output = proc.stdout + proc.stderr
-    fail_unless(not any(p in output or p[-8:] in output for p in phones), "a phone appears in erase.py's output")
-    fail_unless(not any(s in output for s in _spellings(ONLY_NEW)), "a key appears in erase.py's output")
-    fail_unless(proc.returncode == 0, f"scripts/erase.py exited {proc.returncode}: {proc.stderr[-800:]}")
-    assert json.loads(proc.stdout)["lead_ids"] == [2, 5]
-    assert kms.audited_requests(DECRYPT) - before == 2
-    left = mysql_dbs.flow_rows("SELECT lead_id FROM leads_flow WHERE phone_cipher IS NOT NULL ORDER BY lead_id")
-    assert [r[0] for r in left] == [1, 3, 4, 6]
+    rows = mysql_dbs.flow_rows(f"SELECT lead_id, is_deleted, {personal} FROM leads_flow ORDER BY lead_id")
+    tombstones = [r[0] for r in rows if r[1] == 1 and all(v is None for v in r[2:])]
+    assert tombstones == [2, 5]
+    assert all(r[1] == 0 and r[2] is not None for r in rows if r[0] not in (2, 5))
+    erased = mysql_dbs.flow_rows("SELECT lead_id, requested_by FROM leads_flow_erasure ORDER BY lead_id")
+    assert [r[0] for r in erased] == [2, 5] and all(r[1].startswith("manual__") for r in erased)
 
 
 def test_rewrap_after_a_transit_rotation_keeps_every_token_readable(kms, mysql_dbs):
@@ -358,58 +400,6 @@ def test_the_java_unwrap_of_interfaces_md(kms, tmp_path):
         assert proc.returncode == 0, proc.stderr[-1000:]
         expected = hashlib.sha256(base64.b64decode(plain[f"{ring}_keys"]["1"])).hexdigest()
         assert proc.stdout.strip() == expected
-
-
-def test_dag_test_sync_in_kms_mode(kms, mysql_dbs, tmp_path):
-    """``dag.test()`` of leads_flow_sync in a fresh Airflow process whose only keyring is the wrapped one."""
-    from tests.e2e.airflow_run import DAG_RUN, airflow_env
-
-    phones = distinct_phones(12, 909)
-    insert(
-        mysql_dbs,
-        [legacy_row(phone=p, update_time=datetime(2026, 11, 20, 9, i)) for i, p in enumerate(phones, start=1)],
-    )
-    plain = keyring_extra()
-    wrapped = wrap(kms, plain, kms.token)
-    home = tmp_path / "airflow-home"
-    home.mkdir()
-    env = airflow_env(
-        home,
-        conn_env={
-            "AIRFLOW_CONN_LEADS_PII": json.dumps({"conn_type": "generic", "extra": wrapped}),
-            "AIRFLOW_CONN_LEADS_LEGACY": os.environ["AIRFLOW_CONN_LEADS_LEGACY"],
-            "AIRFLOW_CONN_LEADS_FLOW": os.environ["AIRFLOW_CONN_LEADS_FLOW"],
-        },
-    )
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
-    conf = {"start_date": DAY, "end_date": DAY, **PARAMS}
-    run = subprocess.run(
-        [sys.executable, "-c", DAG_RUN, json.dumps(conf)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    output = run.stdout + run.stderr
-    assert not any(s in output for s in _spellings(plain)), "the run's output holds a data key"
-    fail_unless(not any(p in output for p in phones), "a phone appears in the run's output")
-    result = [line for line in run.stdout.splitlines() if line.startswith("LEADS-FLOW-RESULT ")]
-    ok = run.returncode == 0 and bool(result) and json.loads(result[-1].split(" ", 1)[1])["state"] == "success"
-    assert ok, "dag.test() did not succeed; its output ends with:\n" + output[-4000:]
-    assert "Unwrapped 2 data key(s) of connection 'leads_pii'" in output
-    cipher = PhoneCipher(Keyring.from_extra(plain))
-    rows = mysql_dbs.flow_rows("SELECT phone_cipher, phone_bidx FROM leads_flow ORDER BY lead_id")
-    ok = len(rows) == 12 and all(
-        cipher.decrypt(tok) == "+86" + p and bidx == cipher.bidx("+86" + p)
-        for (tok, bidx), p in zip(rows, phones, strict=True)
-    )
-    fail_unless(ok, "a published row does not decrypt/index with the plain keyring")
-    # dag.test() runs every task in this one process: the keys were unwrapped once for the whole run
-    assert kms.audited_requests(DECRYPT) == 2
 
 
 def test_unwrapped_keys_are_registered_with_the_masker(kms):

@@ -42,8 +42,8 @@ import pytest
 
 from devkit.seed import random_mobile
 from tests.conftest import _mysql_admin, _mysql_params
-from tests.e2e.airflow_run import DAG_RUN
 from tests.e2e.airflow_run import airflow_env as _airflow_env
+from tests.e2e.airflow_run import migrate, run_dag
 from tests.e2e.openbao_support import openbao  # noqa: F401  (fixture)
 from tests.helpers import insert, legacy_row
 
@@ -219,29 +219,17 @@ def test_sync_reads_every_connection_from_openbao(openbao, mysql_dbs, logins, tm
             "token_path": str(token_file),
         },
     )
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
-    run = subprocess.run(
-        [sys.executable, "-c", DAG_RUN, json.dumps(RUN_CONF)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
-    output = run.stdout + run.stderr
+    migrate(env)
+    result, output = run_dag(env, tmp_path, RUN_CONF, timeout=RUN_TIMEOUT_S)
     forms = _spellings(enc) | _spellings(bidx)
     # booleans only: pytest's assertion rewriting would print the output, or the password, next to a failure
     assert _leak_kinds(output, forms) == [], "the run's output holds a key"
     password_leaked = any(login[1] in output for login in logins.values())
     assert not password_leaked, "the run's output holds a database password"
-    result = [line for line in run.stdout.splitlines() if line.startswith("LEADS-FLOW-RESULT ")]
-    ok = run.returncode == 0 and bool(result) and json.loads(result[-1].split(" ", 1)[1])["state"] == "success"
+    ok = result is not None and result["state"] == "success"
     assert ok, "dag.test() did not succeed; its output ends with:\n" + output[-4000:]
     # the webhook connection leads_flow_alert_webhook comes from OpenBao too (compared by digest, never printed)
-    assert json.loads(result[-1].split(" ", 1)[1])["webhook_sha256"] == hashlib.sha256(webhook.encode()).hexdigest()
+    assert result["webhook_sha256"] == hashlib.sha256(webhook.encode()).hexdigest()
     webhook_leaked = webhook.rsplit("/", 1)[1] in output
     assert not webhook_leaked, "the run's output holds the webhook token"
 
