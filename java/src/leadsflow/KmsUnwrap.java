@@ -118,7 +118,7 @@ public final class KmsUnwrap {
             return new TransitConfig(stripEnd((String) doc.get("url"), "/"), (String) doc.get("key"),
                     strip(mount == null ? "transit" : mount), tokenPath, roleId, secretIdPath,
                     strip(approle == null ? "approle" : approle), text(doc, "namespace", where),
-                    text(doc, "ca_cert", where), Duration.ofMillis((long) (seconds * 1000)));
+                    text(doc, "ca_cert", where), Duration.ofMillis(Math.max(1, (long) (seconds * 1000))));
         }
 
         /** io/kms.py's {@code float(timeout_s or 10)}: a number (or its text); absent, null or 0 is the default. */
