@@ -79,15 +79,17 @@ java-jar: system-deps-test venv
 ## LeadsFlowRepository on the local MariaDB, in a database of its own: BENCH_JAVA_ROWS generated leads through
 ## submitLead from 8 threads (rows/s, p50/p99), then findByPhone p50/p99 on that table with the EXPLAIN of its
 ## blind-index query (java/bench/leadsflow/RepositoryBench.java); then the Python paths (reads.submit_lead,
-## find_by_phone) on the same leads (benchmarks/bench_repository_python.py). At most 200,000 rows: a 10M-row table
-## is not measured here.
+## find_by_phone) on the same leads (benchmarks/bench_repository_python.py). At most 200,000 rows go through
+## submitLead; BENCH_JAVA_FILL further rows added by SQL before Java's lookups (random blind indexes, filler
+## tokens; the indexes rebuilt after) measure findByPhone on a large table: BENCH_JAVA_FILL=9950000 for 10M rows.
 BENCH_JAVA_ROWS ?= 50000
+BENCH_JAVA_FILL ?= 0
 bench-java: system-deps-test venv
 	rm -rf $(JAVA_BUILD)/bench-classes && mkdir -p $(JAVA_BUILD)
 	$(BIN)/python java/tools/export_sql.py $(JAVA_BUILD)/sql-classpath
 	javac -Xlint:all -Werror -d $(JAVA_BUILD)/bench-classes -cp $(JAVA_DEPS_CP) \
 	  $$(find java/src java/bench -name '*.java')
-	java -cp $(JAVA_BUILD)/bench-classes:$(JAVA_BUILD)/sql-classpath:$(JAVA_DEPS_CP) leadsflow.RepositoryBench $(BENCH_JAVA_ROWS) 8 5000
+	java -cp $(JAVA_BUILD)/bench-classes:$(JAVA_BUILD)/sql-classpath:$(JAVA_DEPS_CP) leadsflow.RepositoryBench $(BENCH_JAVA_ROWS) 8 5000 $(BENCH_JAVA_FILL)
 	$(BIN)/python benchmarks/bench_repository_python.py $(BENCH_JAVA_ROWS) 8 5000
 
 ## ruff (pyproject.toml): lint and format check, first step of `make test`. `make format` applies the format.

@@ -15,7 +15,6 @@ never printed.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit.seed import SEED_COLUMNS
 from leads_flow.io.keyring import load_keyring
 from leads_flow.io.kms import KmsDenied, KmsUnavailable
 from leads_flow.rules.crypto import PhoneCipher
@@ -36,6 +36,7 @@ from tests.conftest import BOTH, ONLY_NEW, ROOT, keyring_extra, register_kids
 from tests.e2e.airflow_run import airflow_env, migrate, run_dag
 from tests.e2e.openbao_support import openbao_audited, openbao_tls  # noqa: F401  (fixtures)
 from tests.helpers import distinct_phones, fail_unless, insert, legacy_row, sync
+from tests.integration.test_java_repository import kit as java_kit  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 
@@ -375,31 +376,140 @@ def test_approle_unwraps_with_a_secret_id_file(kms, tmp_path):
     assert "AppRole login" in str(denied.value) and kms.addr in str(denied.value)
 
 
-def test_the_java_unwrap_of_interfaces_md(kms, tmp_path):
-    """docs/interfaces.md's Java block, compiled as it stands, unwraps the key Python unwraps."""
-    javac, java = shutil.which("javac"), shutil.which("java")
-    if not (javac and java):
-        if os.environ.get("LEADS_REQUIRE_JAVA") == "1":
-            pytest.fail("javac/java missing")
-        pytest.skip("no JDK")
+def test_the_java_unwrap_of_interfaces_md(kms, java_kit, tmp_path):  # noqa: F811
+    """docs/interfaces.md's Java block (a service's start), compiled against java/src as it stands, loads the
+    wrapped keyring: one Transit decrypt per wrapped key."""
+    runner, _ = java_kit
+    classpath = runner[runner.index("-cp") + 1]
     doc = (ROOT / "docs" / "interfaces.md").read_text(encoding="utf-8")
     section = doc.split("## Keys in KMS mode", 1)[1].split("\n## ", 1)[0]
     source = re.search(r"```java\n(.*?)```", section, re.S).group(1)
-    (tmp_path / "TransitUnwrap.java").write_text(source, encoding="utf-8")
-    subprocess.run([javac, "-d", str(tmp_path), str(tmp_path / "TransitUnwrap.java")], check=True, timeout=120)
-    plain = keyring_extra()
-    wrapped = wrap(kms, plain, kms.token)
-    for ring in ("enc", "bidx"):
-        proc = subprocess.run(
-            [java, "-cp", str(tmp_path), "TransitUnwrap", kms.addr, "transit", KEY, str(kms.token)]
-            + [wrapped[f"wrapped_{ring}_keys"]["1"]],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert proc.returncode == 0, proc.stderr[-1000:]
-        expected = hashlib.sha256(base64.b64decode(plain[f"{ring}_keys"]["1"])).hexdigest()
-        assert proc.stdout.strip() == expected
+    (tmp_path / "KmsKeyringStart.java").write_text(source, encoding="utf-8")
+    subprocess.run(
+        [shutil.which("javac"), "-d", str(tmp_path), "-cp", classpath, str(tmp_path / "KmsKeyringStart.java")],
+        check=True,
+        timeout=120,
+    )
+    keyring = tmp_path / "wrapped.json"
+    keyring.write_text(json.dumps(wrap(kms, keyring_extra(), kms.token)), encoding="utf-8")
+    java = [runner[0], "-cp", f"{tmp_path}{os.pathsep}{classpath}", "KmsKeyringStart", str(keyring)]
+    proc = subprocess.run(java, capture_output=True, text=True, timeout=60, env=_no_vault_env())
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert proc.stdout.strip() == "loaded; active blind-index kid 1"
+    assert kms.audited_requests(DECRYPT) == 2
+
+
+def _no_vault_env() -> dict[str, str]:
+    """The JVM's environment without any OpenBao address or token: only the kms block's credential is used."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+
+
+def _java_runner(kit: tuple, keyring: dict, name: str, command: str, lines: list[str], url: str, *args: str):
+    """RepositoryRunner with ``keyring`` (a file holding no key in KMS mode) on a file of JSON lines."""
+    runner, tmp = kit
+    file = tmp / f"{name}-keyring.json"
+    file.write_text(json.dumps(keyring), encoding="utf-8")
+    inp, out = tmp / f"{name}.in.jsonl", tmp / f"{name}.out.jsonl"
+    inp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    env = {**_no_vault_env(), "LEADS_JDBC_URL": url}
+    proc = subprocess.run(
+        [*runner, "--keyring", str(file), command, str(inp), str(out), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] if out.exists() else []
+    return proc, results
+
+
+def test_the_java_repository_in_kms_mode(kms, java_kit, mysql_dbs, tmp_path):  # noqa: F811
+    """Python's leads_flow_sync publishes in KMS mode; Java's repository (RepositoryRunner) loads the same wrapped
+    keyring, finds each lead by its phone in a dirty spelling (blind index, then the candidate's e1 token decrypted)
+    and writes leads whose tokens and indexes Python's plain keyring reads. A token without decrypt rights: exit 3,
+    KmsDenied naming the kid and the KMS, no key; the KMS stopped: exit 75, KmsUnavailable."""
+    from tests.integration.test_java_repository import _jdbc_url, _json_line
+
+    phones = distinct_phones(10, 2323)
+    rows = [legacy_row(phone=p, update_time=datetime(2026, 11, 20, 9, i)) for i, p in enumerate(phones, start=1)]
+    insert(mysql_dbs, rows)
+    register_kids(keyring_extra())
+    wrapped = wrap(kms, keyring_extra(), kms.token)
+    kms.use(wrapped)
+    sync(DAY, **PARAMS)  # Python, in KMS mode
+    assert kms.audited_requests(DECRYPT) == 2
+    url = _jdbc_url(mysql_dbs.flow_name)
+
+    def spelling(i: int, p: str) -> str:  # dirty spellings of the same number
+        return [f"+86 {p[:3]} {p[3:7]} {p[7:]}", f"0086-{p}", f"86{p}", p][i % 4]
+
+    queries = [json.dumps({"phone": spelling(i, p)}) for i, p in enumerate(phones)]
+    proc, found = _java_runner(java_kit, wrapped, "kms-find", "find-phone", queries, url)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert found == [{"lead_ids": [i]} for i in range(1, len(phones) + 1)], "Java did not find a lead Python wrote"
+    assert kms.audited_requests(DECRYPT) == 4  # the JVM unwrapped each key once
+
+    new_phones = distinct_phones(15, 2323)[10:]
+    leads = [
+        {"id": 100 + i, **dict(zip(SEED_COLUMNS, legacy_row(phone=p, update_time=datetime(2026, 11, 21, 9, i))))}
+        for i, p in enumerate(new_phones)
+    ]
+    proc, written = _java_runner(
+        java_kit, wrapped, "kms-submit", "submit", [_json_line(lead) for lead in leads], url, "java-kms"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert written == [{"result": "written"}] * len(leads)
+    assert kms.audited_requests(DECRYPT) == 6
+    plain = PhoneCipher(Keyring.from_extra(keyring_extra()))
+    got = mysql_dbs.flow_rows("SELECT phone_cipher, phone_bidx FROM leads_flow WHERE lead_id >= 100 ORDER BY lead_id")
+    ok = len(got) == len(new_phones) and all(
+        tok.startswith("e1:1:") and plain.decrypt(tok) == "+86" + p and bidx == plain.bidx("+86" + p)
+        for (tok, bidx), p in zip(got, new_phones, strict=True)
+    )
+    fail_unless(ok, "a row Java wrote in KMS mode does not decrypt/index with the plain keyring")
+
+    no_decrypt = kms.token_file("leads-flow-encrypt-only", ENCRYPT_ONLY, tmp_path / "encrypt-only-token")
+    denied_keyring = wrap(kms, keyring_extra(), no_decrypt)
+    proc, _ = _java_runner(java_kit, denied_keyring, "kms-denied", "find-phone", queries[:1], url)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    message = proc.stderr
+    assert "KmsDenied" in message and kms.addr in message and f"transit/decrypt/{KEY}" in message, message
+    assert "kid '1'" in message and "HTTP 403" in message, message
+    assert not any(s in message for s in _spellings(keyring_extra())), "a data key in the error"
+    assert "vault:v1:" not in message and no_decrypt.read_text().strip() not in message
+
+    kms.stop()
+    proc, _ = _java_runner(java_kit, wrapped, "kms-down", "find-phone", queries[:1], url)
+    assert proc.returncode == 75, proc.stderr[-2000:]
+    assert "KmsUnavailable" in proc.stderr and kms.addr in proc.stderr and "kid '1'" in proc.stderr, proc.stderr
+
+
+def test_the_java_keyring_over_https(openbao_tls, java_kit, mysql_dbs, tmp_path):  # noqa: F811
+    """``kms.url`` on https: Java trusts the PEM CA of ``ca_cert`` (and nothing else then); without ``ca_cert``
+    the dev server's self-signed certificate is refused: exit 3, KmsDenied."""
+    from tests.integration.test_java_repository import _jdbc_url
+
+    bao = openbao_tls
+    bao.enable_transit(KEY)
+    token = bao.token_file("leads-flow-unwrap", DECRYPT_ONLY, tmp_path / "transit-token")
+    wrapped = wrap(bao, keyring_extra(), token, "--ca-cert", str(bao.ca_cert))
+    assert wrapped["kms"]["url"].startswith("https://")
+    from leads_flow.io.schema import ensure_flow_schema
+
+    flow = mysql_dbs.flow()
+    try:
+        ensure_flow_schema(flow)
+    finally:
+        flow.close()
+    url = _jdbc_url(mysql_dbs.flow_name)
+    query = [json.dumps({"phone": "+86" + distinct_phones(1, 31)[0]})]
+    proc, found = _java_runner(java_kit, wrapped, "tls-ok", "find-phone", query, url)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert found == [{"lead_ids": []}]
+    no_ca = {**wrapped, "kms": {k: v for k, v in wrapped["kms"].items() if k != "ca_cert"}}
+    proc, _ = _java_runner(java_kit, no_ca, "tls-refused", "find-phone", query, url)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "TLS certificate was not accepted" in proc.stderr and bao.addr in proc.stderr, proc.stderr
 
 
 def test_unwrapped_keys_are_registered_with_the_masker(kms):

@@ -23,6 +23,12 @@ import java.util.regex.Pattern;
  * exactly 32 bytes; the two rings never share a key. The blind-index ring may come from a second document (the
  * {@code leads_pii_bidx} connection): that one must not hold the encryption ring, and a main document that still
  * holds a blind-index ring must hold the identical one. Messages name fields and kids, never a key.
+ *
+ * <p>Either document may be in KMS mode (a {@code kms} block and {@code wrapped_enc_keys} /
+ * {@code wrapped_bidx_keys}, io/kms.py): {@link KmsUnwrap} then unwraps each data key through OpenBao Transit
+ * while the document is loaded, one call per key, and the plain keys go through the same checks. Load the keyring
+ * once at start and keep the cipher; a {@link KmsUnwrap.KmsUnavailable} is transient (retry the load),
+ * a {@link KmsUnwrap.KmsDenied} permanent.
  */
 public final class Keyring {
     private Keyring() {}
@@ -55,15 +61,15 @@ public final class Keyring {
         return fromJson(extra, null);
     }
 
-    /** A cipher from the main keyring document plus, when not null, the blind-index document. */
+    /** A cipher from the main keyring document plus, when not null, the blind-index document (either in KMS mode). */
     public static PhoneCipher fromJson(String extra, String bidxExtra) {
-        Map<String, Object> doc = object(extra, "keyring extra");
+        Map<String, Object> doc = KmsUnwrap.unwrapped(object(extra, "keyring extra"), "keyring extra");
         Ring enc = ring(doc, "enc", "keyring extra");
         Ring bidx;
         if (bidxExtra == null) {
             bidx = ring(doc, "bidx", "keyring extra");
         } else {
-            Map<String, Object> bdoc = object(bidxExtra, "blind-index keyring extra");
+            Map<String, Object> bdoc = KmsUnwrap.unwrapped(object(bidxExtra, "blind-index keyring extra"), "blind-index keyring extra");
             for (String f : ENC_FIELDS) {
                 if (bdoc.containsKey(f)) {
                     throw new KeyringError("the blind-index keyring extra must not hold " + f

@@ -27,10 +27,16 @@ import java.util.Map;
  *   find-channel IN OUT      {"from_channel", "join_from", "join_to", "page"} a line; {"lead_ids": [...]} (every page)
  * </pre>
  *
+ * The keyring file may be in KMS mode ({@link KmsUnwrap}): its data keys are unwrapped once, at start. A keyring
+ * that cannot be loaded ends the process with its message on stderr (names a kid or field, never a key) and exit
+ * status 75 when a retry may cure it (the KMS unavailable), 3 when not.
  * Output holds lead ids, reason codes and error kinds only, never a value of a lead.
  */
 public final class RepositoryRunner {
     private RepositoryRunner() {}
+
+    /** Exit status when the keyring cannot be loaded: a retry may cure it (sysexits' EX_TEMPFAIL), or not. */
+    static final int EXIT_TRANSIENT = 75, EXIT_PERMANENT = 3;
 
     public static void main(String[] args) throws Exception {
         List<String> a = new ArrayList<>(Arrays.asList(args));
@@ -39,7 +45,7 @@ public final class RepositoryRunner {
             a = a.subList(2, a.size());
         }
         if (a.size() < 4 || !a.get(0).equals("--keyring")) usage();
-        PhoneCipher cipher = Keyring.fromFiles(Path.of(a.get(1)), null);
+        PhoneCipher cipher = keyring(Path.of(a.get(1)));
         String url = System.getenv("LEADS_JDBC_URL");
         if (url == null || url.isEmpty()) {
             System.err.println("LEADS_JDBC_URL is not set");
@@ -75,6 +81,20 @@ public final class RepositoryRunner {
             });
             default -> usage();
         }
+    }
+
+    /** The keyring file (plain or KMS mode); a keyring error ends the process: exit 75 transient, 3 permanent. */
+    private static PhoneCipher keyring(Path file) throws java.io.IOException {
+        try {
+            return Keyring.fromFiles(file, null);
+        } catch (KmsUnwrap.KmsException e) {
+            System.err.println("keyring: " + e.getClass().getSimpleName() + ": " + e.getMessage());
+            System.exit(e.isTransient() ? EXIT_TRANSIENT : EXIT_PERMANENT);
+        } catch (Keyring.KeyringError e) {
+            System.err.println("keyring: KeyringError: " + e.getMessage());
+            System.exit(EXIT_PERMANENT);
+        }
+        throw new AssertionError("unreachable");
     }
 
     private static void usage() {
