@@ -113,6 +113,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("unionId with a full-width phone", {"unionId": "u" + P3.translate(FW)}),
     ("unionId with a +86 phone and no phone", {"phone": None, "unionId": "+86" + P4}),
     ("unionId with ten digits only", {"unionId": "id1380013800x"}),
+    ("unionId of 64 characters", {"unionId": "o" + "x" * 63}),
+    ("unionId of 65 characters", {"unionId": "o" + "x" * 64}),
+    ("unionId of 65 characters with trailing spaces trimmed to 64", {"unionId": "o" + "x" * 63 + "  "}),
     # --- free text: phones masked, trimmed, truncated
     ("url with phone in query", {"window_url": f"https://m.example.cn/lp?tel={P2}&ch=wx"}),
     ("url with percent-encoded +86 phone", {"window_url": f"https://x.cn/?p=%2B86{P3}"}),

@@ -355,6 +355,7 @@ def test_submit_lead_rejects_like_the_pipeline(flow_any, cipher):
         (legacy_lead(63, phone, has_tool=2, leads_type=9), ("flag_invalid", "leads_type_unknown")),
         (legacy_lead(64, phone, join_time=datetime(2012, 5, 1)), ("join_time_out_of_range",)),
         (legacy_lead(65, phone, main_business_id=0), ("main_business_unknown",)),
+        (legacy_lead(68, phone, unionId="o" + "x" * 64), ("union_id_invalid",)),  # longer than its column
     ]
     for lead, reasons in cases:
         with pytest.raises(LeadRejected) as err:

@@ -23,7 +23,7 @@ public final class FieldRules {
     public static final String LEADS_TYPE_UNKNOWN = "leads_type_unknown";
     public static final String MAIN_BUSINESS_UNKNOWN = "main_business_unknown";
     public static final String UNION_ID_INVALID = "union_id_invalid";
-    public static final int WINDOW_URL_MAX = 2048, USER_AGENT_MAX = 1024, FROM_CHANNEL_MAX = 64;
+    public static final int WINDOW_URL_MAX = 2048, USER_AGENT_MAX = 1024, FROM_CHANNEL_MAX = 64, UNION_ID_MAX = 64;
 
     /** leads_aggr columns read, in the pipeline's extraction order. */
     public static final List<String> LEGACY_COLUMNS = List.of("id", "phone", "unionId", "window_url", "ip_address",
@@ -126,10 +126,11 @@ public final class FieldRules {
         return e164;
     }
 
-    /** An identifier cannot be masked without breaking lookups: one carrying a phone rejects the row. */
+    /** An identifier cannot be masked or cut without breaking lookups: one carrying a phone, or longer than the
+     *  column (UNION_ID_MAX characters), rejects the row. */
     private static String cleanUnionId(Ctx ctx, Object v) {
         String s = trim(v);
-        if (s != null && Phone.containsMobile(s)) {
+        if (s != null && (s.codePointCount(0, s.length()) > UNION_ID_MAX || Phone.containsMobile(s))) {
             ctx.reasons.add(UNION_ID_INVALID);
             return null;
         }

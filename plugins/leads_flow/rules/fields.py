@@ -40,6 +40,7 @@ REJECT_REASONS = (
 
 LEADS_TYPES = {0: "normal", 1: "internal"}
 USER_AGENT_MAX = 1024
+UNION_ID_MAX = 64  # leads_flow.union_id and leads_aggr.unionId are VARCHAR(64)
 
 
 class RowCtx:
@@ -84,9 +85,10 @@ def clean_phone(ctx: RowCtx, phone: Any, union_id: Any) -> tuple:
 
 
 def clean_union_id(ctx: RowCtx, v: Any) -> tuple:
-    """An identifier cannot be masked without breaking lookups: one carrying a phone rejects the row."""
+    """An identifier cannot be masked or cut without breaking lookups: one carrying a phone, or longer than the
+    column (:data:`UNION_ID_MAX` characters), rejects the row (an online writer gets a reason, not a DB error)."""
     s = trim(v)
-    if s is not None and contains_mobile(s):
+    if s is not None and (len(s) > UNION_ID_MAX or contains_mobile(s)):
         ctx.reject(UNION_ID_INVALID)
         return (None,)
     return (s,)
