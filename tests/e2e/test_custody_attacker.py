@@ -49,6 +49,7 @@ import pytest
 import yaml
 
 from devkit.seed import random_mobile
+from leads_flow.io.runlog import RunStatus
 from tests.e2e.airflow_stack import DAG_ID, POOL, ROOT, AirflowStack, Deadline
 from tests.helpers import flow_table, insert, legacy_row
 from tests.unit.test_notify import Hook, tls_files  # noqa: F401 - tls_files is a fixture
@@ -170,8 +171,9 @@ def _failed_in_plan_without_writing(stack, dbs, run: dict, before: list, says: s
     assert says in log, f"the plan's log does not say {says!r}"
     same = flow_table(dbs) == before
     assert same, "leads_flow changed although the plan failed"
-    [(n,)] = dbs.flow_rows("SELECT COUNT(*) FROM leads_flow_run WHERE dag_run_id = %s", (run["dag_run_id"],))
-    assert n == 0, "the failed plan left partition runs"
+    rows = dbs.flow_rows("SELECT status FROM leads_flow_run WHERE dag_run_id = %s", (run["dag_run_id"],))
+    # the one row a failed plan leaves is its plan_failed record (the run report lists it with its error)
+    assert [s for (s,) in rows] == [RunStatus.PLAN_FAILED.value], f"the failed plan left partition runs: {rows}"
 
 
 # ------------------------------------------------------------------------------------------------ the crawl
