@@ -221,7 +221,7 @@ STYLE = (TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")
 TZ_SCRIPT = (TEMPLATE_DIR / "tz.js").read_text(encoding="utf-8")
 TZ_SCRIPT_CSP = "'sha256-" + base64.b64encode(hashlib.sha256(TZ_SCRIPT.encode()).digest()).decode() + "'"
 """The one script the pages run (inline; the Content-Security-Policy allows it by this hash only)."""
-TZ_LABEL = Markup('<span data-tz-label>{}</span>').format(TZ_NAME)
+TZ_LABEL = Markup("<span data-tz-label>{}</span>").format(TZ_NAME)
 """The zone of the instants shown; tz.js swaps it for the UI's zone."""
 
 _ENV = jinja2.Environment(
