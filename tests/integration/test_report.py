@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -70,7 +72,11 @@ def test_list_detail_and_api_show_real_runs(any_dbs, client):
     # the list: both partitions, newest first, a badge each, a link each
     page = client.get(f"{PREFIX}/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "default-src 'none'" in page.headers["content-security-policy"]
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    script = re.search(r"<script>(.*?)</script>", page.text, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp  # the one inline script, by its hash
     html = page.text
     assert html.index(bad_id) < html.index(ok["etl_run_id"])
     assert f'href="{PREFIX}/runs/{quote(ok["etl_run_id"], safe="")}"' in html
@@ -158,11 +164,12 @@ def test_markup_in_a_run_id_is_escaped(any_dbs, client):
     assert "<script>" in etl_run_id
 
     listing = client.get(f"{PREFIX}/").text
-    assert "<script" not in listing and "&lt;script&gt;alert(1)&lt;/script&gt;" in listing
+    assert "<script>alert" not in listing and "&lt;script&gt;alert(1)&lt;/script&gt;" in listing
+    assert listing.count("<script") == 1  # the report's own tz.js, allowed by hash
     assert f'href="{PREFIX}/runs/{quote(etl_run_id, safe="")}"' in listing
 
     detail = client.get(f"{PREFIX}/runs/{quote(etl_run_id, safe='')}")
-    assert detail.status_code == 200 and "<script" not in detail.text
+    assert detail.status_code == 200 and "<script>alert" not in detail.text and detail.text.count("<script") == 1
     assert "&lt;script&gt;" in detail.text
 
     api = client.get(f"{PREFIX}/api/runs").json()
@@ -406,7 +413,15 @@ def test_pages_that_add_up(any_dbs, client):
     assert [tab.index(d) for d in ("2026-11-20", "2026-11-21", "2026-11-22")] == sorted(
         tab.index(d) for d in ("2026-11-20", "2026-11-21", "2026-11-22")
     )
-    assert "Started (Asia/Shanghai)" in tab and "All times are Asia/Shanghai" in tab
+    assert "Started ( Asia/Shanghai )" in tab and "Other times are shown in Asia/Shanghai" in tab
+    assert "Partitions, windows and days are Asia/Shanghai days" in tab
+    # each moment: shown in Asia/Shanghai, carrying its UTC instant for tz.js (the UI's zone)
+    html = client.get(f"{PREFIX}/dag-runs/leads_flow_sync/manual__again").text
+    moments = re.findall(r'<time datetime="([0-9T:-]+Z)" data-instant>([0-9 :-]+)</time>', html)
+    assert moments
+    for utc, shown in moments:
+        as_utc = datetime.strptime(shown, "%Y-%m-%d %H:%M:%S") - timedelta(hours=8)
+        assert as_utc == datetime.strptime(utc, "%Y-%m-%dT%H:%M:%SZ")
     assert "Source: table leads_flow_run" in tab
 
     page = client.get(f"{PREFIX}/runs/{quote(again['etl_run_id'], safe='')}").text

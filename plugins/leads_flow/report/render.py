@@ -2,18 +2,22 @@
 label, badge colour and meaning of every :class:`~leads_flow.io.runlog.RunStatus`.
 
 Run ids come from users, so every value is escaped (Jinja autoescape; URLs percent-encoded), and every string
-shown passes :func:`leads_flow.rules.redact.redact` (:func:`_finalize`). The pages use no JavaScript and load
-nothing from elsewhere: the stylesheet (``templates/report.css``) is inlined into each page.
+shown passes :func:`leads_flow.rules.redact.redact` (:func:`_finalize`). The pages load nothing from elsewhere: the
+stylesheet (``templates/report.css``) is inlined into each page, and so is their one script (``templates/tz.js``:
+moments, rendered in TZ_NAME with their UTC instant, re-rendered in the zone picked in Airflow's UI).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
@@ -142,6 +146,18 @@ def _when(v: Any) -> str:
     return f"{v:%Y-%m-%d %H:%M:%S}" if isinstance(v, datetime) else ("–" if v is None else str(v))
 
 
+def _instant(v: Any) -> Any:
+    """A moment (naive: the deployment's wall clock, TZ_NAME) as ``<time datetime="…Z">``: shown in TZ_NAME,
+    carrying the UTC instant that ``templates/tz.js`` re-renders in the zone picked in Airflow's UI."""
+    if not isinstance(v, datetime):
+        return _when(v)
+    utc = (v if v.tzinfo else v.replace(tzinfo=ZoneInfo(TZ_NAME))).astimezone(UTC)
+    shown = v if v.tzinfo is None else v.astimezone(ZoneInfo(TZ_NAME))
+    return Markup('<time datetime="{}" data-instant>{}</time>').format(
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"), _when(shown.replace(tzinfo=None))
+    )
+
+
 def _secs(v: Any) -> str:
     if v is None:
         return "–"
@@ -202,6 +218,11 @@ def timing_chart(timings: dict[str, float], *, width: int = 420) -> dict[str, An
 
 
 STYLE = (TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")
+TZ_SCRIPT = (TEMPLATE_DIR / "tz.js").read_text(encoding="utf-8")
+TZ_SCRIPT_CSP = "'sha256-" + base64.b64encode(hashlib.sha256(TZ_SCRIPT.encode()).digest()).decode() + "'"
+"""The one script the pages run (inline; the Content-Security-Policy allows it by this hash only)."""
+TZ_LABEL = Markup("<span data-tz-label>{}</span>").format(TZ_NAME)
+"""The zone of the instants shown; tz.js swaps it for the UI's zone."""
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATE_DIR, encoding="utf-8"),
@@ -211,12 +232,14 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_ENV.filters.update(num=_num, when=_when, secs=_secs, pct=_pct, observed=_observed)
+_ENV.filters.update(num=_num, when=_when, instant=_instant, secs=_secs, pct=_pct, observed=_observed)
 _ENV.globals.update(
     status_of=_status,
     statuses=STATUSES,
     RunStatus=RunStatus,
     style=Markup(STYLE),
+    tz_script=Markup(TZ_SCRIPT),
+    tz_label=TZ_LABEL,
     max_limit=MAX_LIMIT,
     max_rejects=MAX_REJECTS,
 )

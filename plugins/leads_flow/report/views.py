@@ -23,8 +23,9 @@ This module holds the app, its routes and access control. The reading of ``leads
 ``leads_flow_reject`` is :mod:`leads_flow.report.data` (read-only; SQL in ``include/sql/report/``),
 the pages :mod:`leads_flow.report.render` (Jinja templates in ``report/templates/``). Run ids come from users,
 so every value is escaped (Jinja autoescape; URLs percent-encoded), and every string shown or returned passes
-:func:`leads_flow.rules.redact.redact` (phones masked) although the audit tables hold none. The pages use no
-JavaScript and load nothing from elsewhere; a Content-Security-Policy says so.
+:func:`leads_flow.rules.redact.redact` (phones masked) although the audit tables hold none. The pages load
+nothing from elsewhere and run one inline script (report/templates/tz.js: times in the UI's zone); a
+Content-Security-Policy allows only that script, by its hash.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations inside create_app().
@@ -50,12 +51,12 @@ from leads_flow.report.data import (
     project_dag_ids,
     to_json,
 )
-from leads_flow.report.render import Urls, render, render_keys, render_list, render_run
+from leads_flow.report.render import TZ_SCRIPT_CSP, Urls, render, render_keys, render_list, render_run
 from leads_flow.rules.redact import redact
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'self'; base-uri 'none'",
+    "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; script-src {TZ_SCRIPT_CSP}; "
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
