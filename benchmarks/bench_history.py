@@ -305,21 +305,90 @@ def run_bulk_floor(days: int) -> dict:
 # ---------------------------------------------------------------------------------------------------- airflow
 
 
+def cpu_kind(cmdline: list[str], name: str) -> str:
+    """A process's part in the run, from its command line (Airflow 3 titles its task processes)."""
+    text = " ".join(cmdline) or name
+    for key, kind in (
+        ("mariadbd", "mariadbd (the private server)"),
+        ("postgres", "postgres (metadata)"),
+        ("scheduler", "airflow scheduler"),
+        ("api-server", "airflow api-server"),
+        ("api_server", "airflow api-server"),
+        ("dag-processor", "airflow dag-processor"),
+        ("dag_processor", "airflow dag-processor"),
+        ("task supervisor", "task supervisors"),
+        ("task runner", "task processes"),
+        ("LocalExecutor", "executor workers"),
+        ("bench_history", "the benchmark"),
+    ):
+        if key in text:
+            return kind
+    return f"other: {text[:60]}"
+
+
 class RssSampler(threading.Thread):
     """Peak RSS of the largest process under ``root`` (the scheduler: its task processes and their stage workers)
-    and of their sum (shared pages counted in each process), sampled every 0.2 s."""
+    and of their sum (shared pages counted in each process), sampled every 0.2 s; and the CPU seconds every
+    process of the machine spent meanwhile, by its part in the run (a process's last sample counts: up to 1 s
+    of a short-lived one is missed)."""
 
     def __init__(self, root_pid: int) -> None:
         super().__init__(daemon=True)
         self.root_pid, self.stop = root_pid, threading.Event()
         self.largest_mb = self.tree_mb = 0.0
         self.largest_name = ""
+        self.cpu_start: dict[int, float] = {}
+        self.cpu_last: dict[int, tuple[str, float]] = {}
+        self.machine: list[tuple[float, float]] = []  # (time, busy CPU seconds of the machine so far)
+
+    def busy_timeline(self, step: float = 10.0) -> list[float]:
+        """Cores in use in each ``step`` seconds of the run (of os.cpu_count())."""
+        out: list[float] = []
+        if not self.machine:
+            return out
+        t0, b0 = self.machine[0]
+        for t, b in self.machine[1:]:
+            if t - t0 >= step or (t, b) == self.machine[-1]:
+                out.append(round((b - b0) / (t - t0), 2))
+                t0, b0 = t, b
+        return out
+
+    def sample_cpu(self, first: bool) -> None:
+        import psutil
+
+        with open("/proc/stat") as f:  # the whole machine's busy time: cores in use over the run
+            user, nice, system, idle, iowait, *rest = (int(x) for x in f.readline().split()[1:])
+        self.machine.append((time.time(), (user + nice + system + sum(rest[:3])) / os.sysconf("SC_CLK_TCK")))
+
+        for p in psutil.process_iter(["cmdline", "name", "cpu_times"]):
+            t = p.info["cpu_times"]
+            if t is None:
+                continue
+            used = t.user + t.system
+            if first:
+                self.cpu_start[p.pid] = used
+            elif p.pid in self.cpu_last:
+                self.cpu_last[p.pid] = (self.cpu_last[p.pid][0], used)
+            else:
+                self.cpu_last[p.pid] = (cpu_kind(p.info["cmdline"] or [], p.info["name"] or "?"), used)
+
+    def cpu_by_kind(self) -> dict[str, float]:
+        """CPU seconds per part of the run between start and stop, largest first."""
+        out: Counter[str] = Counter()
+        for pid, (kind, used) in self.cpu_last.items():
+            out[kind] += used - self.cpu_start.get(pid, 0.0)
+        return {k: round(v, 1) for k, v in out.most_common() if v >= 0.05}
 
     def run(self) -> None:
         import psutil
 
         root = psutil.Process(self.root_pid)
+        self.sample_cpu(first=True)
+        tick = 0
         while not self.stop.wait(0.2):
+            tick += 1
+            if tick % 5 == 0:  # once a second: a walk over every process costs CPU of its own
+                self.sample_cpu(first=False)
             total = 0
             try:
                 procs = root.children(recursive=True)
@@ -361,6 +430,11 @@ def profile(tis: list[dict], trigger_at: float, done_at: float) -> dict:
         elif kind == "publish":
             gaps["gate→publish"].append(_ts(t["start_date"]) - _ts(idx[("gate", mi)]["end_date"]))
     out["latency"] = {k: {"mean_s": sum(v) / len(v), "max_s": max(v)} for k, v in gaps.items() if v}
+    out["timeline"] = [  # each task's seconds from the trigger: start-end
+        f"{t['task_id'].split('.')[-1]}[{t['map_index']}] {_ts(t['start_date']) - trigger_at:.0f}-"
+        f"{_ts(t['end_date']) - trigger_at:.0f}"
+        for t in sorted(tis, key=lambda t: _ts(t["start_date"]) or 0)
+    ]
     out["trigger→plan_start_s"] = _ts(idx[("plan", -1)]["start_date"]) - trigger_at
     last_end = max(_ts(t["end_date"]) for t in tis)
     out["last_task_end→success_seen_s"] = done_at - last_end
@@ -425,10 +499,11 @@ def run_airflow(rows: int, days: int) -> dict:
                 if state in ("success", "failed"):
                     break
                 stack.check_alive()
-                time.sleep(0.2)
+                time.sleep(0.5)  # each poll is a REST call the api-server and PostgreSQL answer on the same cores
             done_at = time.time()
             sampler.stop.set()
             sampler.join()
+            sampler.sample_cpu(first=False)
             if state != "success":
                 raise AssertionError(f"the manual run {rid} ended {state}")
             tis = stack.task_instances(rid)
@@ -449,6 +524,8 @@ def run_airflow(rows: int, days: int) -> dict:
         "total_s": done_at - trigger_at,
         "peak_rss_mb": sampler.largest_mb,
         "peak_rss_of": sampler.largest_name,
+        "cpu_s": sampler.cpu_by_kind(),
+        "cores_busy_per_10s": sampler.busy_timeline(),
         "tree_rss_mb": sampler.tree_mb,
         "profile": profile(tis, trigger_at, done_at),
         "timings": run_timings(),
@@ -775,6 +852,10 @@ def measure(args: argparse.Namespace, pool: str) -> dict[str, dict]:
             "(shared pages counted per process)"
         )
         print("airflow profile:", json.dumps(a["profile"], indent=1, default=str))
+        busy = sum(a["cpu_s"].values())
+        print(f"airflow CPU: {busy:.0f} core-s over {a['total_s']:.0f} s ({busy / a['total_s']:.2f} cores), by part:")
+        print(json.dumps(a["cpu_s"], indent=1))
+        print(f"airflow: cores busy in each 10 s (of {os.cpu_count()}):", " ".join(map(str, a["cores_busy_per_10s"])))
         print("airflow recorded timings (sum over partitions):", json.dumps(a["timings"]))
         print(f"pool={pool}")
         for other in ("floor", "bulk_floor", "dlt"):
