@@ -127,12 +127,15 @@ bench-deletes: venv
 ## leads_legacy 2 slots), beside the server-side floor, the bulk floor (primary key only, then the secondary
 ## indexes) and dlt (own virtualenv .bench-venvs/dlt; with leads_flow's keys added after its load) on the same rows.
 ## All on a private MariaDB started by the script (own datadir, loopback port and socket, removed at the end)
-## with innodb_buffer_pool_size POOL (a comma-separated list measures each: POOL=128M,1G).
+## with innodb_buffer_pool_size POOL (a comma-separated list measures each: POOL=128M,1G). HISTORY_ONLY picks paths
+## (e.g. "bulk_floor airflow" for the 10M-row scale run, where the floor and dlt would take hours).
 HISTORY_ROWS ?= 2000000
 HISTORY_DAYS ?= 20
 POOL         ?= 128M
+HISTORY_ONLY ?=
 bench-history: venv
-	$(BIN)/python benchmarks/bench_history.py --rows $(HISTORY_ROWS) --days $(HISTORY_DAYS) --pool $(POOL)
+	$(BIN)/python benchmarks/bench_history.py --rows $(HISTORY_ROWS) --days $(HISTORY_DAYS) --pool $(POOL) \
+		$(foreach p,$(HISTORY_ONLY),--only $(p))
 
 ## The Airflow UI on http://127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer; SQLite metadata under
 ## .demo/; sized for the machine). Ctrl-C, or `make ui-stop` from another shell, stops every process it started.

@@ -339,18 +339,20 @@ class RssSampler(threading.Thread):
         self.largest_name = ""
         self.cpu_start: dict[int, float] = {}
         self.cpu_last: dict[int, tuple[str, float]] = {}
-        self.machine: list[tuple[float, float]] = []  # (time, busy CPU seconds of the machine so far)
+        self.machine: list[tuple[float, float, float]] = []  # (time, busy and iowait CPU seconds so far)
 
-    def busy_timeline(self, step: float = 10.0) -> list[float]:
-        """Cores in use in each ``step`` seconds of the run (of os.cpu_count())."""
-        out: list[float] = []
+    def busy_timeline(self, step: float = 10.0) -> list[str]:
+        """Cores in use in each ``step`` seconds of the run (of os.cpu_count()), and cores idle waiting for the
+        disk after a slash when any."""
+        out: list[str] = []
         if not self.machine:
             return out
-        t0, b0 = self.machine[0]
-        for t, b in self.machine[1:]:
-            if t - t0 >= step or (t, b) == self.machine[-1]:
-                out.append(round((b - b0) / (t - t0), 2))
-                t0, b0 = t, b
+        t0, b0, w0 = self.machine[0]
+        for t, b, w in self.machine[1:]:
+            if t - t0 >= step or (t, b, w) == self.machine[-1]:
+                wait = (w - w0) / (t - t0)
+                out.append(f"{(b - b0) / (t - t0):.2f}" + (f"/{wait:.2f}" if wait >= 0.01 else ""))
+                t0, b0, w0 = t, b, w
         return out
 
     def sample_cpu(self, first: bool) -> None:
@@ -358,7 +360,8 @@ class RssSampler(threading.Thread):
 
         with open("/proc/stat") as f:  # the whole machine's busy time: cores in use over the run
             user, nice, system, idle, iowait, *rest = (int(x) for x in f.readline().split()[1:])
-        self.machine.append((time.time(), (user + nice + system + sum(rest[:3])) / os.sysconf("SC_CLK_TCK")))
+        hz = os.sysconf("SC_CLK_TCK")
+        self.machine.append((time.time(), (user + nice + system + sum(rest[:3])) / hz, iowait / hz))
 
         for p in psutil.process_iter(["cmdline", "name", "cpu_times"]):
             t = p.info["cpu_times"]
@@ -855,7 +858,10 @@ def measure(args: argparse.Namespace, pool: str) -> dict[str, dict]:
         busy = sum(a["cpu_s"].values())
         print(f"airflow CPU: {busy:.0f} core-s over {a['total_s']:.0f} s ({busy / a['total_s']:.2f} cores), by part:")
         print(json.dumps(a["cpu_s"], indent=1))
-        print(f"airflow: cores busy in each 10 s (of {os.cpu_count()}):", " ".join(map(str, a["cores_busy_per_10s"])))
+        print(
+            f"airflow: cores busy in each 10 s (of {os.cpu_count()}; /cores waiting for the disk):",
+            " ".join(a["cores_busy_per_10s"]),
+        )
         print("airflow recorded timings (sum over partitions):", json.dumps(a["timings"]))
         print(f"pool={pool}")
         for other in ("floor", "bulk_floor", "dlt"):
