@@ -56,13 +56,17 @@ public final class KmsUnwrap {
     /** The KMS could not unwrap a data key; the message names the kid and the KMS, never a key. */
     public abstract static class KmsException extends RuntimeException {
         private static final long serialVersionUID = 1L;
+        private final boolean retryable;
 
-        KmsException(String message) {
+        KmsException(String message, boolean retryable) {
             super(message);
+            this.retryable = retryable;
         }
 
         /** True when a retry may cure it ({@link KmsUnavailable}). */
-        public abstract boolean isTransient();
+        public final boolean isTransient() {
+            return retryable;
+        }
     }
 
     /** The KMS could not be reached or failed (no connection, timeout, 429, 5xx, sealed): a retry may cure it. */
@@ -70,12 +74,7 @@ public final class KmsUnwrap {
         private static final long serialVersionUID = 1L;
 
         public KmsUnavailable(String message) {
-            super(message);
-        }
-
-        @Override
-        public boolean isTransient() {
-            return true;
+            super(message, true);
         }
     }
 
@@ -84,12 +83,7 @@ public final class KmsUnwrap {
         private static final long serialVersionUID = 1L;
 
         public KmsDenied(String message) {
-            super(message);
-        }
-
-        @Override
-        public boolean isTransient() {
-            return false;
+            super(message, false);
         }
     }
 
