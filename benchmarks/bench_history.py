@@ -308,6 +308,8 @@ def run_bulk_floor(days: int) -> dict:
 def cpu_kind(cmdline: list[str], name: str) -> str:
     """A process's part in the run, from its command line (Airflow 3 titles its task processes)."""
     text = " ".join(cmdline) or name
+    if text.startswith("airflow worker -- ") and text[18:].strip() and "Executor" not in text:
+        return f"task {text[18:].strip()}"  # a task process (and its forked stage workers), titled by its TI id
     for key, kind in (
         ("mariadbd", "mariadbd (the private server)"),
         ("postgres", "postgres (metadata)"),
@@ -316,8 +318,6 @@ def cpu_kind(cmdline: list[str], name: str) -> str:
         ("api_server", "airflow api-server"),
         ("dag-processor", "airflow dag-processor"),
         ("dag_processor", "airflow dag-processor"),
-        ("task supervisor", "task supervisors"),
-        ("task runner", "task processes"),
         ("LocalExecutor", "executor workers"),
         ("bench_history", "the benchmark"),
     ):
@@ -375,10 +375,14 @@ class RssSampler(threading.Thread):
             else:
                 self.cpu_last[p.pid] = (cpu_kind(p.info["cmdline"] or [], p.info["name"] or "?"), used)
 
-    def cpu_by_kind(self) -> dict[str, float]:
-        """CPU seconds per part of the run between start and stop, largest first."""
+    def cpu_by_kind(self, tis: list[dict]) -> dict[str, float]:
+        """CPU seconds per part of the run between start and stop, largest first; task processes summed by
+        task (stage, gate, publish, …) through the task instances' ids."""
+        task_of = {t.get("id"): f"{t['task_id'].split('.')[-1]} tasks" for t in tis}
         out: Counter[str] = Counter()
         for pid, (kind, used) in self.cpu_last.items():
+            if kind.startswith("task "):
+                kind = task_of.get(kind[5:], "other task processes")
             out[kind] += used - self.cpu_start.get(pid, 0.0)
         return {k: round(v, 1) for k, v in out.most_common() if v >= 0.05}
 
@@ -527,7 +531,7 @@ def run_airflow(rows: int, days: int) -> dict:
         "total_s": done_at - trigger_at,
         "peak_rss_mb": sampler.largest_mb,
         "peak_rss_of": sampler.largest_name,
-        "cpu_s": sampler.cpu_by_kind(),
+        "cpu_s": sampler.cpu_by_kind(tis),
         "cores_busy_per_10s": sampler.busy_timeline(),
         "tree_rss_mb": sampler.tree_mb,
         "profile": profile(tis, trigger_at, done_at),
