@@ -128,14 +128,16 @@ bench-deletes: venv
 ## indexes) and dlt (own virtualenv .bench-venvs/dlt; with leads_flow's keys added after its load) on the same rows.
 ## All on a private MariaDB started by the script (own datadir, loopback port and socket, removed at the end)
 ## with innodb_buffer_pool_size POOL (a comma-separated list measures each: POOL=128M,1G). HISTORY_ONLY picks paths
-## (e.g. "bulk_floor airflow" for the 10M-row scale run, where the floor and dlt would take hours).
+## (e.g. "bulk_floor airflow" for the 10M-row scale run, where the floor and dlt would take hours); HISTORY_DLT
+## picks dlt's configurations (rows, arrow; default both, the faster reported as dlt).
 HISTORY_ROWS ?= 2000000
 HISTORY_DAYS ?= 20
 POOL         ?= 128M
 HISTORY_ONLY ?=
+HISTORY_DLT  ?=
 bench-history: venv
 	$(BIN)/python benchmarks/bench_history.py --rows $(HISTORY_ROWS) --days $(HISTORY_DAYS) --pool $(POOL) \
-		$(foreach p,$(HISTORY_ONLY),--only $(p))
+		$(foreach p,$(HISTORY_ONLY),--only $(p)) $(foreach c,$(HISTORY_DLT),--dlt-config $(c))
 
 ## The Airflow UI on http://127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer; SQLite metadata under
 ## .demo/; sized for the machine). Ctrl-C, or `make ui-stop` from another shell, stops every process it started.
